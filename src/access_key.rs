@@ -1,0 +1,118 @@
+//! The hub's access key: the shared secret behind `ce-signature` and tokens.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// An access key of a Web PubSub resource, keyed once for HMAC-SHA256.
+///
+/// The key is used as its UTF-8 bytes (never base64-decoded), exactly as the
+/// service does. Its `Debug` output is redacted, so it can sit inside logged
+/// configuration without leaking.
+///
+/// ```
+/// use webpubsub::AccessKey;
+///
+/// let key = AccessKey::new("primary-key-1");
+/// assert_eq!(format!("{key:?}"), "AccessKey(<redacted>)");
+/// // The signature the service sends for connection `conn-1`:
+/// assert_eq!(
+///     key.signature("conn-1"),
+///     "sha256=9d67a902d0f59a8d6d6d8ff5639a943f249a5992f0ec4ea30d3c31cd766c236a",
+/// );
+/// ```
+#[derive(Clone)]
+pub struct AccessKey {
+    mac: Hmac<Sha256>,
+}
+
+impl AccessKey {
+    /// Keys HMAC-SHA256 with the UTF-8 bytes of `key`.
+    #[must_use]
+    pub fn new(key: impl AsRef<str>) -> Self {
+        // HMAC accepts keys of any length; this cannot fail.
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC-SHA256 takes keys of any length"));
+        Self { mac }
+    }
+
+    /// The raw HMAC-SHA256 of `message` under this key.
+    pub(crate) fn mac(&self, message: &[u8]) -> hmac::digest::CtOutput<Hmac<Sha256>> {
+        let mut mac = self.mac.clone();
+        mac.update(message);
+        mac.finalize()
+    }
+
+    /// The `ce-signature` entry (`sha256=<lower-case hex>`) the service sends
+    /// with events of connection `connection_id`.
+    #[must_use]
+    pub fn signature(&self, connection_id: &str) -> String {
+        let tag = self.mac(connection_id.as_bytes()).into_bytes();
+        format!("sha256={}", hex::encode(tag))
+    }
+}
+
+impl fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessKey(<redacted>)")
+    }
+}
+
+impl From<&str> for AccessKey {
+    fn from(key: &str) -> Self {
+        Self::new(key)
+    }
+}
+
+impl From<String> for AccessKey {
+    fn from(key: String) -> Self {
+        Self::new(key)
+    }
+}
+
+impl From<&String> for AccessKey {
+    fn from(key: &String) -> Self {
+        Self::new(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_match_the_spec_vectors() {
+        let cases = [
+            (
+                "7aab239577fd4f24bc919802fb629f5f",
+                "0f9c97a2f0bf4706afe87a14e0797b11",
+                "sha256=7767effcb3946f3e1de039df4b986ef02c110b1469d02c0a06f41b3b727ab561",
+            ),
+            (
+                "primary-key-1",
+                "conn-1",
+                "sha256=9d67a902d0f59a8d6d6d8ff5639a943f249a5992f0ec4ea30d3c31cd766c236a",
+            ),
+            (
+                "secondary-key-2",
+                "conn-1",
+                "sha256=29bc37a6b8b4a59dc07cfe0d3f9a557af2329100d6ce96f240de256e36b0dea4",
+            ),
+            (
+                "ключ",
+                "conn-ü",
+                "sha256=6ca32c466a6a8d8cb84eaf6afbfeb2b339e14b55a62208515a57b2f32e60c8a1",
+            ),
+        ];
+        for (key, conn, expected) in cases {
+            assert_eq!(AccessKey::new(key).signature(conn), expected, "key {key}");
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_key() {
+        let key = AccessKey::new("super-secret");
+        assert!(!format!("{key:?}").contains("super-secret"));
+    }
+}

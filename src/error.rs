@@ -1,0 +1,74 @@
+//! Configuration errors, reported when something is built, never while serving.
+
+/// Why a connection string, a [`ValidateUpstreamLayer`](crate::ValidateUpstreamLayer)
+/// or an [`EventRouter`](crate::EventRouter) could not be built.
+///
+/// Secrets are never part of the message: a bad access key is named, not shown.
+///
+/// ```
+/// use webpubsub::{ConfigError, ConnectionString};
+///
+/// let err = ConnectionString::parse("AccessKey=abc").unwrap_err();
+/// assert!(matches!(err, ConfigError::MissingConnectionStringKey { key: "Endpoint" }));
+/// assert_eq!(err.to_string(), "connection string has no `Endpoint=`");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required `Key=Value` pair is missing from a connection string.
+    #[error("connection string has no `{key}=`")]
+    MissingConnectionStringKey {
+        /// The missing key, spelled as in the documentation (`Endpoint`, `AccessKey`).
+        key: &'static str,
+    },
+    /// A key appears twice in a connection string where that would be ambiguous.
+    #[error("connection string has `{key}=` twice; keep one")]
+    DuplicateConnectionStringKey {
+        /// The repeated key as spelled in the string.
+        key: String,
+    },
+    /// The `Endpoint` of a connection string is not an absolute `http(s)` URL.
+    #[error("connection string `Endpoint={value}` is not an http(s) URL with a host: {reason}")]
+    InvalidEndpoint {
+        /// The offending value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The `Port` of a connection string is not a number from 1 to 65535.
+    #[error("connection string `Port={value}` is not a port number (1-65535)")]
+    InvalidPort {
+        /// The offending value.
+        value: String,
+    },
+    /// The `AccessKey` of a connection string is empty.
+    #[error("connection string has an empty `AccessKey=`")]
+    EmptyAccessKey,
+    /// An allowed origin is not a bare host name (or `*`).
+    #[error("allowed origin `{value}` must be a host name such as `demo.webpubsub.azure.com`, or `*`")]
+    InvalidOrigin {
+        /// The offending value.
+        value: String,
+    },
+    /// Request signatures cannot be checked because no access key was configured.
+    #[error(
+        "no access key configured: add a connection string or an access key, \
+         or call `insecure_skip_signature_check()` to accept unsigned requests"
+    )]
+    NoAccessKey,
+    /// An [`EventRouter`](crate::EventRouter) was built without any hub.
+    #[error("no hub configured: add one with `.hub(\"name\", handler)`")]
+    NoHub,
+    /// Two handlers were registered for the same hub (hub names are case-insensitive).
+    #[error("hub `{hub}` is registered twice (hub names are case-insensitive)")]
+    DuplicateHub {
+        /// The hub name as given the second time.
+        hub: String,
+    },
+    /// A hub name is empty or contains characters the service never sends.
+    #[error("hub name `{hub}` is invalid: use a letter followed by letters, digits or `_`")]
+    InvalidHub {
+        /// The offending hub name.
+        hub: String,
+    },
+}

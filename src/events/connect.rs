@@ -1,0 +1,252 @@
+//! The `connect` event: a client asks to connect; the answer accepts or refuses it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::mqtt::{MqttConnectProperties, MqttConnectResponse, MqttUserProperty};
+use super::serde_util::{multimap, null_as_default, string_list};
+use crate::{ConnectionContext, StateChanges};
+
+/// A client asks to connect (`azure.webpubsub.sys.connect`).
+///
+/// Answer with a [`ConnectEventResponse`] to accept (optionally setting the
+/// user id, groups, roles and subprotocol) or an
+/// [`EventErrorResponse`](crate::EventErrorResponse) to refuse.
+///
+/// ```
+/// use webpubsub::{testing, Event};
+///
+/// let (headers, body) = testing::connect("chat", "conn-1")
+///     .claim("sub", "alice")
+///     .query("room", "lobby")
+///     .subprotocols(["json.webpubsub.azure.v1"])
+///     .into_parts();
+/// let Event::Connect(req) = webpubsub::decode_event(&headers, body)? else { unreachable!() };
+/// assert_eq!(req.claim("sub"), Some("alice"));
+/// assert_eq!(req.query_value("room"), Some("lobby"));
+/// assert_eq!(req.subprotocols, ["json.webpubsub.azure.v1"]);
+/// # Ok::<(), webpubsub::Rejection>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ConnectEventRequest {
+    /// The connection.
+    pub context: ConnectionContext,
+    /// Claims of the client's access token (`sub`, `role`, …), each a list.
+    pub claims: BTreeMap<String, Vec<String>>,
+    /// Query parameters of the client's request (without `access_token`).
+    pub query: BTreeMap<String, Vec<String>>,
+    /// Headers of the client's request, as the service forwards them.
+    pub headers: BTreeMap<String, Vec<String>>,
+    /// Subprotocols the client offered.
+    pub subprotocols: Vec<String>,
+    /// Client certificates presented by the client.
+    pub client_certificates: Vec<ClientCertificate>,
+    /// The MQTT CONNECT properties, for MQTT clients.
+    pub mqtt: Option<MqttConnectProperties>,
+}
+
+/// A client certificate of a `connect` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ClientCertificate {
+    /// SHA-1 thumbprint, hex.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub thumbprint: String,
+    /// The certificate as PEM text, when the service sends it.
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+/// The JSON body of a `connect` event.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConnectBody {
+    #[serde(default, deserialize_with = "multimap")]
+    claims: BTreeMap<String, Vec<String>>,
+    #[serde(default, deserialize_with = "multimap")]
+    query: BTreeMap<String, Vec<String>>,
+    #[serde(default, deserialize_with = "multimap")]
+    headers: BTreeMap<String, Vec<String>>,
+    #[serde(default, deserialize_with = "string_list")]
+    subprotocols: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    client_certificates: Vec<ClientCertificate>,
+    #[serde(default)]
+    mqtt: Option<MqttConnectProperties>,
+}
+
+impl ConnectEventRequest {
+    pub(crate) fn from_body(context: ConnectionContext, body: ConnectBody) -> Self {
+        Self {
+            context,
+            claims: body.claims,
+            query: body.query,
+            headers: body.headers,
+            subprotocols: body.subprotocols,
+            client_certificates: body.client_certificates,
+            mqtt: body.mqtt,
+        }
+    }
+
+    /// A request with no claims, query or headers, for calling a handler
+    /// directly in tests.
+    #[must_use]
+    pub fn new(context: ConnectionContext) -> Self {
+        Self::from_body(context, ConnectBody::default())
+    }
+
+    /// The first value of claim `name` (e.g. `sub`).
+    #[must_use]
+    pub fn claim(&self, name: &str) -> Option<&str> {
+        first(&self.claims, name)
+    }
+
+    /// The first value of query parameter `name`.
+    #[must_use]
+    pub fn query_value(&self, name: &str) -> Option<&str> {
+        first(&self.query, name)
+    }
+
+    /// The first value of the client's request header `name`, compared
+    /// case-insensitively.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.first())
+            .map(String::as_str)
+    }
+}
+
+fn first<'a>(map: &'a BTreeMap<String, Vec<String>>, name: &str) -> Option<&'a str> {
+    map.get(name).and_then(|v| v.first()).map(String::as_str)
+}
+
+/// Accepts a connection, optionally setting who it is and what it may do.
+///
+/// With nothing set the answer is `204 No Content` (accept, change
+/// nothing); otherwise `200` with a JSON object holding only the fields that
+/// were set.
+///
+/// ```
+/// use webpubsub::ConnectEventResponse;
+///
+/// let accept = ConnectEventResponse::new()
+///     .user_id("alice")
+///     .groups(["lobby"])
+///     .roles(["webpubsub.sendToGroup.lobby"])
+///     .state("joined_at", 1_700_000_000);
+/// assert_eq!(
+///     serde_json::to_string(&accept)?,
+///     r#"{"userId":"alice","groups":["lobby"],"roles":["webpubsub.sendToGroup.lobby"]}"#,
+/// );
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+#[must_use]
+pub struct ConnectEventResponse {
+    /// The user id of the connection (overrides the token's `sub`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Groups to join right away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    /// Roles (permissions) of the connection, e.g. `webpubsub.joinLeaveGroup`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    /// The subprotocol to complete the handshake with; one the client offered.
+    #[serde(default, skip_serializing_if = "is_none_or_empty")]
+    pub subprotocol: Option<String>,
+    /// MQTT-only fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<MqttConnectResponse>,
+    /// Changes to the connection's states.
+    #[serde(skip)]
+    pub states: StateChanges,
+}
+
+fn is_none_or_empty(s: &Option<String>) -> bool {
+    s.as_deref().is_none_or(str::is_empty)
+}
+
+impl ConnectEventResponse {
+    /// Accept the connection and change nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the connection's user id.
+    pub fn user_id(mut self, user_id: impl Into<String>) -> Self {
+        self.user_id = Some(user_id.into());
+        self
+    }
+
+    /// Sets the groups the connection joins right away.
+    pub fn groups<I, S>(mut self, groups: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.groups = Some(groups.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets the connection's roles.
+    pub fn roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.roles = Some(roles.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Chooses the subprotocol (one the client offered).
+    pub fn subprotocol(mut self, subprotocol: impl Into<String>) -> Self {
+        self.subprotocol = Some(subprotocol.into());
+        self
+    }
+
+    /// Adds an MQTT 5 user property to the CONNACK.
+    pub fn mqtt_user_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.mqtt
+            .get_or_insert_with(MqttConnectResponse::default)
+            .user_properties
+            .push(MqttUserProperty::new(name, value));
+        self
+    }
+
+    /// Sets connection state `key` to `value` (kept for later events).
+    pub fn state(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.states = self.states.set(key, value);
+        self
+    }
+
+    /// Removes connection state `key`.
+    pub fn remove_state(mut self, key: impl Into<String>) -> Self {
+        self.states = self.states.remove(key);
+        self
+    }
+
+    /// Removes every connection state.
+    pub fn clear_states(mut self) -> Self {
+        self.states = self.states.clear();
+        self
+    }
+
+    /// Whether the answer has a JSON body (anything but states was set).
+    #[must_use]
+    pub fn has_body(&self) -> bool {
+        self.user_id.is_some()
+            || self.groups.is_some()
+            || self.roles.is_some()
+            || !is_none_or_empty(&self.subprotocol)
+            || self.mqtt.is_some()
+    }
+}

@@ -1,0 +1,70 @@
+//! The events the service sends, and the answers a handler gives.
+
+mod connect;
+mod connected;
+mod disconnected;
+mod error;
+mod group;
+mod mqtt;
+mod serde_util;
+mod user;
+
+pub use connect::{ClientCertificate, ConnectEventRequest, ConnectEventResponse};
+pub use connected::ConnectedEventRequest;
+pub use disconnected::DisconnectedEventRequest;
+pub use error::{ErrorCode, EventErrorResponse};
+pub use group::{GroupJoinedEventRequest, GroupLeftEventRequest};
+pub use mqtt::{
+    MqttConnectError, MqttConnectProperties, MqttConnectResponse, MqttDisconnectPacket,
+    MqttDisconnectedProperties, MqttUserProperty,
+};
+pub use user::{DataType, EventData, InvalidData, UserEventRequest, UserEventResponse};
+
+use crate::ConnectionContext;
+
+/// One decoded upstream event, as [`decode_event`](crate::decode_event) returns it.
+///
+/// ```
+/// use webpubsub::{testing, Event};
+///
+/// let (headers, body) = testing::user_event("chat", "conn-1", "message").text("hi").into_parts();
+/// match webpubsub::decode_event(&headers, body)? {
+///     Event::UserEvent(req) => assert_eq!(req.data.as_text(), Some("hi")),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # Ok::<(), webpubsub::Rejection>(())
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// `azure.webpubsub.sys.connect`: a client asks to connect (blocking).
+    Connect(ConnectEventRequest),
+    /// `azure.webpubsub.sys.connected`: a client has connected.
+    Connected(ConnectedEventRequest),
+    /// `azure.webpubsub.user.<name>`: a client sent an event (blocking).
+    UserEvent(UserEventRequest),
+    /// `azure.webpubsub.sys.disconnected`: a connection ended.
+    Disconnected(DisconnectedEventRequest),
+    /// `azure.webpubsub.gp.joined`: a connection joined a group.
+    GroupJoined(GroupJoinedEventRequest),
+    /// `azure.webpubsub.gp.left`: a connection left a group.
+    GroupLeft(GroupLeftEventRequest),
+}
+
+impl Event {
+    /// The connection the event is about.
+    #[must_use]
+    pub fn context(&self) -> &ConnectionContext {
+        match self {
+            Self::Connect(r) => &r.context,
+            Self::Connected(r) => &r.context,
+            Self::UserEvent(r) => &r.context,
+            Self::Disconnected(r) => &r.context,
+            Self::GroupJoined(r) => &r.context,
+            Self::GroupLeft(r) => &r.context,
+        }
+    }
+}
+
+pub(crate) use connect::ConnectBody;
+pub(crate) use group::GroupBody;

@@ -1,0 +1,350 @@
+//! The event router: a tower service that validates, decodes and dispatches
+//! events to each hub's [`EventHandler`].
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures_util::FutureExt as _;
+use http::{header, Method, Request, Response};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use tower_layer::Layer as _;
+use tower_service::Service;
+
+use crate::events::Event;
+use crate::upstream::headers::{self, CE_EVENT_NAME, CE_HUB};
+use crate::upstream::options::{validation_builder_methods, ValidationSettings};
+use crate::upstream::{encode, ResponseFuture, ValidateUpstream, ValidateUpstreamLayer};
+use crate::{decode_event, ConfigError, EventHandler, Rejection};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The default limit on request bodies: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Serves the event handler URL of one or more hubs.
+///
+/// A tower [`Service`] to mount with axum's `nest_service` (or
+/// `route_service`, or hyper directly). It answers the abuse-protection
+/// handshake, checks `ce-signature` (see [`ValidateUpstreamLayer`]), routes
+/// each event by its `ce-hub` header (case-insensitive) to that hub's
+/// [`EventHandler`], and writes the handler's answer as the service expects.
+/// Any path under the mount point is served, so the service's URL template
+/// may contain `{hub}` and `{event}`.
+///
+/// Before the handler, it refuses (see [`Rejection`] for the messages):
+///
+/// - methods other than `POST` and `OPTIONS`: `405`;
+/// - a wrong or missing signature: `401`;
+/// - a body over the limit (default 1 MiB): `413`;
+/// - a hub it does not serve: `404`;
+/// - anything malformed (missing `ce-*` headers, unknown `ce-type`, bad JSON,
+///   bad `ce-connectionState`, unsupported `Content-Type`, non-UTF-8 text): `400`.
+///
+/// A handler that panics answers `500`, and the router keeps serving.
+///
+/// ```
+/// use tower::ServiceExt;
+/// use webpubsub::{async_trait, testing, EventHandler, EventRouter};
+///
+/// struct Chat;
+/// #[async_trait]
+/// impl EventHandler for Chat {}
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let events = EventRouter::builder()
+///     .hub("chat", Chat)
+///     .connection_string("Endpoint=https://demo.webpubsub.azure.com;AccessKey=secret")?
+///     .build()?;
+/// let app = axum::Router::new().nest_service("/eventhandler", events);
+///
+/// let request = testing::connect("chat", "conn-1")
+///     .uri("/eventhandler")
+///     .sign_as("Endpoint=https://demo.webpubsub.azure.com;AccessKey=secret");
+/// let response = app.clone().oneshot(request).await?;
+/// assert_eq!(response.status(), 204); // accepted, nothing changed
+///
+/// let request = testing::connect("chat", "conn-1")
+///     .uri("/eventhandler")
+///     .sign_as("Endpoint=https://demo.webpubsub.azure.com;AccessKey=not-the-key");
+/// assert_eq!(app.oneshot(request).await?.status(), 401);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct EventRouter {
+    service: ValidateUpstream<Dispatch>,
+}
+
+/// Configures an [`EventRouter`]; see [`EventRouter::builder`].
+#[must_use]
+pub struct EventRouterBuilder {
+    settings: ValidationSettings,
+    hubs: Vec<(String, Arc<dyn EventHandler>)>,
+    body_limit: usize,
+}
+
+impl EventRouter {
+    /// Starts configuring a router.
+    pub fn builder() -> EventRouterBuilder {
+        EventRouterBuilder { settings: ValidationSettings::default(), hubs: Vec::new(), body_limit: DEFAULT_BODY_LIMIT }
+    }
+}
+
+impl EventRouterBuilder {
+    validation_builder_methods!(settings);
+
+    /// Serves hub `name` with `handler` (an `H: EventHandler` or an `Arc<H>`).
+    pub fn hub(mut self, name: impl Into<String>, handler: impl EventHandler) -> Self {
+        self.hubs.push((name.into(), Arc::new(handler)));
+        self
+    }
+
+    /// Serves every hub of `names` with the same `handler`; it tells them
+    /// apart by `req.context.hub`.
+    pub fn hubs<I, S>(mut self, names: I, handler: impl EventHandler) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let handler: Arc<dyn EventHandler> = Arc::new(handler);
+        for name in names {
+            self.hubs.push((name.into(), Arc::clone(&handler)));
+        }
+        self
+    }
+
+    /// The largest request body accepted, in bytes (default 1 MiB); larger
+    /// ones are refused with `413` before they are read.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Checks the configuration and builds the router.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError::NoHub`] without any hub;
+    /// - [`ConfigError::InvalidHub`] / [`ConfigError::DuplicateHub`] for a bad or repeated hub name;
+    /// - [`ConfigError::NoAccessKey`] when no access key is configured and
+    ///   [`insecure_skip_signature_check`](Self::insecure_skip_signature_check) was not called;
+    /// - [`ConfigError::InvalidOrigin`] for a malformed allowed origin.
+    pub fn build(self) -> Result<EventRouter, ConfigError> {
+        if self.hubs.is_empty() {
+            return Err(ConfigError::NoHub);
+        }
+        let mut hubs: Vec<(Box<str>, Arc<dyn EventHandler>)> = Vec::with_capacity(self.hubs.len());
+        for (name, handler) in self.hubs {
+            if !valid_hub_name(&name) {
+                return Err(ConfigError::InvalidHub { hub: name });
+            }
+            if hubs.iter().any(|(existing, _)| existing.eq_ignore_ascii_case(&name)) {
+                return Err(ConfigError::DuplicateHub { hub: name });
+            }
+            hubs.push((name.into_boxed_str(), handler));
+        }
+        let validation = ValidateUpstreamLayer::from_options(self.settings.build()?);
+        let dispatch = Dispatch { inner: Arc::new(DispatchInner { hubs, body_limit: self.body_limit }) };
+        Ok(EventRouter { service: validation.layer(dispatch) })
+    }
+}
+
+/// The service's hub-name rule: a letter, then letters, digits and `_` (plus
+/// the few punctuation marks the REST API also allows), at most 128 characters.
+fn valid_hub_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic())
+        && name.len() <= 128
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'`' | b',' | b'.' | b'[' | b']'))
+}
+
+impl fmt::Debug for EventRouter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.service.get_ref().inner;
+        f.debug_struct("EventRouter")
+            .field("hubs", &inner.hubs.iter().map(|(name, _)| name).collect::<Vec<_>>())
+            .field("body_limit", &inner.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for EventRouterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventRouterBuilder")
+            .field("hubs", &self.hubs.iter().map(|(name, _)| name).collect::<Vec<_>>())
+            .field("body_limit", &self.body_limit)
+            .field("validation", &self.settings)
+            .finish()
+    }
+}
+
+/// The future an [`EventRouter`] returns.
+pub type EventRouterFuture = ResponseFuture<DispatchFuture>;
+
+/// The boxed future of the dispatching step.
+pub type DispatchFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+impl<B> Service<Request<B>> for EventRouter
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = EventRouterFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        self.service.call(request)
+    }
+}
+
+#[derive(Clone)]
+struct Dispatch {
+    inner: Arc<DispatchInner>,
+}
+
+struct DispatchInner {
+    hubs: Vec<(Box<str>, Arc<dyn EventHandler>)>,
+    body_limit: usize,
+}
+
+impl<B> Service<Request<B>> for Dispatch
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = DispatchFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move { Ok(inner.handle(request).await) })
+    }
+}
+
+impl DispatchInner {
+    async fn handle<B>(&self, request: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (parts, body) = request.into_parts();
+        let hub = parts.headers.get(CE_HUB).and_then(|h| h.to_str().ok());
+        let prepared = self.prepare(&parts, body).await;
+        let (handler, event) = match prepared {
+            Ok(ready) => ready,
+            Err(rejection) => return rejection.into_response(hub),
+        };
+        let event_name = parts.headers.get(CE_EVENT_NAME).and_then(|h| h.to_str().ok()).unwrap_or("");
+        dispatch(handler, event, hub.unwrap_or(""), event_name).await
+    }
+
+    /// Every check before the handler: method, hub, size, decoding.
+    async fn prepare<B>(
+        &self,
+        parts: &http::request::Parts,
+        body: B,
+    ) -> Result<(&Arc<dyn EventHandler>, Event), Rejection>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        if parts.method != Method::POST {
+            return Err(Rejection::MethodNotAllowed);
+        }
+        let hub = headers::required(&parts.headers, &CE_HUB)?;
+        let handler = self
+            .hubs
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(hub))
+            .map(|(_, handler)| handler)
+            .ok_or_else(|| Rejection::UnknownHub(crate::upstream::excerpt(hub)))?;
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.body_limit as u64) {
+            return Err(Rejection::PayloadTooLarge(self.body_limit));
+        }
+        let bytes = match Limited::new(body, self.body_limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(Rejection::PayloadTooLarge(self.body_limit))
+            }
+            Err(_) => return Err(Rejection::BodyUnreadable),
+        };
+        Ok((handler, decode_event(&parts.headers, bytes)?))
+    }
+}
+
+/// Calls the handler for `event` and encodes its answer; a panic becomes `500`.
+async fn dispatch(handler: &Arc<dyn EventHandler>, event: Event, hub: &str, event_name: &str) -> Response<Body> {
+    macro_rules! guarded {
+        ($call:expr) => {
+            match AssertUnwindSafe($call).catch_unwind().await {
+                Ok(answer) => answer,
+                Err(_) => return encode::handler_panicked(hub, event_name),
+            }
+        };
+    }
+    match event {
+        Event::Connect(req) => {
+            let before = req.context.states.clone();
+            let mqtt_version = req.mqtt.as_ref().map(|m| m.protocol_version);
+            let answer = guarded!(handler.connect(req));
+            encode::connect(answer, &before, mqtt_version)
+        }
+        Event::UserEvent(req) => {
+            let before = req.context.states.clone();
+            let answer = guarded!(handler.user_event(req));
+            encode::user_event(answer, &before)
+        }
+        Event::Connected(req) => {
+            guarded!(handler.connected(req));
+            encode::no_content()
+        }
+        Event::Disconnected(req) => {
+            guarded!(handler.disconnected(req));
+            encode::no_content()
+        }
+        Event::GroupJoined(req) => {
+            guarded!(handler.group_joined(req));
+            encode::no_content()
+        }
+        Event::GroupLeft(req) => {
+            guarded!(handler.group_left(req));
+            encode::no_content()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_hub_name;
+
+    #[test]
+    fn hub_names_follow_the_service_rule() {
+        for good in ["chat", "Chat_2", "a"] {
+            assert!(valid_hub_name(good), "{good}");
+        }
+        for bad in ["", "2chat", "chat room", "chat/x", &"a".repeat(129)] {
+            assert!(!valid_hub_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Turning a binary-mode CloudEvent (headers + body) into an [`Event`].
+#![deny(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use bytes::Bytes;
+use http::header::{HeaderMap, CONTENT_TYPE};
+
+use super::headers::{self, optional, required};
+use super::rejection::excerpt;
+use super::Rejection;
+use crate::context::MqttContext;
+use crate::events::{
+    ConnectEventRequest, ConnectedEventRequest, DisconnectedEventRequest, Event, EventData,
+    GroupJoinedEventRequest, GroupLeftEventRequest, UserEventRequest,
+};
+use crate::{ConnectionContext, ConnectionStates};
+
+const USER_PREFIX: &str = "azure.webpubsub.user.";
+
+/// The kind of event a `ce-type` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind<'a> {
+    Connect,
+    Connected,
+    Disconnected,
+    GroupJoined,
+    GroupLeft,
+    User(&'a str),
+}
+
+fn kind(ce_type: &str) -> Option<Kind<'_>> {
+    const SYSTEM: [(&str, Kind<'static>); 5] = [
+        ("azure.webpubsub.sys.connect", Kind::Connect),
+        ("azure.webpubsub.sys.connected", Kind::Connected),
+        ("azure.webpubsub.sys.disconnected", Kind::Disconnected),
+        ("azure.webpubsub.gp.joined", Kind::GroupJoined),
+        ("azure.webpubsub.gp.left", Kind::GroupLeft),
+    ];
+    if let Some(prefix) = ce_type.get(..USER_PREFIX.len()) {
+        if prefix.eq_ignore_ascii_case(USER_PREFIX) {
+            let name = ce_type.get(USER_PREFIX.len()..).unwrap_or_default();
+            return (!name.is_empty()).then_some(Kind::User(name));
+        }
+    }
+    SYSTEM
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(ce_type))
+        .map(|(_, kind)| *kind)
+}
+
+/// Decodes one upstream request into an [`Event`], checking everything the
+/// handler relies on. Pure: it reads only its arguments and calls no user code.
+///
+/// What it refuses, always with a [`Rejection`] (never a panic):
+///
+/// - `400`: missing or empty `ce-type`, `ce-hub` or `ce-connectionId`; a
+///   single-valued `ce-*` header repeated or not UTF-8; an unknown `ce-type`;
+///   a `ce-connectionState` that is not base64 of a JSON object; a system
+///   event body that is not the JSON the spec describes; a user event whose
+///   `Content-Type` is not `text/plain`, `application/json` or
+///   `application/octet-stream` (absent means binary), whose charset is not
+///   UTF-8, whose text is not UTF-8 or whose JSON is not valid.
+///
+/// The hub is not checked here (the router does that).
+///
+/// ```
+/// use webpubsub::{decode_event, Event, Rejection};
+/// use webpubsub::http::HeaderMap;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("ce-type", "azure.webpubsub.user.message".parse().unwrap());
+/// headers.insert("ce-hub", "chat".parse().unwrap());
+/// headers.insert("content-type", "text/plain".parse().unwrap());
+/// assert_eq!(
+///     decode_event(&headers, "hi".into()).unwrap_err(),
+///     Rejection::MissingHeader("ce-connectionId"),
+/// );
+/// headers.insert("ce-connectionId", "conn-1".parse().unwrap());
+/// let Event::UserEvent(req) = decode_event(&headers, "hi".into())? else { unreachable!() };
+/// assert_eq!(req.context.event_name, "message");
+/// assert_eq!(req.data.as_text(), Some("hi"));
+/// # Ok::<(), Rejection>(())
+/// ```
+pub fn decode_event(headers: &HeaderMap, body: Bytes) -> Result<Event, Rejection> {
+    let ce_type = required(headers, &headers::CE_TYPE)?;
+    let kind = kind(ce_type).ok_or_else(|| Rejection::UnknownEventType(excerpt(ce_type)))?;
+    let context = context(headers, ce_type, kind)?;
+    Ok(match kind {
+        Kind::Connect => {
+            let body = json_body::<crate::events::ConnectBody>(&body)?.unwrap_or_default();
+            Event::Connect(ConnectEventRequest::from_body(context, body))
+        }
+        Kind::Connected => Event::Connected(ConnectedEventRequest::new(context)),
+        Kind::Disconnected => {
+            let body = json_body(&body)?.unwrap_or_default();
+            Event::Disconnected(DisconnectedEventRequest::from_body(context, body))
+        }
+        Kind::GroupJoined | Kind::GroupLeft => {
+            let group = json_body::<crate::events::GroupBody>(&body)?
+                .ok_or_else(|| Rejection::InvalidJson("expected an object with a `group` field".to_owned()))?
+                .group;
+            if kind == Kind::GroupJoined {
+                Event::GroupJoined(GroupJoinedEventRequest::new(context, group))
+            } else {
+                Event::GroupLeft(GroupLeftEventRequest::new(context, group))
+            }
+        }
+        Kind::User(_) => Event::UserEvent(UserEventRequest::new(context, user_data(headers, body)?)),
+    })
+}
+
+fn context(headers: &HeaderMap, ce_type: &str, kind: Kind<'_>) -> Result<ConnectionContext, Rejection> {
+    let hub = required(headers, &headers::CE_HUB)?;
+    let connection_id = required(headers, &headers::CE_CONNECTION_ID)?;
+    let event_name = match optional(headers, &headers::CE_EVENT_NAME)? {
+        Some(name) if !name.is_empty() => name.to_owned(),
+        _ => match kind {
+            Kind::User(name) => name.to_owned(),
+            _ => ce_type.rsplit('.').next().unwrap_or_default().to_owned(),
+        },
+    };
+    let states = match optional(headers, &headers::CE_CONNECTION_STATE)? {
+        Some(value) => ConnectionStates::from_header(value)?,
+        None => ConnectionStates::default(),
+    };
+    let subprotocol = owned(headers, &headers::CE_SUBPROTOCOL)?;
+    let physical = owned(headers, &headers::CE_PHYSICAL_CONNECTION_ID)?;
+    let mqtt = match (&subprotocol, physical) {
+        (Some(p), Some(physical_connection_id)) if p.eq_ignore_ascii_case("mqtt") => Some(MqttContext {
+            physical_connection_id,
+            session_id: owned(headers, &headers::CE_SESSION_ID)?,
+        }),
+        _ => None,
+    };
+    let origin = headers::list_items(headers, &headers::WEBHOOK_REQUEST_ORIGIN).next().is_some();
+    let origin = if origin {
+        let joined: Vec<&str> = headers
+            .get_all(&headers::WEBHOOK_REQUEST_ORIGIN)
+            .iter()
+            .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .collect();
+        Some(joined.join(", "))
+    } else {
+        None
+    };
+    Ok(ConnectionContext {
+        hub: hub.to_owned(),
+        connection_id: connection_id.to_owned(),
+        user_id: optional(headers, &headers::CE_USER_ID)?.map(str::to_owned),
+        event_name,
+        event_type: ce_type.to_owned(),
+        event_id: owned(headers, &headers::CE_ID)?,
+        time: owned(headers, &headers::CE_TIME)?,
+        source: owned(headers, &headers::CE_SOURCE)?,
+        spec_version: owned(headers, &headers::CE_SPEC_VERSION)?,
+        awps_version: owned(headers, &headers::CE_AWPS_VERSION)?,
+        origin,
+        subprotocol,
+        states,
+        mqtt,
+    })
+}
+
+/// A header's value as an owned string; `None` when absent or empty.
+fn owned(headers: &HeaderMap, name: &http::HeaderName) -> Result<Option<String>, Rejection> {
+    Ok(optional(headers, name)?.filter(|v| !v.is_empty()).map(str::to_owned))
+}
+
+/// A system event's JSON body; `None` for an empty body or `null`.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, Rejection> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice::<Option<T>>(body).map_err(|e| Rejection::InvalidJson(e.to_string()))
+}
+
+/// The payload of a user event, typed by its `Content-Type`.
+fn user_data(headers: &HeaderMap, body: Bytes) -> Result<EventData, Rejection> {
+    let Some(content_type) = optional(headers, &CONTENT_TYPE)? else {
+        return Ok(EventData::Binary(body));
+    };
+    let mut parts = content_type.split(';');
+    let media_type = parts.next().unwrap_or_default().trim();
+    let kind = if media_type.eq_ignore_ascii_case("text/plain") {
+        crate::DataType::Text
+    } else if media_type.eq_ignore_ascii_case("application/json") {
+        crate::DataType::Json
+    } else if media_type.eq_ignore_ascii_case("application/octet-stream") {
+        crate::DataType::Binary
+    } else {
+        return Err(Rejection::UnsupportedContentType(excerpt(content_type)));
+    };
+    if kind != crate::DataType::Binary {
+        for param in parts {
+            let Some((name, value)) = param.split_once('=') else { continue };
+            if name.trim().eq_ignore_ascii_case("charset") {
+                let charset = value.trim().trim_matches('"');
+                let utf8 = ["utf-8", "utf8", "us-ascii"].iter().any(|c| c.eq_ignore_ascii_case(charset));
+                if !utf8 {
+                    return Err(Rejection::UnsupportedCharset(excerpt(charset)));
+                }
+            }
+        }
+    }
+    match kind {
+        crate::DataType::Text => String::from_utf8(Vec::from(body))
+            .map(EventData::Text)
+            .map_err(|_| Rejection::TextNotUtf8),
+        crate::DataType::Json => {
+            serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(|e| Rejection::InvalidJson(e.to_string()))?;
+            Ok(EventData::Json(body))
+        }
+        crate::DataType::Binary => Ok(EventData::Binary(body)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_types_are_recognised() {
+        assert_eq!(kind("azure.webpubsub.sys.connect"), Some(Kind::Connect));
+        assert_eq!(kind("azure.webpubsub.sys.CONNECTED"), Some(Kind::Connected));
+        assert_eq!(kind("azure.webpubsub.user.chat.v2"), Some(Kind::User("chat.v2")));
+        assert_eq!(kind("azure.webpubsub.gp.left"), Some(Kind::GroupLeft));
+        assert_eq!(kind("azure.webpubsub.user."), None);
+        assert_eq!(kind("azure.webpubsub.sys.foo"), None);
+        assert_eq!(kind("azure.webpubsub.use"), None);
+        assert_eq!(kind("é"), None);
+    }
+}

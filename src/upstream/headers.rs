@@ -1,0 +1,106 @@
+//! Names of the headers of the upstream protocol, and strict readers for them.
+#![deny(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use http::header::{HeaderMap, HeaderName};
+
+use super::Rejection;
+
+pub(crate) const CE_TYPE: HeaderName = HeaderName::from_static("ce-type");
+pub(crate) const CE_HUB: HeaderName = HeaderName::from_static("ce-hub");
+pub(crate) const CE_CONNECTION_ID: HeaderName = HeaderName::from_static("ce-connectionid");
+pub(crate) const CE_EVENT_NAME: HeaderName = HeaderName::from_static("ce-eventname");
+pub(crate) const CE_USER_ID: HeaderName = HeaderName::from_static("ce-userid");
+pub(crate) const CE_ID: HeaderName = HeaderName::from_static("ce-id");
+pub(crate) const CE_TIME: HeaderName = HeaderName::from_static("ce-time");
+pub(crate) const CE_SOURCE: HeaderName = HeaderName::from_static("ce-source");
+pub(crate) const CE_SPEC_VERSION: HeaderName = HeaderName::from_static("ce-specversion");
+pub(crate) const CE_AWPS_VERSION: HeaderName = HeaderName::from_static("ce-awpsversion");
+pub(crate) const CE_SUBPROTOCOL: HeaderName = HeaderName::from_static("ce-subprotocol");
+pub(crate) const CE_CONNECTION_STATE: HeaderName = HeaderName::from_static("ce-connectionstate");
+pub(crate) const CE_SIGNATURE: HeaderName = HeaderName::from_static("ce-signature");
+pub(crate) const CE_PHYSICAL_CONNECTION_ID: HeaderName = HeaderName::from_static("ce-physicalconnectionid");
+pub(crate) const CE_SESSION_ID: HeaderName = HeaderName::from_static("ce-sessionid");
+pub(crate) const WEBHOOK_REQUEST_ORIGIN: HeaderName = HeaderName::from_static("webhook-request-origin");
+pub(crate) const WEBHOOK_ALLOWED_ORIGIN: HeaderName = HeaderName::from_static("webhook-allowed-origin");
+
+/// How the service spells each header, for messages.
+pub(crate) fn display_name(name: &HeaderName) -> &'static str {
+    match name.as_str() {
+        "ce-type" => "ce-type",
+        "ce-hub" => "ce-hub",
+        "ce-connectionid" => "ce-connectionId",
+        "ce-eventname" => "ce-eventName",
+        "ce-userid" => "ce-userId",
+        "ce-id" => "ce-id",
+        "ce-time" => "ce-time",
+        "ce-source" => "ce-source",
+        "ce-specversion" => "ce-specversion",
+        "ce-awpsversion" => "ce-awpsversion",
+        "ce-subprotocol" => "ce-subprotocol",
+        "ce-connectionstate" => "ce-connectionState",
+        "ce-signature" => "ce-signature",
+        "ce-physicalconnectionid" => "ce-physicalConnectionId",
+        "ce-sessionid" => "ce-sessionId",
+        "webhook-request-origin" => "WebHook-Request-Origin",
+        "content-type" => "Content-Type",
+        _ => "header",
+    }
+}
+
+/// The value of a header that may appear at most once, as UTF-8.
+pub(crate) fn optional<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, Rejection> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Rejection::RepeatedHeader(display_name(name)));
+    }
+    std::str::from_utf8(value.as_bytes())
+        .map(Some)
+        .map_err(|_| Rejection::HeaderNotUtf8(display_name(name)))
+}
+
+/// The value of a header that must appear exactly once and not be empty.
+pub(crate) fn required<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<&'a str, Rejection> {
+    match optional(headers, name)? {
+        Some(value) if !value.trim().is_empty() => Ok(value),
+        _ => Err(Rejection::MissingHeader(display_name(name))),
+    }
+}
+
+/// Every comma- or space-separated item of every line of a list header.
+pub(crate) fn list_items<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b',' || *b == b' ' || *b == b'\t'))
+        .filter(|item| !item.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn list_items_split_on_commas_spaces_and_lines() {
+        let mut h = HeaderMap::new();
+        h.append(WEBHOOK_REQUEST_ORIGIN, HeaderValue::from_static("a.com, b.com,,c.com"));
+        h.append(WEBHOOK_REQUEST_ORIGIN, HeaderValue::from_static(" d.com "));
+        let items: Vec<_> = list_items(&h, &WEBHOOK_REQUEST_ORIGIN).collect();
+        assert_eq!(items, [&b"a.com"[..], b"b.com", b"c.com", b"d.com"]);
+    }
+
+    #[test]
+    fn repeated_and_non_utf8_headers_are_refused() {
+        let mut h = HeaderMap::new();
+        h.append(CE_HUB, HeaderValue::from_static("a"));
+        h.append(CE_HUB, HeaderValue::from_static("b"));
+        assert_eq!(required(&h, &CE_HUB), Err(Rejection::RepeatedHeader("ce-hub")));
+        let mut h = HeaderMap::new();
+        h.insert(CE_USER_ID, HeaderValue::from_bytes(b"\xff\xfe").unwrap());
+        assert_eq!(optional(&h, &CE_USER_ID), Err(Rejection::HeaderNotUtf8("ce-userId")));
+        assert_eq!(required(&HeaderMap::new(), &CE_HUB), Err(Rejection::MissingHeader("ce-hub")));
+    }
+}

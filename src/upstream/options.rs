@@ -1,0 +1,195 @@
+//! Who may call the event handler: access keys and allowed origins.
+
+use crate::{AccessKey, ConfigError, ConnectionString};
+
+/// Keys configured for one service host (or for every host when `host` is `None`).
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) host: Option<Box<str>>,
+    pub(crate) keys: Vec<AccessKey>,
+}
+
+/// Which hosts the abuse-protection handshake accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AllowedOrigins {
+    Any,
+    Hosts(Vec<Box<str>>),
+}
+
+/// The validated settings shared by the layer and the router.
+#[derive(Debug, Clone)]
+pub(crate) struct ValidationOptions {
+    pub(crate) endpoints: Vec<Endpoint>,
+    pub(crate) origins: AllowedOrigins,
+    pub(crate) check_signatures: bool,
+}
+
+/// Settings of the upstream validation, collected before they are checked.
+///
+/// Used by [`ValidateUpstreamLayer::builder`](crate::ValidateUpstreamLayer::builder)
+/// and, through the same method names, by
+/// [`EventRouterBuilder`](crate::EventRouterBuilder).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ValidationSettings {
+    endpoints: Vec<Endpoint>,
+    origins: Vec<Box<str>>,
+    any_origin: bool,
+    insecure: bool,
+    error: Option<ConfigError>,
+}
+
+impl ValidationSettings {
+    pub(crate) fn connection(&mut self, conn: &ConnectionString) {
+        self.add_origin(conn.host());
+        if let Some(key) = conn.access_key() {
+            self.add_key(Some(conn.host()), key.clone());
+        }
+    }
+
+    pub(crate) fn add_key(&mut self, host: Option<&str>, key: AccessKey) {
+        let host = host.map(|h| h.to_ascii_lowercase().into_boxed_str());
+        match self.endpoints.iter_mut().find(|e| e.host == host) {
+            Some(endpoint) => endpoint.keys.push(key),
+            None => self.endpoints.push(Endpoint { host, keys: vec![key] }),
+        }
+    }
+
+    pub(crate) fn add_origin(&mut self, origin: &str) {
+        let origin = origin.trim();
+        if origin == "*" {
+            self.any_origin = true;
+            return;
+        }
+        let valid = !origin.is_empty()
+            && origin
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+        if !valid {
+            self.error.get_or_insert(ConfigError::InvalidOrigin { value: origin.to_owned() });
+            return;
+        }
+        let origin = origin.to_ascii_lowercase().into_boxed_str();
+        if !self.origins.contains(&origin) {
+            self.origins.push(origin);
+        }
+    }
+
+    pub(crate) fn endpoint(&mut self, host: &str, key: AccessKey) {
+        self.add_origin(host);
+        self.add_key(Some(host.trim()), key);
+    }
+
+    pub(crate) fn insecure_skip_signature_check(&mut self) {
+        self.insecure = true;
+    }
+
+    pub(crate) fn build(self) -> Result<ValidationOptions, ConfigError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let has_key = self.endpoints.iter().any(|e| !e.keys.is_empty());
+        if !has_key && !self.insecure {
+            return Err(ConfigError::NoAccessKey);
+        }
+        let origins = if self.any_origin || self.origins.is_empty() {
+            AllowedOrigins::Any
+        } else {
+            AllowedOrigins::Hosts(self.origins)
+        };
+        Ok(ValidationOptions { endpoints: self.endpoints, origins, check_signatures: !self.insecure })
+    }
+}
+
+/// Builder methods shared by the layer's and the router's builders.
+macro_rules! validation_builder_methods {
+    ($($field:ident).+) => {
+        /// Adds the service endpoint and access key of a connection string
+        /// (`Endpoint=https://<host>;AccessKey=<key>;…`): the endpoint's host
+        /// becomes an allowed origin, the key checks requests from that host.
+        /// May be called several times (several resources, or primary and
+        /// secondary keys).
+        ///
+        /// # Errors
+        ///
+        /// A [`ConfigError`](crate::ConfigError) naming what is wrong with the string.
+        pub fn connection_string(mut self, connection_string: &str) -> Result<Self, crate::ConfigError> {
+            let conn = crate::ConnectionString::parse(connection_string)?;
+            self.$($field).+.connection(&conn);
+            Ok(self)
+        }
+
+        /// Adds an already parsed [`ConnectionString`](crate::ConnectionString).
+        pub fn connection(mut self, connection_string: &crate::ConnectionString) -> Self {
+            self.$($field).+.connection(connection_string);
+            self
+        }
+
+        /// Adds an access key that checks requests from any origin. Call it
+        /// again for a second key (key rotation: either key's signature passes).
+        pub fn access_key(mut self, key: impl Into<crate::AccessKey>) -> Self {
+            self.$($field).+.add_key(None, key.into());
+            self
+        }
+
+        /// Adds a service host (as sent in `WebHook-Request-Origin`, e.g.
+        /// `demo.webpubsub.azure.com`) with the access key that checks its
+        /// requests; the host also becomes an allowed origin.
+        pub fn endpoint(mut self, host: &str, key: impl Into<crate::AccessKey>) -> Self {
+            self.$($field).+.endpoint(host, key.into());
+            self
+        }
+
+        /// Allows the abuse-protection handshake from `host` (a bare host name
+        /// such as `demo.webpubsub.azure.com`), or from every host with `*`.
+        /// With no allowed origin configured at all, every host is allowed.
+        pub fn allowed_origin(mut self, host: &str) -> Self {
+            self.$($field).+.add_origin(host);
+            self
+        }
+
+        /// Accepts requests without checking `ce-signature` — **anyone who can
+        /// reach the URL can then impersonate the service.** Only for local
+        /// experiments; without this, building fails when no key is configured.
+        pub fn insecure_skip_signature_check(mut self) -> Self {
+            self.$($field).+.insecure_skip_signature_check();
+            self
+        }
+    };
+}
+pub(crate) use validation_builder_methods;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_key_refuses_to_build_unless_insecure() {
+        assert_eq!(ValidationSettings::default().build().unwrap_err(), ConfigError::NoAccessKey);
+        let mut s = ValidationSettings::default();
+        s.insecure_skip_signature_check();
+        let options = s.build().unwrap();
+        assert!(!options.check_signatures);
+        assert_eq!(options.origins, AllowedOrigins::Any);
+    }
+
+    #[test]
+    fn connection_strings_for_one_host_share_an_endpoint() {
+        let mut s = ValidationSettings::default();
+        s.connection(&ConnectionString::parse("Endpoint=https://A.example.com;AccessKey=one").unwrap());
+        s.connection(&ConnectionString::parse("Endpoint=https://a.example.com:444;AccessKey=two").unwrap());
+        let options = s.build().unwrap();
+        assert_eq!(options.endpoints.len(), 1);
+        assert_eq!(options.endpoints[0].keys.len(), 2);
+        assert_eq!(options.origins, AllowedOrigins::Hosts(vec!["a.example.com".into()]));
+    }
+
+    #[test]
+    fn origins_must_be_bare_hosts() {
+        for bad in ["https://a.com", "a.com:80", "", "a b"] {
+            let mut s = ValidationSettings::default();
+            s.add_key(None, AccessKey::new("k"));
+            s.add_origin(bad);
+            assert!(matches!(s.build(), Err(ConfigError::InvalidOrigin { .. })), "{bad:?}");
+        }
+    }
+}

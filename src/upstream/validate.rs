@@ -1,0 +1,212 @@
+//! The tower middleware: abuse-protection handshake and `ce-signature` check.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use http::{Method, Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::options::{validation_builder_methods, ValidationOptions, ValidationSettings};
+use super::{preflight, signature};
+use crate::ConfigError;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A tower [`Layer`] that guards an event-handler route.
+///
+/// The wrapped service sees only requests that passed:
+///
+/// - `OPTIONS` is the abuse-protection handshake and is answered here: `200`
+///   with `WebHook-Allowed-Origin` (the matching request host, or `*` when
+///   every origin is allowed), or `400` with an empty body when
+///   `WebHook-Request-Origin` is missing or names no allowed host;
+/// - `POST` must carry a `ce-signature` entry made with an access key of an
+///   endpoint named by `WebHook-Request-Origin` (or with a key configured for
+///   any origin), else `401` with a short text body (`400` without
+///   `ce-connectionId`, the signed value);
+/// - other methods pass through untouched.
+///
+/// [`EventRouter`](crate::EventRouter) uses this layer itself; use it alone to
+/// guard a route you decode yourself.
+///
+/// ```
+/// use tower::ServiceExt;
+/// use webpubsub::{testing, ValidateUpstreamLayer};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let layer = ValidateUpstreamLayer::builder()
+///     .connection_string("Endpoint=https://demo.webpubsub.azure.com;AccessKey=key-1")?
+///     .build()?;
+/// let app = axum::Router::new()
+///     .route("/events", axum::routing::post(|| async { "reached" }))
+///     .layer(layer);
+///
+/// let good = testing::connected("chat", "c1").uri("/events").origin("demo.webpubsub.azure.com").sign("key-1");
+/// let bad = testing::connected("chat", "c1").uri("/events").origin("demo.webpubsub.azure.com").sign("wrong");
+/// assert_eq!(app.clone().oneshot(good).await?.status(), 200);
+/// assert_eq!(app.oneshot(bad).await?.status(), 401);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ValidateUpstreamLayer {
+    options: Arc<ValidationOptions>,
+}
+
+/// Collects the settings of a [`ValidateUpstreamLayer`]; see
+/// [`ValidateUpstreamLayer::builder`].
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct ValidateUpstreamBuilder {
+    settings: ValidationSettings,
+}
+
+impl ValidateUpstreamBuilder {
+    validation_builder_methods!(settings);
+
+    /// Checks the settings and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NoAccessKey`] when no access key was configured and
+    /// [`insecure_skip_signature_check`](Self::insecure_skip_signature_check)
+    /// was not called; [`ConfigError::InvalidOrigin`] for a malformed origin.
+    pub fn build(self) -> Result<ValidateUpstreamLayer, ConfigError> {
+        Ok(ValidateUpstreamLayer { options: Arc::new(self.settings.build()?) })
+    }
+}
+
+impl ValidateUpstreamLayer {
+    /// Starts configuring the layer.
+    pub fn builder() -> ValidateUpstreamBuilder {
+        ValidateUpstreamBuilder::default()
+    }
+
+    pub(crate) fn from_options(options: ValidationOptions) -> Self {
+        Self { options: Arc::new(options) }
+    }
+}
+
+impl<S> Layer<S> for ValidateUpstreamLayer {
+    type Service = ValidateUpstream<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ValidateUpstream { inner, options: Arc::clone(&self.options) }
+    }
+}
+
+/// The service made by [`ValidateUpstreamLayer`].
+#[derive(Debug, Clone)]
+pub struct ValidateUpstream<S> {
+    inner: S,
+    options: Arc<ValidationOptions>,
+}
+
+impl<S> ValidateUpstream<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The answer to `request` if this layer answers it itself (handshake or
+    /// refusal); `None` when it passes.
+    fn intercept(&self, headers: &http::HeaderMap, method: &Method) -> Option<Response<Body>> {
+        if *method == Method::OPTIONS {
+            return Some(match preflight::answer(&self.options.origins, headers) {
+                Ok(response) => response,
+                Err(rejection) => rejection.into_response(hub(headers)),
+            });
+        }
+        if *method == Method::POST && self.options.check_signatures {
+            if let Err(rejection) = signature::verify(&self.options.endpoints, headers) {
+                return Some(rejection.into_response(hub(headers)));
+            }
+        }
+        None
+    }
+}
+
+fn hub(headers: &http::HeaderMap) -> Option<&str> {
+    headers.get(super::headers::CE_HUB).and_then(|h| h.to_str().ok())
+}
+
+impl<S, B, ResBody> Service<Request<B>> for ValidateUpstream<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        match self.intercept(request.headers(), request.method()) {
+            Some(response) => ResponseFuture::Answered { response: Some(response) },
+            None => ResponseFuture::Inner { future: self.inner.call(request) },
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`ValidateUpstream`]: the wrapped service's answer, or
+    /// this layer's own.
+    #[project = ResponseFutureProj]
+    #[derive(Debug)]
+    pub enum ResponseFuture<F> {
+        /// The request passed; waiting for the wrapped service.
+        Inner {
+            /// The wrapped service's future.
+            #[pin]
+            future: F,
+        },
+        /// Answered by the layer.
+        Answered {
+            /// The answer, until it is taken.
+            response: Option<Response<Body>>,
+        },
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ResponseFutureProj::Inner { future } => future.poll(cx).map_ok(|r| r.map(Body::new)),
+            ResponseFutureProj::Answered { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => {
+                    // Polled again after completion: answer with an empty 500
+                    // rather than panicking.
+                    let mut response = Response::new(Body::empty());
+                    *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                    Poll::Ready(Ok(response))
+                }
+            },
+        }
+    }
+}
