@@ -78,7 +78,9 @@ impl ConnectionString {
                 continue;
             };
             if slot.replace(value).is_some() {
-                return Err(ConfigError::DuplicateConnectionStringKey { key: key.to_owned() });
+                return Err(ConfigError::DuplicateConnectionStringKey {
+                    key: key.to_owned(),
+                });
             }
         }
 
@@ -101,7 +103,9 @@ impl ConnectionString {
                 .parse::<u16>()
                 .ok()
                 .filter(|p| *p != 0)
-                .ok_or_else(|| ConfigError::InvalidPort { value: port.to_owned() })?;
+                .ok_or_else(|| ConfigError::InvalidPort {
+                    value: port.to_owned(),
+                })?;
             url.set_port(Some(number))
                 .map_err(|()| invalid("its port cannot be set"))?;
         }
@@ -110,7 +114,11 @@ impl ConnectionString {
             Some(key) => Some(AccessKey::new(key)),
             None => None,
         };
-        Ok(Self { endpoint: url, host, access_key })
+        Ok(Self {
+            endpoint: url,
+            host,
+            access_key,
+        })
     }
 
     /// The service endpoint, with the `Port` applied (e.g. `https://demo.webpubsub.azure.com/`).
@@ -175,8 +183,14 @@ mod tests {
     fn malformed_strings_name_the_problem() {
         let cases: &[(&str, &str)] = &[
             ("AccessKey=a", "no `Endpoint=`"),
-            ("Endpoint=ftp://x;AccessKey=a", "scheme must be http or https"),
-            ("Endpoint=demo.webpubsub.azure.com;AccessKey=a", "not an http(s) URL"),
+            (
+                "Endpoint=ftp://x;AccessKey=a",
+                "scheme must be http or https",
+            ),
+            (
+                "Endpoint=demo.webpubsub.azure.com;AccessKey=a",
+                "not an http(s) URL",
+            ),
             ("Endpoint=http://x;Port=0", "`Port=0`"),
             ("Endpoint=http://x;Port=99999", "`Port=99999`"),
             ("Endpoint=http://x;Port=abc", "`Port=abc`"),

@@ -73,7 +73,11 @@ impl ConnectionContext {
     ///
     /// Meant for tests that call handler methods directly.
     #[must_use]
-    pub fn new(hub: impl Into<String>, connection_id: impl Into<String>, event_name: impl Into<String>) -> Self {
+    pub fn new(
+        hub: impl Into<String>,
+        connection_id: impl Into<String>,
+        event_name: impl Into<String>,
+    ) -> Self {
         let event_name = event_name.into();
         let event_type = match event_name.as_str() {
             "connect" | "connected" | "disconnected" => format!("azure.webpubsub.sys.{event_name}"),

@@ -45,7 +45,9 @@ pub enum ConfigError {
     #[error("connection string has an empty `AccessKey=`")]
     EmptyAccessKey,
     /// An allowed origin is not a bare host name (or `*`).
-    #[error("allowed origin `{value}` must be a host name such as `demo.webpubsub.azure.com`, or `*`")]
+    #[error(
+        "allowed origin `{value}` must be a host name such as `demo.webpubsub.azure.com`, or `*`"
+    )]
     InvalidOrigin {
         /// The offending value.
         value: String,

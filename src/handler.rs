@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use crate::events::{
     ConnectEventRequest, ConnectEventResponse, ConnectedEventRequest, DisconnectedEventRequest,
-    EventErrorResponse, GroupJoinedEventRequest, GroupLeftEventRequest, UserEventRequest, UserEventResponse,
+    EventErrorResponse, GroupJoinedEventRequest, GroupLeftEventRequest, UserEventRequest,
+    UserEventResponse,
 };
 
 /// Handles the events of one or more hubs.
@@ -53,7 +54,10 @@ use crate::events::{
 pub trait EventHandler: Send + Sync + 'static {
     /// A client asks to connect. Accept (optionally with a user id, groups,
     /// roles, subprotocol and states) or refuse. Default: accept, change nothing.
-    async fn connect(&self, req: ConnectEventRequest) -> Result<ConnectEventResponse, EventErrorResponse> {
+    async fn connect(
+        &self,
+        req: ConnectEventRequest,
+    ) -> Result<ConnectEventResponse, EventErrorResponse> {
         let _ = req;
         Ok(ConnectEventResponse::new())
     }
@@ -65,7 +69,10 @@ pub trait EventHandler: Send + Sync + 'static {
 
     /// A client sent an event (`req.context.event_name` says which). Reply,
     /// answer nothing, or refuse. Default: no reply (`204`).
-    async fn user_event(&self, req: UserEventRequest) -> Result<UserEventResponse, EventErrorResponse> {
+    async fn user_event(
+        &self,
+        req: UserEventRequest,
+    ) -> Result<UserEventResponse, EventErrorResponse> {
         let _ = req;
         Ok(UserEventResponse::none())
     }
@@ -88,7 +95,10 @@ pub trait EventHandler: Send + Sync + 'static {
 
 #[async_trait::async_trait]
 impl<H: EventHandler + ?Sized> EventHandler for Arc<H> {
-    async fn connect(&self, req: ConnectEventRequest) -> Result<ConnectEventResponse, EventErrorResponse> {
+    async fn connect(
+        &self,
+        req: ConnectEventRequest,
+    ) -> Result<ConnectEventResponse, EventErrorResponse> {
         (**self).connect(req).await
     }
 
@@ -96,7 +106,10 @@ impl<H: EventHandler + ?Sized> EventHandler for Arc<H> {
         (**self).connected(req).await;
     }
 
-    async fn user_event(&self, req: UserEventRequest) -> Result<UserEventResponse, EventErrorResponse> {
+    async fn user_event(
+        &self,
+        req: UserEventRequest,
+    ) -> Result<UserEventResponse, EventErrorResponse> {
         (**self).user_event(req).await
     }
 

@@ -24,15 +24,19 @@ pub use context::{ConnectionContext, MqttContext};
 pub use error::ConfigError;
 pub use events::{
     ClientCertificate, ConnectEventRequest, ConnectEventResponse, ConnectedEventRequest, DataType,
-    DisconnectedEventRequest, ErrorCode, Event, EventData, EventErrorResponse, GroupJoinedEventRequest,
-    GroupLeftEventRequest, InvalidData, MqttConnectError, MqttConnectProperties, MqttConnectResponse,
-    MqttDisconnectPacket, MqttDisconnectedProperties, MqttUserProperty, UserEventRequest, UserEventResponse,
+    DisconnectedEventRequest, ErrorCode, Event, EventData, EventErrorResponse,
+    GroupJoinedEventRequest, GroupLeftEventRequest, InvalidData, MqttConnectError,
+    MqttConnectProperties, MqttConnectResponse, MqttDisconnectPacket, MqttDisconnectedProperties,
+    MqttUserProperty, UserEventRequest, UserEventResponse,
 };
 pub use handler::EventHandler;
-pub use router::{DispatchFuture, EventRouter, EventRouterBuilder, EventRouterFuture, DEFAULT_BODY_LIMIT};
+pub use router::{
+    DispatchFuture, EventRouter, EventRouterBuilder, EventRouterFuture, DEFAULT_BODY_LIMIT,
+};
 pub use state::{ConnectionStates, InvalidState, StateChanges};
 pub use upstream::{
-    decode_event, Rejection, ResponseFuture, ValidateUpstream, ValidateUpstreamBuilder, ValidateUpstreamLayer,
+    decode_event, Rejection, ResponseFuture, ValidateUpstream, ValidateUpstreamBuilder,
+    ValidateUpstreamLayer,
 };
 
 pub use async_trait::async_trait;

@@ -92,7 +92,11 @@ pub struct EventRouterBuilder {
 impl EventRouter {
     /// Starts configuring a router.
     pub fn builder() -> EventRouterBuilder {
-        EventRouterBuilder { settings: ValidationSettings::default(), hubs: Vec::new(), body_limit: DEFAULT_BODY_LIMIT }
+        EventRouterBuilder {
+            settings: ValidationSettings::default(),
+            hubs: Vec::new(),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
     }
 }
 
@@ -144,14 +148,24 @@ impl EventRouterBuilder {
             if !valid_hub_name(&name) {
                 return Err(ConfigError::InvalidHub { hub: name });
             }
-            if hubs.iter().any(|(existing, _)| existing.eq_ignore_ascii_case(&name)) {
+            if hubs
+                .iter()
+                .any(|(existing, _)| existing.eq_ignore_ascii_case(&name))
+            {
                 return Err(ConfigError::DuplicateHub { hub: name });
             }
             hubs.push((name.into_boxed_str(), handler));
         }
         let validation = ValidateUpstreamLayer::from_options(self.settings.build()?);
-        let dispatch = Dispatch { inner: Arc::new(DispatchInner { hubs, body_limit: self.body_limit }) };
-        Ok(EventRouter { service: validation.layer(dispatch) })
+        let dispatch = Dispatch {
+            inner: Arc::new(DispatchInner {
+                hubs,
+                body_limit: self.body_limit,
+            }),
+        };
+        Ok(EventRouter {
+            service: validation.layer(dispatch),
+        })
     }
 }
 
@@ -161,14 +175,19 @@ fn valid_hub_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic())
         && name.len() <= 128
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'`' | b',' | b'.' | b'[' | b']'))
+        && bytes.all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'`' | b',' | b'.' | b'[' | b']')
+        })
 }
 
 impl fmt::Debug for EventRouter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.service.get_ref().inner;
         f.debug_struct("EventRouter")
-            .field("hubs", &inner.hubs.iter().map(|(name, _)| name).collect::<Vec<_>>())
+            .field(
+                "hubs",
+                &inner.hubs.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            )
             .field("body_limit", &inner.body_limit)
             .finish_non_exhaustive()
     }
@@ -177,7 +196,10 @@ impl fmt::Debug for EventRouter {
 impl fmt::Debug for EventRouterBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventRouterBuilder")
-            .field("hubs", &self.hubs.iter().map(|(name, _)| name).collect::<Vec<_>>())
+            .field(
+                "hubs",
+                &self.hubs.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            )
             .field("body_limit", &self.body_limit)
             .field("validation", &self.settings)
             .finish()
@@ -250,7 +272,11 @@ impl DispatchInner {
             Ok(ready) => ready,
             Err(rejection) => return rejection.into_response(hub),
         };
-        let event_name = parts.headers.get(CE_EVENT_NAME).and_then(|h| h.to_str().ok()).unwrap_or("");
+        let event_name = parts
+            .headers
+            .get(CE_EVENT_NAME)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
         dispatch(handler, event, hub.unwrap_or(""), event_name).await
     }
 
@@ -294,7 +320,12 @@ impl DispatchInner {
 }
 
 /// Calls the handler for `event` and encodes its answer; a panic becomes `500`.
-async fn dispatch(handler: &Arc<dyn EventHandler>, event: Event, hub: &str, event_name: &str) -> Response<Body> {
+async fn dispatch(
+    handler: &Arc<dyn EventHandler>,
+    event: Event,
+    hub: &str,
+    event_name: &str,
+) -> Response<Body> {
     macro_rules! guarded {
         ($call:expr) => {
             match AssertUnwindSafe($call).catch_unwind().await {

@@ -67,8 +67,8 @@ impl ConnectionStates {
             return Ok(Self::default());
         }
         let json = BASE64.decode(value).map_err(|_| InvalidState::NotBase64)?;
-        let values =
-            serde_json::from_slice::<BTreeMap<String, Value>>(&json).map_err(|_| InvalidState::NotJsonObject)?;
+        let values = serde_json::from_slice::<BTreeMap<String, Value>>(&json)
+            .map_err(|_| InvalidState::NotJsonObject)?;
         Ok(Self { values })
     }
 
@@ -137,7 +137,12 @@ impl ConnectionStates {
 
 impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for ConnectionStates {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self { values: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+        Self {
+            values: iter
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
     }
 }
 
@@ -189,7 +194,11 @@ impl StateChanges {
     /// Replaces the whole state with `states`.
     #[must_use]
     pub fn replace(states: ConnectionStates) -> Self {
-        let set = states.values.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        let set = states
+            .values
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
         Self { clear: true, set }
     }
 
@@ -206,7 +215,11 @@ impl StateChanges {
         if self.is_empty() {
             return None;
         }
-        let mut after = if self.clear { ConnectionStates::default() } else { before.clone() };
+        let mut after = if self.clear {
+            ConnectionStates::default()
+        } else {
+            before.clone()
+        };
         for (key, value) in &self.set {
             match value {
                 Some(value) => after.values.insert(key.clone(), value.clone()),
@@ -223,9 +236,14 @@ mod tests {
 
     #[test]
     fn header_round_trips_and_matches_the_express_format() {
-        let states = ConnectionStates::new().with("counter", 1).with("name", "bob");
+        let states = ConnectionStates::new()
+            .with("counter", 1)
+            .with("name", "bob");
         assert_eq!(states.to_header(), "eyJjb3VudGVyIjoxLCJuYW1lIjoiYm9iIn0=");
-        assert_eq!(ConnectionStates::from_header(&states.to_header()).unwrap(), states);
+        assert_eq!(
+            ConnectionStates::from_header(&states.to_header()).unwrap(),
+            states
+        );
     }
 
     #[test]
@@ -238,10 +256,19 @@ mod tests {
 
     #[test]
     fn bad_headers_are_refused() {
-        assert_eq!(ConnectionStates::from_header("%%%"), Err(InvalidState::NotBase64));
+        assert_eq!(
+            ConnectionStates::from_header("%%%"),
+            Err(InvalidState::NotBase64)
+        );
         // base64 of `[1]` and of `nope`
-        assert_eq!(ConnectionStates::from_header("WzFd"), Err(InvalidState::NotJsonObject));
-        assert_eq!(ConnectionStates::from_header("bm9wZQ=="), Err(InvalidState::NotJsonObject));
+        assert_eq!(
+            ConnectionStates::from_header("WzFd"),
+            Err(InvalidState::NotJsonObject)
+        );
+        assert_eq!(
+            ConnectionStates::from_header("bm9wZQ=="),
+            Err(InvalidState::NotJsonObject)
+        );
     }
 
     #[test]
@@ -253,7 +280,11 @@ mod tests {
     #[test]
     fn clear_then_set_keeps_only_the_new_key() {
         let before = ConnectionStates::new().with("a", 1);
-        let after = StateChanges::default().clear().set("b", 2).apply(&before).unwrap();
+        let after = StateChanges::default()
+            .clear()
+            .set("b", 2)
+            .apply(&before)
+            .unwrap();
         assert_eq!(after, ConnectionStates::new().with("b", 2));
     }
 }

@@ -36,7 +36,9 @@ use http_body_util::BodyExt as _;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::events::{ConnectEventResponse, ErrorCode, EventData, EventErrorResponse, UserEventResponse};
+use crate::events::{
+    ConnectEventResponse, ErrorCode, EventData, EventErrorResponse, UserEventResponse,
+};
 use crate::{AccessKey, ConnectionStates, ConnectionString, StateChanges};
 
 /// A fake upstream event being built; see the [module docs](self).
@@ -85,7 +87,12 @@ fn event(hub: &str, connection_id: &str, ce_type: String, event_name: &str) -> T
 
 /// A `connect` event: the client `connection_id` asks to join `hub`.
 pub fn connect(hub: &str, connection_id: &str) -> TestEvent {
-    let mut e = event(hub, connection_id, "azure.webpubsub.sys.connect".into(), "connect");
+    let mut e = event(
+        hub,
+        connection_id,
+        "azure.webpubsub.sys.connect".into(),
+        "connect",
+    );
     for field in ["claims", "query", "headers"] {
         e.connect.insert(field, json!({}));
     }
@@ -96,27 +103,52 @@ pub fn connect(hub: &str, connection_id: &str) -> TestEvent {
 
 /// A `connected` event.
 pub fn connected(hub: &str, connection_id: &str) -> TestEvent {
-    event(hub, connection_id, "azure.webpubsub.sys.connected".into(), "connected").body_json(&json!({}))
+    event(
+        hub,
+        connection_id,
+        "azure.webpubsub.sys.connected".into(),
+        "connected",
+    )
+    .body_json(&json!({}))
 }
 
 /// A `disconnected` event (set the reason with [`TestEvent::reason`]).
 pub fn disconnected(hub: &str, connection_id: &str) -> TestEvent {
-    event(hub, connection_id, "azure.webpubsub.sys.disconnected".into(), "disconnected").body_json(&json!({}))
+    event(
+        hub,
+        connection_id,
+        "azure.webpubsub.sys.disconnected".into(),
+        "disconnected",
+    )
+    .body_json(&json!({}))
 }
 
 /// A user event `name` (set its data with `text`, `json` or `binary`; empty text by default).
 pub fn user_event(hub: &str, connection_id: &str, name: &str) -> TestEvent {
-    event(hub, connection_id, format!("azure.webpubsub.user.{name}"), name).text("")
+    event(
+        hub,
+        connection_id,
+        format!("azure.webpubsub.user.{name}"),
+        name,
+    )
+    .text("")
 }
 
 /// A group presence event: the connection joined `group`.
 pub fn group_joined(hub: &str, connection_id: &str, group: &str) -> TestEvent {
-    event(hub, connection_id, "azure.webpubsub.gp.joined".into(), "joined").body_json(&json!({ "group": group }))
+    event(
+        hub,
+        connection_id,
+        "azure.webpubsub.gp.joined".into(),
+        "joined",
+    )
+    .body_json(&json!({ "group": group }))
 }
 
 /// A group presence event: the connection left `group`.
 pub fn group_left(hub: &str, connection_id: &str, group: &str) -> TestEvent {
-    event(hub, connection_id, "azure.webpubsub.gp.left".into(), "left").body_json(&json!({ "group": group }))
+    event(hub, connection_id, "azure.webpubsub.gp.left".into(), "left")
+        .body_json(&json!({ "group": group }))
 }
 
 /// The abuse-protection handshake the service sends before delivering
@@ -193,7 +225,10 @@ impl TestEvent {
     }
 
     /// `connect`: the subprotocols the client offered.
-    pub fn subprotocols<I: IntoIterator<Item = S>, S: Into<String>>(mut self, subprotocols: I) -> Self {
+    pub fn subprotocols<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        subprotocols: I,
+    ) -> Self {
         let list: Vec<String> = subprotocols.into_iter().map(Into::into).collect();
         self.connect.insert("subprotocols", json!(list));
         self
@@ -201,7 +236,10 @@ impl TestEvent {
 
     /// `connect`: adds a client certificate.
     pub fn client_certificate(mut self, thumbprint: &str, content: Option<&str>) -> Self {
-        let entry = self.connect.entry("clientCertificates").or_insert_with(|| json!([]));
+        let entry = self
+            .connect
+            .entry("clientCertificates")
+            .or_insert_with(|| json!([]));
         if let Value::Array(list) = entry {
             list.push(json!({ "thumbprint": thumbprint, "content": content }));
         }
@@ -212,7 +250,9 @@ impl TestEvent {
     /// physical connection id) and, for `connect`, adds the `mqtt` object with
     /// `protocol_version` (`4` or `5`).
     pub fn mqtt(mut self, protocol_version: u8) -> Self {
-        self = self.header("ce-subprotocol", "mqtt").header("ce-physicalConnectionId", "physical-1");
+        self = self
+            .header("ce-subprotocol", "mqtt")
+            .header("ce-physicalConnectionId", "physical-1");
         if self.ce_type.ends_with(".connect") {
             self.connect.insert(
                 "mqtt",
@@ -285,7 +325,10 @@ impl TestEvent {
     #[must_use]
     pub fn sign_as(mut self, connection_string: &str) -> Request<Body> {
         let conn = ConnectionString::parse(connection_string).expect("a valid connection string");
-        let key = conn.access_key().expect("a connection string with an AccessKey").clone();
+        let key = conn
+            .access_key()
+            .expect("a connection string with an AccessKey")
+            .clone();
         self.origin = Some(conn.host().to_owned());
         self.keys.push(key);
         self.request()
@@ -315,7 +358,10 @@ impl TestEvent {
         put("ce-specversion", "1.0");
         put("ce-awpsversion", "1.0");
         put("ce-type", &self.ce_type);
-        put("ce-source", &format!("/hubs/{}/client/{}", self.hub, self.connection_id));
+        put(
+            "ce-source",
+            &format!("/hubs/{}/client/{}", self.hub, self.connection_id),
+        );
         put("ce-id", "1");
         put("ce-time", "2024-01-01T00:00:00Z");
         put("ce-hub", &self.hub);
@@ -341,7 +387,11 @@ impl TestEvent {
             None => {}
         }
         if !self.keys.is_empty() {
-            let entries: Vec<String> = self.keys.iter().map(|k| k.signature(&self.connection_id)).collect();
+            let entries: Vec<String> = self
+                .keys
+                .iter()
+                .map(|k| k.signature(&self.connection_id))
+                .collect();
             put("ce-signature", &entries.join(","));
         }
         if let Some(content_type) = &self.content_type {
@@ -405,7 +455,10 @@ pub fn response_states<B>(response: &Response<B>) -> Option<ConnectionStates> {
 
 fn state_of(headers: &HeaderMap) -> Option<ConnectionStates> {
     let value = headers.get("ce-connectionstate")?;
-    Some(ConnectionStates::from_header(value.to_str().expect("ASCII state")).expect("valid state header"))
+    Some(
+        ConnectionStates::from_header(value.to_str().expect("ASCII state"))
+            .expect("valid state header"),
+    )
 }
 
 fn refusal(status: StatusCode, parts: &http::response::Parts, body: &[u8]) -> EventErrorResponse {
@@ -440,7 +493,9 @@ fn refusal(status: StatusCode, parts: &http::response::Parts, body: &[u8]) -> Ev
 /// # Panics
 ///
 /// When a `200` body is not the JSON this crate writes.
-pub async fn read_connect_response<B>(response: Response<B>) -> Result<ConnectEventResponse, EventErrorResponse>
+pub async fn read_connect_response<B>(
+    response: Response<B>,
+) -> Result<ConnectEventResponse, EventErrorResponse>
 where
     B: http_body::Body,
     B::Error: std::fmt::Debug,
@@ -462,7 +517,9 @@ where
 
 /// Reads the answer to a user event back into typed values: `Ok` with the
 /// reply's data (typed by its `Content-Type`) and states, `Err` for a refusal.
-pub async fn read_user_event_response<B>(response: Response<B>) -> Result<UserEventResponse, EventErrorResponse>
+pub async fn read_user_event_response<B>(
+    response: Response<B>,
+) -> Result<UserEventResponse, EventErrorResponse>
 where
     B: http_body::Body,
     B::Error: std::fmt::Debug,
@@ -474,7 +531,11 @@ where
     let mut reply = if parts.status == StatusCode::NO_CONTENT {
         UserEventResponse::none()
     } else {
-        let content_type = parts.headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes).unwrap_or_default();
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(HeaderValue::as_bytes)
+            .unwrap_or_default();
         if content_type.starts_with(b"text/plain") {
             UserEventResponse::from(EventData::Text(String::from_utf8_lossy(&body).into_owned()))
         } else if content_type.starts_with(b"application/json") {

@@ -28,12 +28,20 @@ pub(crate) struct DisconnectedBody {
 
 impl DisconnectedEventRequest {
     pub(crate) fn from_body(context: ConnectionContext, body: DisconnectedBody) -> Self {
-        Self { context, reason: body.reason, mqtt: body.mqtt }
+        Self {
+            context,
+            reason: body.reason,
+            mqtt: body.mqtt,
+        }
     }
 
     /// A request for `context` with `reason`, for calling a handler directly in tests.
     #[must_use]
     pub fn new(context: ConnectionContext, reason: Option<String>) -> Self {
-        Self { context, reason, mqtt: None }
+        Self {
+            context,
+            reason,
+            mqtt: None,
+        }
     }
 }

@@ -80,7 +80,11 @@ impl EventErrorResponse {
     /// A refusal with `code` and `message`.
     #[must_use]
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), mqtt: None }
+        Self {
+            code,
+            message: message.into(),
+            mqtt: None,
+        }
     }
 
     /// A `400` refusal: the client's input is wrong.
@@ -112,7 +116,9 @@ impl EventErrorResponse {
         let reason = reason.into();
         let kind = match mqtt_status(code) {
             s if s == StatusCode::BAD_REQUEST => ErrorCode::UserError,
-            s if s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN => ErrorCode::Unauthorized,
+            s if s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN => {
+                ErrorCode::Unauthorized
+            }
             _ => ErrorCode::ServerError,
         };
         Self {
@@ -132,7 +138,11 @@ impl EventErrorResponse {
         let code = self.code.mqtt_code(5);
         let reason = (!self.message.is_empty()).then(|| self.message.clone());
         self.mqtt
-            .get_or_insert(MqttConnectError { code, reason, user_properties: Vec::new() })
+            .get_or_insert(MqttConnectError {
+                code,
+                reason,
+                user_properties: Vec::new(),
+            })
             .user_properties
             .push(MqttUserProperty::new(name, value));
         self
@@ -193,7 +203,11 @@ mod tests {
         ];
         for (codes, status) in table {
             for code in *codes {
-                assert_eq!(EventErrorResponse::mqtt(*code, "r").status(), *status, "code {code}");
+                assert_eq!(
+                    EventErrorResponse::mqtt(*code, "r").status(),
+                    *status,
+                    "code {code}"
+                );
             }
         }
     }

@@ -33,7 +33,10 @@ impl GroupJoinedEventRequest {
     /// A request for `context` and `group`, for calling a handler directly in tests.
     #[must_use]
     pub fn new(context: ConnectionContext, group: impl Into<String>) -> Self {
-        Self { context, group: group.into() }
+        Self {
+            context,
+            group: group.into(),
+        }
     }
 }
 
@@ -41,6 +44,9 @@ impl GroupLeftEventRequest {
     /// A request for `context` and `group`, for calling a handler directly in tests.
     #[must_use]
     pub fn new(context: ConnectionContext, group: impl Into<String>) -> Self {
-        Self { context, group: group.into() }
+        Self {
+            context,
+            group: group.into(),
+        }
     }
 }

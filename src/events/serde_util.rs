@@ -146,7 +146,9 @@ mod tests {
 
     #[test]
     fn multimap_accepts_lists_single_values_and_nulls() {
-        let p: Probe = serde_json::from_str(r#"{"m":{"a":["x","y"],"b":"z","c":null,"d":[null,1,true]}}"#).unwrap();
+        let p: Probe =
+            serde_json::from_str(r#"{"m":{"a":["x","y"],"b":"z","c":null,"d":[null,1,true]}}"#)
+                .unwrap();
         assert_eq!(p.m["a"], ["x", "y"]);
         assert_eq!(p.m["b"], ["z"]);
         assert!(p.m["c"].is_empty());

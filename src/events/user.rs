@@ -216,8 +216,9 @@ impl UserEventResponse {
     /// A `500` [`EventErrorResponse`] when `value` cannot be serialised (for
     /// example a map with non-string keys).
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, EventErrorResponse> {
-        let bytes = serde_json::to_vec(value)
-            .map_err(|e| EventErrorResponse::server_error(format!("could not serialise the JSON reply: {e}")))?;
+        let bytes = serde_json::to_vec(value).map_err(|e| {
+            EventErrorResponse::server_error(format!("could not serialise the JSON reply: {e}"))
+        })?;
         Ok(Self::from(EventData::Json(Bytes::from(bytes))))
     }
 
@@ -265,7 +266,10 @@ impl UserEventResponse {
 impl From<EventData> for UserEventResponse {
     /// Echo a payload back with the same data type.
     fn from(data: EventData) -> Self {
-        Self { data: Some(data), states: StateChanges::default() }
+        Self {
+            data: Some(data),
+            states: StateChanges::default(),
+        }
     }
 }
 

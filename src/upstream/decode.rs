@@ -96,7 +96,9 @@ pub fn decode_event(headers: &HeaderMap, body: Bytes) -> Result<Event, Rejection
         }
         Kind::GroupJoined | Kind::GroupLeft => {
             let group = json_body::<crate::events::GroupBody>(&body)?
-                .ok_or_else(|| Rejection::InvalidJson("expected an object with a `group` field".to_owned()))?
+                .ok_or_else(|| {
+                    Rejection::InvalidJson("expected an object with a `group` field".to_owned())
+                })?
                 .group;
             if kind == Kind::GroupJoined {
                 Event::GroupJoined(GroupJoinedEventRequest::new(context, group))
@@ -104,11 +106,17 @@ pub fn decode_event(headers: &HeaderMap, body: Bytes) -> Result<Event, Rejection
                 Event::GroupLeft(GroupLeftEventRequest::new(context, group))
             }
         }
-        Kind::User(_) => Event::UserEvent(UserEventRequest::new(context, user_data(headers, body)?)),
+        Kind::User(_) => {
+            Event::UserEvent(UserEventRequest::new(context, user_data(headers, body)?))
+        }
     })
 }
 
-fn context(headers: &HeaderMap, ce_type: &str, kind: Kind<'_>) -> Result<ConnectionContext, Rejection> {
+fn context(
+    headers: &HeaderMap,
+    ce_type: &str,
+    kind: Kind<'_>,
+) -> Result<ConnectionContext, Rejection> {
     let hub = required(headers, &headers::CE_HUB)?;
     let connection_id = required(headers, &headers::CE_CONNECTION_ID)?;
     let event_name = match optional(headers, &headers::CE_EVENT_NAME)? {
@@ -125,13 +133,17 @@ fn context(headers: &HeaderMap, ce_type: &str, kind: Kind<'_>) -> Result<Connect
     let subprotocol = owned(headers, &headers::CE_SUBPROTOCOL)?;
     let physical = owned(headers, &headers::CE_PHYSICAL_CONNECTION_ID)?;
     let mqtt = match (&subprotocol, physical) {
-        (Some(p), Some(physical_connection_id)) if p.eq_ignore_ascii_case("mqtt") => Some(MqttContext {
-            physical_connection_id,
-            session_id: owned(headers, &headers::CE_SESSION_ID)?,
-        }),
+        (Some(p), Some(physical_connection_id)) if p.eq_ignore_ascii_case("mqtt") => {
+            Some(MqttContext {
+                physical_connection_id,
+                session_id: owned(headers, &headers::CE_SESSION_ID)?,
+            })
+        }
         _ => None,
     };
-    let origin = headers::list_items(headers, &headers::WEBHOOK_REQUEST_ORIGIN).next().is_some();
+    let origin = headers::list_items(headers, &headers::WEBHOOK_REQUEST_ORIGIN)
+        .next()
+        .is_some();
     let origin = if origin {
         let joined: Vec<&str> = headers
             .get_all(&headers::WEBHOOK_REQUEST_ORIGIN)
@@ -162,7 +174,9 @@ fn context(headers: &HeaderMap, ce_type: &str, kind: Kind<'_>) -> Result<Connect
 
 /// A header's value as an owned string; `None` when absent or empty.
 fn owned(headers: &HeaderMap, name: &http::HeaderName) -> Result<Option<String>, Rejection> {
-    Ok(optional(headers, name)?.filter(|v| !v.is_empty()).map(str::to_owned))
+    Ok(optional(headers, name)?
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned))
 }
 
 /// A system event's JSON body; `None` for an empty body or `null`.
@@ -191,10 +205,14 @@ fn user_data(headers: &HeaderMap, body: Bytes) -> Result<EventData, Rejection> {
     };
     if kind != crate::DataType::Binary {
         for param in parts {
-            let Some((name, value)) = param.split_once('=') else { continue };
+            let Some((name, value)) = param.split_once('=') else {
+                continue;
+            };
             if name.trim().eq_ignore_ascii_case("charset") {
                 let charset = value.trim().trim_matches('"');
-                let utf8 = ["utf-8", "utf8", "us-ascii"].iter().any(|c| c.eq_ignore_ascii_case(charset));
+                let utf8 = ["utf-8", "utf8", "us-ascii"]
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(charset));
                 if !utf8 {
                     return Err(Rejection::UnsupportedCharset(excerpt(charset)));
                 }
@@ -206,7 +224,8 @@ fn user_data(headers: &HeaderMap, body: Bytes) -> Result<EventData, Rejection> {
             .map(EventData::Text)
             .map_err(|_| Rejection::TextNotUtf8),
         crate::DataType::Json => {
-            serde_json::from_slice::<serde::de::IgnoredAny>(&body).map_err(|e| Rejection::InvalidJson(e.to_string()))?;
+            serde_json::from_slice::<serde::de::IgnoredAny>(&body)
+                .map_err(|e| Rejection::InvalidJson(e.to_string()))?;
             Ok(EventData::Json(body))
         }
         crate::DataType::Binary => Ok(EventData::Binary(body)),
@@ -221,7 +240,10 @@ mod tests {
     fn event_types_are_recognised() {
         assert_eq!(kind("azure.webpubsub.sys.connect"), Some(Kind::Connect));
         assert_eq!(kind("azure.webpubsub.sys.CONNECTED"), Some(Kind::Connected));
-        assert_eq!(kind("azure.webpubsub.user.chat.v2"), Some(Kind::User("chat.v2")));
+        assert_eq!(
+            kind("azure.webpubsub.user.chat.v2"),
+            Some(Kind::User("chat.v2"))
+        );
         assert_eq!(kind("azure.webpubsub.gp.left"), Some(Kind::GroupLeft));
         assert_eq!(kind("azure.webpubsub.user."), None);
         assert_eq!(kind("azure.webpubsub.sys.foo"), None);

@@ -92,27 +92,41 @@ pub(crate) fn error(err: &EventErrorResponse, mqtt_version: Option<u8>) -> Respo
 /// A handler that panicked: `500`, logged at `error`.
 pub(crate) fn handler_panicked(hub: &str, event: &str) -> Response<Body> {
     tracing::error!(target: "webpubsub::handler", hub, event, "event handler panicked; answered 500");
-    with_body(StatusCode::INTERNAL_SERVER_ERROR, TEXT, Body::from("event handler failed"))
+    with_body(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        TEXT,
+        Body::from("event handler failed"),
+    )
 }
 
 fn serialise_failed(e: &serde_json::Error) -> Response<Body> {
     tracing::error!(target: "webpubsub::handler", error = %e, "could not serialise the handler's answer");
-    with_body(StatusCode::INTERNAL_SERVER_ERROR, TEXT, Body::from("could not serialise the answer"))
+    with_body(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        TEXT,
+        Body::from("could not serialise the answer"),
+    )
 }
 
 fn with_body(status: StatusCode, content_type: HeaderValue, body: Body) -> Response<Body> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
     response
 }
 
 fn set_states(response: &mut Response<Body>, changes: &StateChanges, before: &ConnectionStates) {
-    let Some(after) = changes.apply(before) else { return };
+    let Some(after) = changes.apply(before) else {
+        return;
+    };
     match HeaderValue::try_from(after.to_header()) {
         Ok(value) => {
             response.headers_mut().insert(CE_CONNECTION_STATE, value);
         }
-        Err(_) => tracing::error!(target: "webpubsub::handler", "connection state is not a valid header value"),
+        Err(_) => {
+            tracing::error!(target: "webpubsub::handler", "connection state is not a valid header value")
+        }
     }
 }

@@ -18,10 +18,13 @@ pub(crate) const CE_AWPS_VERSION: HeaderName = HeaderName::from_static("ce-awpsv
 pub(crate) const CE_SUBPROTOCOL: HeaderName = HeaderName::from_static("ce-subprotocol");
 pub(crate) const CE_CONNECTION_STATE: HeaderName = HeaderName::from_static("ce-connectionstate");
 pub(crate) const CE_SIGNATURE: HeaderName = HeaderName::from_static("ce-signature");
-pub(crate) const CE_PHYSICAL_CONNECTION_ID: HeaderName = HeaderName::from_static("ce-physicalconnectionid");
+pub(crate) const CE_PHYSICAL_CONNECTION_ID: HeaderName =
+    HeaderName::from_static("ce-physicalconnectionid");
 pub(crate) const CE_SESSION_ID: HeaderName = HeaderName::from_static("ce-sessionid");
-pub(crate) const WEBHOOK_REQUEST_ORIGIN: HeaderName = HeaderName::from_static("webhook-request-origin");
-pub(crate) const WEBHOOK_ALLOWED_ORIGIN: HeaderName = HeaderName::from_static("webhook-allowed-origin");
+pub(crate) const WEBHOOK_REQUEST_ORIGIN: HeaderName =
+    HeaderName::from_static("webhook-request-origin");
+pub(crate) const WEBHOOK_ALLOWED_ORIGIN: HeaderName =
+    HeaderName::from_static("webhook-allowed-origin");
 
 /// How the service spells each header, for messages.
 pub(crate) fn display_name(name: &HeaderName) -> &'static str {
@@ -48,7 +51,10 @@ pub(crate) fn display_name(name: &HeaderName) -> &'static str {
 }
 
 /// The value of a header that may appear at most once, as UTF-8.
-pub(crate) fn optional<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, Rejection> {
+pub(crate) fn optional<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'a str>, Rejection> {
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -62,7 +68,10 @@ pub(crate) fn optional<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<
 }
 
 /// The value of a header that must appear exactly once and not be empty.
-pub(crate) fn required<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<&'a str, Rejection> {
+pub(crate) fn required<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Result<&'a str, Rejection> {
     match optional(headers, name)? {
         Some(value) if !value.trim().is_empty() => Ok(value),
         _ => Err(Rejection::MissingHeader(display_name(name))),
@@ -70,11 +79,17 @@ pub(crate) fn required<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<
 }
 
 /// Every comma- or space-separated item of every line of a list header.
-pub(crate) fn list_items<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> {
+pub(crate) fn list_items<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> impl Iterator<Item = &'a [u8]> {
     headers
         .get_all(name)
         .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b',' || *b == b' ' || *b == b'\t'))
+        .flat_map(|v| {
+            v.as_bytes()
+                .split(|b| *b == b',' || *b == b' ' || *b == b'\t')
+        })
         .filter(|item| !item.is_empty())
 }
 
@@ -86,7 +101,10 @@ mod tests {
     #[test]
     fn list_items_split_on_commas_spaces_and_lines() {
         let mut h = HeaderMap::new();
-        h.append(WEBHOOK_REQUEST_ORIGIN, HeaderValue::from_static("a.com, b.com,,c.com"));
+        h.append(
+            WEBHOOK_REQUEST_ORIGIN,
+            HeaderValue::from_static("a.com, b.com,,c.com"),
+        );
         h.append(WEBHOOK_REQUEST_ORIGIN, HeaderValue::from_static(" d.com "));
         let items: Vec<_> = list_items(&h, &WEBHOOK_REQUEST_ORIGIN).collect();
         assert_eq!(items, [&b"a.com"[..], b"b.com", b"c.com", b"d.com"]);
@@ -97,10 +115,19 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(CE_HUB, HeaderValue::from_static("a"));
         h.append(CE_HUB, HeaderValue::from_static("b"));
-        assert_eq!(required(&h, &CE_HUB), Err(Rejection::RepeatedHeader("ce-hub")));
+        assert_eq!(
+            required(&h, &CE_HUB),
+            Err(Rejection::RepeatedHeader("ce-hub"))
+        );
         let mut h = HeaderMap::new();
         h.insert(CE_USER_ID, HeaderValue::from_bytes(b"\xff\xfe").unwrap());
-        assert_eq!(optional(&h, &CE_USER_ID), Err(Rejection::HeaderNotUtf8("ce-userId")));
-        assert_eq!(required(&HeaderMap::new(), &CE_HUB), Err(Rejection::MissingHeader("ce-hub")));
+        assert_eq!(
+            optional(&h, &CE_USER_ID),
+            Err(Rejection::HeaderNotUtf8("ce-userId"))
+        );
+        assert_eq!(
+            required(&HeaderMap::new(), &CE_HUB),
+            Err(Rejection::MissingHeader("ce-hub"))
+        );
     }
 }

@@ -10,6 +10,8 @@ mod signature;
 mod validate;
 
 pub use decode::decode_event;
-pub use rejection::Rejection;
 pub(crate) use rejection::excerpt;
-pub use validate::{ResponseFuture, ValidateUpstream, ValidateUpstreamBuilder, ValidateUpstreamLayer};
+pub use rejection::Rejection;
+pub use validate::{
+    ResponseFuture, ValidateUpstream, ValidateUpstreamBuilder, ValidateUpstreamLayer,
+};

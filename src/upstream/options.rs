@@ -50,7 +50,10 @@ impl ValidationSettings {
         let host = host.map(|h| h.to_ascii_lowercase().into_boxed_str());
         match self.endpoints.iter_mut().find(|e| e.host == host) {
             Some(endpoint) => endpoint.keys.push(key),
-            None => self.endpoints.push(Endpoint { host, keys: vec![key] }),
+            None => self.endpoints.push(Endpoint {
+                host,
+                keys: vec![key],
+            }),
         }
     }
 
@@ -65,7 +68,9 @@ impl ValidationSettings {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
         if !valid {
-            self.error.get_or_insert(ConfigError::InvalidOrigin { value: origin.to_owned() });
+            self.error.get_or_insert(ConfigError::InvalidOrigin {
+                value: origin.to_owned(),
+            });
             return;
         }
         let origin = origin.to_ascii_lowercase().into_boxed_str();
@@ -96,7 +101,11 @@ impl ValidationSettings {
         } else {
             AllowedOrigins::Hosts(self.origins)
         };
-        Ok(ValidationOptions { endpoints: self.endpoints, origins, check_signatures: !self.insecure })
+        Ok(ValidationOptions {
+            endpoints: self.endpoints,
+            origins,
+            check_signatures: !self.insecure,
+        })
     }
 }
 
@@ -164,7 +173,10 @@ mod tests {
 
     #[test]
     fn no_key_refuses_to_build_unless_insecure() {
-        assert_eq!(ValidationSettings::default().build().unwrap_err(), ConfigError::NoAccessKey);
+        assert_eq!(
+            ValidationSettings::default().build().unwrap_err(),
+            ConfigError::NoAccessKey
+        );
         let mut s = ValidationSettings::default();
         s.insecure_skip_signature_check();
         let options = s.build().unwrap();
@@ -175,12 +187,19 @@ mod tests {
     #[test]
     fn connection_strings_for_one_host_share_an_endpoint() {
         let mut s = ValidationSettings::default();
-        s.connection(&ConnectionString::parse("Endpoint=https://A.example.com;AccessKey=one").unwrap());
-        s.connection(&ConnectionString::parse("Endpoint=https://a.example.com:444;AccessKey=two").unwrap());
+        s.connection(
+            &ConnectionString::parse("Endpoint=https://A.example.com;AccessKey=one").unwrap(),
+        );
+        s.connection(
+            &ConnectionString::parse("Endpoint=https://a.example.com:444;AccessKey=two").unwrap(),
+        );
         let options = s.build().unwrap();
         assert_eq!(options.endpoints.len(), 1);
         assert_eq!(options.endpoints[0].keys.len(), 2);
-        assert_eq!(options.origins, AllowedOrigins::Hosts(vec!["a.example.com".into()]));
+        assert_eq!(
+            options.origins,
+            AllowedOrigins::Hosts(vec!["a.example.com".into()])
+        );
     }
 
     #[test]
@@ -189,7 +208,10 @@ mod tests {
             let mut s = ValidationSettings::default();
             s.add_key(None, AccessKey::new("k"));
             s.add_origin(bad);
-            assert!(matches!(s.build(), Err(ConfigError::InvalidOrigin { .. })), "{bad:?}");
+            assert!(
+                matches!(s.build(), Err(ConfigError::InvalidOrigin { .. })),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -11,7 +11,10 @@ use super::Rejection;
 /// Answers the handshake: `200` with one `WebHook-Allowed-Origin` line (the
 /// matched request host, or `*` when every origin is allowed), or a refusal
 /// (`400`, empty body) when the header is missing or names no allowed host.
-pub(crate) fn answer(allowed: &AllowedOrigins, headers: &HeaderMap) -> Result<Response<Body>, Rejection> {
+pub(crate) fn answer(
+    allowed: &AllowedOrigins,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, Rejection> {
     if headers.get(WEBHOOK_REQUEST_ORIGIN).is_none() {
         return Err(Rejection::PreflightRefused);
     }
@@ -19,13 +22,19 @@ pub(crate) fn answer(allowed: &AllowedOrigins, headers: &HeaderMap) -> Result<Re
         AllowedOrigins::Any => HeaderValue::from_static("*"),
         AllowedOrigins::Hosts(hosts) => {
             let matched = list_items(headers, &WEBHOOK_REQUEST_ORIGIN)
-                .find(|origin| hosts.iter().any(|h| origin.eq_ignore_ascii_case(h.as_bytes())))
+                .find(|origin| {
+                    hosts
+                        .iter()
+                        .any(|h| origin.eq_ignore_ascii_case(h.as_bytes()))
+                })
                 .ok_or(Rejection::PreflightRefused)?;
             HeaderValue::from_bytes(matched).map_err(|_| Rejection::PreflightRefused)?
         }
     };
     let mut response = Response::new(Body::empty());
     response.headers_mut().insert(WEBHOOK_ALLOWED_ORIGIN, value);
-    response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     Ok(response)
 }

@@ -85,7 +85,9 @@ impl Rejection {
             Self::UnknownHub(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::SignatureMissing | Self::SignatureMismatch | Self::OriginNotConfigured => StatusCode::UNAUTHORIZED,
+            Self::SignatureMissing | Self::SignatureMismatch | Self::OriginNotConfigured => {
+                StatusCode::UNAUTHORIZED
+            }
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -93,11 +95,13 @@ impl Rejection {
     fn body(&self) -> Cow<'static, str> {
         match self {
             Self::PreflightRefused => Cow::Borrowed(""),
-            Self::MethodNotAllowed => {
-                Cow::Borrowed("method not allowed: events are POST, the abuse-protection handshake is OPTIONS")
-            }
+            Self::MethodNotAllowed => Cow::Borrowed(
+                "method not allowed: events are POST, the abuse-protection handshake is OPTIONS",
+            ),
             Self::SignatureMissing => Cow::Borrowed("missing header ce-signature"),
-            Self::SignatureMismatch => Cow::Borrowed("ce-signature does not match any configured access key"),
+            Self::SignatureMismatch => {
+                Cow::Borrowed("ce-signature does not match any configured access key")
+            }
             Self::TextNotUtf8 => Cow::Borrowed("text/plain body is not valid UTF-8"),
             other => Cow::Owned(other.to_string()),
         }
@@ -115,15 +119,20 @@ impl Rejection {
         let mut response = Response::new(Body::empty());
         *response.status_mut() = status;
         if !body.is_empty() {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
             *response.body_mut() = Body::from(body);
         } else {
-            response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         }
         if status == StatusCode::METHOD_NOT_ALLOWED {
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("OPTIONS, POST"));
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("OPTIONS, POST"));
         }
         response
     }

@@ -71,7 +71,10 @@ mod tests {
 
     fn request(signature: &[&'static str], origin: Option<&'static str>) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(headers::CE_CONNECTION_ID, HeaderValue::from_static("conn-1"));
+        h.insert(
+            headers::CE_CONNECTION_ID,
+            HeaderValue::from_static("conn-1"),
+        );
         for s in signature {
             h.append(headers::CE_SIGNATURE, HeaderValue::from_static(s));
         }
@@ -82,18 +85,32 @@ mod tests {
     }
 
     const PRIMARY: &str = "sha256=9d67a902d0f59a8d6d6d8ff5639a943f249a5992f0ec4ea30d3c31cd766c236a";
-    const SECONDARY: &str = "sha256=29bc37a6b8b4a59dc07cfe0d3f9a557af2329100d6ce96f240de256e36b0dea4";
-    const SECONDARY_UPPER: &str = "SHA256=29BC37A6B8B4A59DC07CFE0D3F9A557AF2329100D6CE96F240DE256E36B0DEA4";
+    const SECONDARY: &str =
+        "sha256=29bc37a6b8b4a59dc07cfe0d3f9a557af2329100d6ce96f240de256e36b0dea4";
+    const SECONDARY_UPPER: &str =
+        "SHA256=29BC37A6B8B4A59DC07CFE0D3F9A557AF2329100D6CE96F240DE256E36B0DEA4";
 
     fn endpoint(host: Option<&str>, keys: &[&str]) -> Endpoint {
-        Endpoint { host: host.map(Into::into), keys: keys.iter().map(AccessKey::new).collect() }
+        Endpoint {
+            host: host.map(Into::into),
+            keys: keys.iter().map(AccessKey::new).collect(),
+        }
     }
 
     #[test]
     fn any_entry_matching_any_key_passes() {
         let eps = [endpoint(None, &["secondary-key-2"])];
-        assert_eq!(verify(&eps, &request(&["sha256=00", SECONDARY], None)), Ok(()));
-        assert_eq!(verify(&eps, &request(&["sha256=00, sha256=11", SECONDARY_UPPER], None)), Ok(()));
+        assert_eq!(
+            verify(&eps, &request(&["sha256=00", SECONDARY], None)),
+            Ok(())
+        );
+        assert_eq!(
+            verify(
+                &eps,
+                &request(&["sha256=00, sha256=11", SECONDARY_UPPER], None)
+            ),
+            Ok(())
+        );
         let eps = [endpoint(None, &["old", "primary-key-1"])];
         assert_eq!(verify(&eps, &request(&[PRIMARY], None)), Ok(()));
     }
@@ -101,16 +118,34 @@ mod tests {
     #[test]
     fn wrong_missing_and_malformed_signatures_fail() {
         let eps = [endpoint(None, &["primary-key-1"])];
-        assert_eq!(verify(&eps, &request(&[SECONDARY], None)), Err(Rejection::SignatureMismatch));
-        assert_eq!(verify(&eps, &request(&[], None)), Err(Rejection::SignatureMissing));
-        assert_eq!(verify(&eps, &request(&["sha256=zz", "md5=1", "sha256"], None)), Err(Rejection::SignatureMismatch));
+        assert_eq!(
+            verify(&eps, &request(&[SECONDARY], None)),
+            Err(Rejection::SignatureMismatch)
+        );
+        assert_eq!(
+            verify(&eps, &request(&[], None)),
+            Err(Rejection::SignatureMissing)
+        );
+        assert_eq!(
+            verify(&eps, &request(&["sha256=zz", "md5=1", "sha256"], None)),
+            Err(Rejection::SignatureMismatch)
+        );
     }
 
     #[test]
     fn keys_apply_only_to_their_origin() {
         let eps = [endpoint(Some("a.webpubsub.azure.com"), &["primary-key-1"])];
-        assert_eq!(verify(&eps, &request(&[PRIMARY], Some("x.com, A.webpubsub.azure.com"))), Ok(()));
-        assert_eq!(verify(&eps, &request(&[PRIMARY], Some("b.webpubsub.azure.com"))), Err(Rejection::OriginNotConfigured));
+        assert_eq!(
+            verify(
+                &eps,
+                &request(&[PRIMARY], Some("x.com, A.webpubsub.azure.com"))
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verify(&eps, &request(&[PRIMARY], Some("b.webpubsub.azure.com"))),
+            Err(Rejection::OriginNotConfigured)
+        );
         assert_eq!(
             verify(&eps, &request(&[PRIMARY], None)),
             Err(Rejection::MissingHeader("WebHook-Request-Origin"))

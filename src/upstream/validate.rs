@@ -76,7 +76,9 @@ impl ValidateUpstreamBuilder {
     /// [`insecure_skip_signature_check`](Self::insecure_skip_signature_check)
     /// was not called; [`ConfigError::InvalidOrigin`] for a malformed origin.
     pub fn build(self) -> Result<ValidateUpstreamLayer, ConfigError> {
-        Ok(ValidateUpstreamLayer { options: Arc::new(self.settings.build()?) })
+        Ok(ValidateUpstreamLayer {
+            options: Arc::new(self.settings.build()?),
+        })
     }
 }
 
@@ -87,7 +89,9 @@ impl ValidateUpstreamLayer {
     }
 
     pub(crate) fn from_options(options: ValidationOptions) -> Self {
-        Self { options: Arc::new(options) }
+        Self {
+            options: Arc::new(options),
+        }
     }
 }
 
@@ -95,7 +99,10 @@ impl<S> Layer<S> for ValidateUpstreamLayer {
     type Service = ValidateUpstream<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ValidateUpstream { inner, options: Arc::clone(&self.options) }
+        ValidateUpstream {
+            inner,
+            options: Arc::clone(&self.options),
+        }
     }
 }
 
@@ -141,7 +148,9 @@ impl<S> ValidateUpstream<S> {
 }
 
 fn hub(headers: &http::HeaderMap) -> Option<&str> {
-    headers.get(super::headers::CE_HUB).and_then(|h| h.to_str().ok())
+    headers
+        .get(super::headers::CE_HUB)
+        .and_then(|h| h.to_str().ok())
 }
 
 impl<S, B, ResBody> Service<Request<B>> for ValidateUpstream<S>
@@ -160,8 +169,16 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         match self.intercept(request.headers(), request.method()) {
-            Some(response) => ResponseFuture::Answered { response: Some(response) },
-            None => ResponseFuture::Inner { future: self.inner.call(request) },
+            Some(response) => ResponseFuture {
+                kind: Kind::Answered {
+                    response: Some(response),
+                },
+            },
+            None => ResponseFuture {
+                kind: Kind::Inner {
+                    future: self.inner.call(request),
+                },
+            },
         }
     }
 }
@@ -169,20 +186,19 @@ where
 pin_project! {
     /// The future of [`ValidateUpstream`]: the wrapped service's answer, or
     /// this layer's own.
-    #[project = ResponseFutureProj]
     #[derive(Debug)]
-    pub enum ResponseFuture<F> {
-        /// The request passed; waiting for the wrapped service.
-        Inner {
-            /// The wrapped service's future.
-            #[pin]
-            future: F,
-        },
-        /// Answered by the layer.
-        Answered {
-            /// The answer, until it is taken.
-            response: Option<Response<Body>>,
-        },
+    pub struct ResponseFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    #[derive(Debug)]
+    enum Kind<F> {
+        Inner { #[pin] future: F },
+        Answered { response: Option<Response<Body>> },
     }
 }
 
@@ -195,9 +211,9 @@ where
     type Output = Result<Response<Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            ResponseFutureProj::Inner { future } => future.poll(cx).map_ok(|r| r.map(Body::new)),
-            ResponseFutureProj::Answered { response } => match response.take() {
+        match self.project().kind.project() {
+            KindProj::Inner { future } => future.poll(cx).map_ok(|r| r.map(Body::new)),
+            KindProj::Answered { response } => match response.take() {
                 Some(response) => Poll::Ready(Ok(response)),
                 None => {
                     // Polled again after completion: answer with an empty 500
