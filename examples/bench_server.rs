@@ -1,1 +1,89 @@
-fn main() {}
+//! The server measured by the load harness in `../shared/bench/`.
+//!
+//! Behaves like the express anchor (`../shared/bench/express/server.js`):
+//! hub `$BENCH_HUB` (default `chat`) served at `$BENCH_PATH` (default
+//! `/api/webpubsub/hubs/chat/`) on `127.0.0.1:$PORT`, signatures checked with
+//! `$BENCH_ACCESS_KEY`, handshake allowed from `localhost`; connect sets the
+//! user id from `claims.sub`, else `query.id`, else the connection id, with
+//! groups `["lobby"]`; the user event `message` is echoed with its data type.
+//!
+//! ```sh
+//! cargo build --release --example bench_server
+//! OURS_CMD="$PWD/target/release/examples/bench_server" REPS=3 \
+//!   ../shared/bench/run.sh express-sig axum-baseline ours
+//! ```
+
+use axum::Router;
+use webpubsub::{
+    async_trait, ConnectEventRequest, ConnectEventResponse, EventErrorResponse, EventHandler,
+    EventRouter, UserEventRequest, UserEventResponse,
+};
+
+struct Bench;
+
+#[async_trait]
+impl EventHandler for Bench {
+    async fn connect(
+        &self,
+        req: ConnectEventRequest,
+    ) -> Result<ConnectEventResponse, EventErrorResponse> {
+        let user = req
+            .claim("sub")
+            .or_else(|| req.query_value("id"))
+            .unwrap_or(&req.context.connection_id)
+            .to_owned();
+        Ok(ConnectEventResponse::new()
+            .user_id(user)
+            .groups(["lobby"])
+            .roles(Vec::<String>::new()))
+    }
+
+    async fn user_event(
+        &self,
+        req: UserEventRequest,
+    ) -> Result<UserEventResponse, EventErrorResponse> {
+        if req.context.event_name == "message" {
+            Ok(UserEventResponse::from(req.data))
+        } else {
+            Ok(UserEventResponse::none())
+        }
+    }
+}
+
+fn app(hub: &str, path: &str, key: &str) -> Result<Router, webpubsub::ConfigError> {
+    let events = EventRouter::builder()
+        .hub(hub, Bench)
+        .endpoint("localhost", key)
+        .build()?;
+    Ok(Router::new().route_service(path, events))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let port: u16 = env("PORT", "8080").parse()?;
+    let hub = env("BENCH_HUB", "chat");
+    let path = env("BENCH_PATH", "/api/webpubsub/hubs/chat/");
+    let key = env("BENCH_ACCESS_KEY", "anAccessKeyForBenchmarks0123456789");
+    let app = app(&hub, &path, &key)?;
+
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async move {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+            println!("bench_server: hub {hub} at http://127.0.0.1:{port}{path}");
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let mut term = tokio::signal::unix::signal(
+                        tokio::signal::unix::SignalKind::terminate(),
+                    )
+                    .expect("SIGTERM handler");
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                })
+                .await
+        })?;
+    Ok(())
+}
