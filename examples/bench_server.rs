@@ -59,7 +59,8 @@ fn app(hub: &str, path: &str, key: &str) -> Result<Router, webpubsub::ConfigErro
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let env =
+        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
     let port: u16 = env("PORT", "8080").parse()?;
     let hub = env("BENCH_HUB", "chat");
     let path = env("BENCH_PATH", "/api/webpubsub/hubs/chat/");
@@ -74,10 +75,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("bench_server: hub {hub} at http://127.0.0.1:{port}{path}");
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
-                    let mut term = tokio::signal::unix::signal(
-                        tokio::signal::unix::SignalKind::terminate(),
-                    )
-                    .expect("SIGTERM handler");
+                    let mut term =
+                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                            .expect("SIGTERM handler");
                     tokio::select! {
                         _ = term.recv() => {}
                         _ = tokio::signal::ctrl_c() => {}

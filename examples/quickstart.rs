@@ -54,7 +54,11 @@ impl EventHandler for Chat {
 
     async fn disconnected(&self, req: DisconnectedEventRequest) {
         let ctx = &req.context;
-        tracing::info!(user = ctx.user_id.as_deref(), reason = req.reason.as_deref(), "disconnected");
+        tracing::info!(
+            user = ctx.user_id.as_deref(),
+            reason = req.reason.as_deref(),
+            "disconnected"
+        );
     }
 }
 
@@ -78,7 +82,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let from_env = std::env::var("WebPubSubConnectionString").ok();
     let connection_string = from_env.as_deref().unwrap_or(LOCAL_CONNECTION_STRING);
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8080);
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let url = format!("http://127.0.0.1:{port}/eventhandler");
 
@@ -134,7 +141,10 @@ mod tests {
     #[tokio::test]
     async fn connect_without_a_user_is_refused() {
         let app = app(LOCAL_CONNECTION_STRING).unwrap();
-        let response = app.oneshot(event(testing::connect(HUB, "c1"))).await.unwrap();
+        let response = app
+            .oneshot(event(testing::connect(HUB, "c1")))
+            .await
+            .unwrap();
         let refused = testing::read_connect_response(response).await.unwrap_err();
         assert_eq!(refused.status(), 401);
     }

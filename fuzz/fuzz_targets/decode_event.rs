@@ -236,7 +236,7 @@ fn touch(event: &Event) {
             let _ = req.data.as_text();
             let _ = req.data.to_json_value();
             let _ = req.json::<serde_json::Value>();
-            let _ = req.data.data_type().clone();
+            let _ = req.data.data_type();
         }
         _ => {}
     }
