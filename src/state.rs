@@ -230,6 +230,37 @@ impl StateChanges {
     }
 }
 
+/// The `state`, `remove_state` and `clear_states` builder methods of the
+/// success responses, which keep their changes in a `states: StateChanges` field.
+macro_rules! state_builder_methods {
+    () => {
+        /// Sets connection state `key` to `value`, kept for later events of
+        /// the connection; other keys are left as they are.
+        pub fn state(
+            mut self,
+            key: impl Into<String>,
+            value: impl Into<serde_json::Value>,
+        ) -> Self {
+            self.states = self.states.set(key, value);
+            self
+        }
+
+        /// Removes connection state `key`.
+        pub fn remove_state(mut self, key: impl Into<String>) -> Self {
+            self.states = self.states.remove(key);
+            self
+        }
+
+        /// Removes every connection state (the service is sent an empty
+        /// `ce-connectionState`, which drops it).
+        pub fn clear_states(mut self) -> Self {
+            self.states = self.states.clear();
+            self
+        }
+    };
+}
+pub(crate) use state_builder_methods;
+
 #[cfg(test)]
 mod tests {
     use super::*;

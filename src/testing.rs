@@ -485,6 +485,24 @@ fn refusal(status: StatusCode, parts: &http::response::Parts, body: &[u8]) -> Ev
     EventErrorResponse::new(code, String::from_utf8_lossy(body))
 }
 
+/// The parts, body and state changes of a success, or the refusal.
+async fn read_answer<B>(
+    response: Response<B>,
+) -> Result<(http::response::Parts, Bytes, StateChanges), EventErrorResponse>
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let (parts, body) = read_body(response).await;
+    if !parts.status.is_success() {
+        return Err(refusal(parts.status, &parts, &body));
+    }
+    let states = state_of(&parts.headers)
+        .map(StateChanges::replace)
+        .unwrap_or_default();
+    Ok((parts, body, states))
+}
+
 /// Reads the answer to a `connect` event back into typed values: `Ok` for an
 /// acceptance (with any `ce-connectionState` as a full replacement of the
 /// states), `Err` for a refusal (its code from the status, its message from
@@ -500,18 +518,13 @@ where
     B: http_body::Body,
     B::Error: std::fmt::Debug,
 {
-    let (parts, body) = read_body(response).await;
-    if !parts.status.is_success() {
-        return Err(refusal(parts.status, &parts, &body));
-    }
+    let (_, body, states) = read_answer(response).await?;
     let mut accept = if body.is_empty() {
         ConnectEventResponse::new()
     } else {
         serde_json::from_slice(&body).expect("a connect answer in JSON")
     };
-    if let Some(states) = state_of(&parts.headers) {
-        accept.states = StateChanges::replace(states);
-    }
+    accept.states = states;
     Ok(accept)
 }
 
@@ -524,10 +537,7 @@ where
     B: http_body::Body,
     B::Error: std::fmt::Debug,
 {
-    let (parts, body) = read_body(response).await;
-    if !parts.status.is_success() {
-        return Err(refusal(parts.status, &parts, &body));
-    }
+    let (parts, body, states) = read_answer(response).await?;
     let mut reply = if parts.status == StatusCode::NO_CONTENT {
         UserEventResponse::none()
     } else {
@@ -544,8 +554,6 @@ where
             UserEventResponse::binary(body)
         }
     };
-    if let Some(states) = state_of(&parts.headers) {
-        reply.states = StateChanges::replace(states);
-    }
+    reply.states = states;
     Ok(reply)
 }

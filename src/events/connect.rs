@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::mqtt::{MqttConnectProperties, MqttConnectResponse, MqttUserProperty};
 use super::serde_util::{multimap, null_as_default, string_list};
@@ -222,23 +221,7 @@ impl ConnectEventResponse {
         self
     }
 
-    /// Sets connection state `key` to `value` (kept for later events).
-    pub fn state(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.states = self.states.set(key, value);
-        self
-    }
-
-    /// Removes connection state `key`.
-    pub fn remove_state(mut self, key: impl Into<String>) -> Self {
-        self.states = self.states.remove(key);
-        self
-    }
-
-    /// Removes every connection state.
-    pub fn clear_states(mut self) -> Self {
-        self.states = self.states.clear();
-        self
-    }
+    crate::state::state_builder_methods!();
 
     /// Whether the answer has a JSON body (anything but states was set).
     #[must_use]

@@ -244,23 +244,7 @@ impl UserEventResponse {
         self.data
     }
 
-    /// Sets connection state `key` to `value`.
-    pub fn state(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.states = self.states.set(key, value);
-        self
-    }
-
-    /// Removes connection state `key`.
-    pub fn remove_state(mut self, key: impl Into<String>) -> Self {
-        self.states = self.states.remove(key);
-        self
-    }
-
-    /// Removes every connection state.
-    pub fn clear_states(mut self) -> Self {
-        self.states = self.states.clear();
-        self
-    }
+    crate::state::state_builder_methods!();
 }
 
 impl From<EventData> for UserEventResponse {
