@@ -181,8 +181,12 @@ fn owned(headers: &HeaderMap, name: &http::HeaderName) -> Result<Option<String>,
 
 /// A system event's JSON body; `None` for an empty body or `null`.
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, Rejection> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    let Some(first) = body.iter().find(|b| !b.is_ascii_whitespace()) else {
         return Ok(None);
+    };
+    // Derived structs would also accept an array of their fields in order.
+    if !matches!(first, b'{' | b'n') {
+        return Err(Rejection::InvalidJson("expected a JSON object".to_owned()));
     }
     serde_json::from_slice::<Option<T>>(body).map_err(|e| Rejection::InvalidJson(e.to_string()))
 }
@@ -233,6 +237,7 @@ fn user_data(headers: &HeaderMap, body: Bytes) -> Result<EventData, Rejection> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

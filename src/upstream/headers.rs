@@ -94,6 +94,7 @@ pub(crate) fn list_items<'a>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use http::HeaderValue;

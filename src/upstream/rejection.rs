@@ -68,6 +68,10 @@ pub enum Rejection {
     /// No `ce-signature` entry matches a configured access key: `401`.
     #[error("ce-signature does not match any configured access key")]
     SignatureMismatch,
+    /// A signed request has no `WebHook-Request-Origin`, so no host's key can
+    /// check it: `401`.
+    #[error("missing header WebHook-Request-Origin")]
+    OriginMissing,
     /// `WebHook-Request-Origin` names no endpoint whose key could check the signature: `401`.
     #[error("WebHook-Request-Origin names no configured endpoint")]
     OriginNotConfigured,
@@ -85,9 +89,10 @@ impl Rejection {
             Self::UnknownHub(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::SignatureMissing | Self::SignatureMismatch | Self::OriginNotConfigured => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::SignatureMissing
+            | Self::SignatureMismatch
+            | Self::OriginMissing
+            | Self::OriginNotConfigured => StatusCode::UNAUTHORIZED,
             _ => StatusCode::BAD_REQUEST,
         }
     }

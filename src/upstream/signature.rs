@@ -44,7 +44,7 @@ pub(crate) fn verify(endpoints: &[Endpoint], headers: &HeaderMap) -> Result<(), 
     if any_endpoint {
         Err(Rejection::SignatureMismatch)
     } else if headers.get(headers::WEBHOOK_REQUEST_ORIGIN).is_none() {
-        Err(Rejection::MissingHeader("WebHook-Request-Origin"))
+        Err(Rejection::OriginMissing)
     } else {
         Err(Rejection::OriginNotConfigured)
     }
@@ -64,6 +64,7 @@ fn signatures(headers: &HeaderMap) -> impl Iterator<Item = [u8; 32]> + '_ {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::AccessKey;
@@ -148,7 +149,7 @@ mod tests {
         );
         assert_eq!(
             verify(&eps, &request(&[PRIMARY], None)),
-            Err(Rejection::MissingHeader("WebHook-Request-Origin"))
+            Err(Rejection::OriginMissing)
         );
     }
 }
