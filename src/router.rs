@@ -266,18 +266,10 @@ impl DispatchInner {
         B::Error: Into<BoxError>,
     {
         let (parts, body) = request.into_parts();
-        let hub = parts.headers.get(CE_HUB).and_then(|h| h.to_str().ok());
-        let prepared = self.prepare(&parts, body).await;
-        let (handler, event) = match prepared {
-            Ok(ready) => ready,
-            Err(rejection) => return rejection.into_response(hub),
-        };
-        let event_name = parts
-            .headers
-            .get(CE_EVENT_NAME)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        dispatch(handler, event, hub.unwrap_or(""), event_name).await
+        match self.prepare(&parts, body).await {
+            Ok((handler, event)) => dispatch(handler, event, &parts.headers).await,
+            Err(rejection) => rejection.into_response(header_str(&parts.headers, &CE_HUB)),
+        }
     }
 
     /// Every check before the handler: method, hub, size, decoding.
@@ -319,18 +311,26 @@ impl DispatchInner {
     }
 }
 
+fn header_str<'a>(headers: &'a http::HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|h| h.to_str().ok())
+}
+
 /// Calls the handler for `event` and encodes its answer; a panic becomes `500`.
 async fn dispatch(
     handler: &Arc<dyn EventHandler>,
     event: Event,
-    hub: &str,
-    event_name: &str,
+    headers: &http::HeaderMap,
 ) -> Response<Body> {
     macro_rules! guarded {
         ($call:expr) => {
             match AssertUnwindSafe($call).catch_unwind().await {
                 Ok(answer) => answer,
-                Err(_) => return encode::handler_panicked(hub, event_name),
+                Err(_) => {
+                    return encode::handler_panicked(
+                        header_str(headers, &CE_HUB).unwrap_or_default(),
+                        header_str(headers, &CE_EVENT_NAME).unwrap_or_default(),
+                    )
+                }
             }
         };
     }

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use http::header::{HeaderMap, CONTENT_TYPE};
 
-use super::headers::{self, optional, required};
+use super::headers::{self, text, text_required, EventHeaders};
 use super::rejection::excerpt;
 use super::Rejection;
 use crate::context::MqttContext;
@@ -81,9 +81,10 @@ fn kind(ce_type: &str) -> Option<Kind<'_>> {
 /// # Ok::<(), Rejection>(())
 /// ```
 pub fn decode_event(headers: &HeaderMap, body: Bytes) -> Result<Event, Rejection> {
-    let ce_type = required(headers, &headers::CE_TYPE)?;
+    let found = EventHeaders::scan(headers)?;
+    let ce_type = text_required(found.ce_type, &headers::CE_TYPE)?;
     let kind = kind(ce_type).ok_or_else(|| Rejection::UnknownEventType(excerpt(ce_type)))?;
-    let context = context(headers, ce_type, kind)?;
+    let context = context(headers, &found, ce_type, kind)?;
     Ok(match kind {
         Kind::Connect => {
             let body = json_body::<crate::events::ConnectBody>(&body)?.unwrap_or_default();
@@ -106,65 +107,70 @@ pub fn decode_event(headers: &HeaderMap, body: Bytes) -> Result<Event, Rejection
                 Event::GroupLeft(GroupLeftEventRequest::new(context, group))
             }
         }
-        Kind::User(_) => {
-            Event::UserEvent(UserEventRequest::new(context, user_data(headers, body)?))
-        }
+        Kind::User(_) => Event::UserEvent(UserEventRequest::new(
+            context,
+            user_data(found.content_type, body)?,
+        )),
     })
 }
 
 fn context(
     headers: &HeaderMap,
+    found: &EventHeaders<'_>,
     ce_type: &str,
     kind: Kind<'_>,
 ) -> Result<ConnectionContext, Rejection> {
-    let hub = required(headers, &headers::CE_HUB)?;
-    let connection_id = required(headers, &headers::CE_CONNECTION_ID)?;
-    let event_name = match optional(headers, &headers::CE_EVENT_NAME)? {
+    let hub = text_required(found.hub, &headers::CE_HUB)?;
+    let connection_id = text_required(found.connection_id, &headers::CE_CONNECTION_ID)?;
+    let event_name = match text(found.event_name, &headers::CE_EVENT_NAME)? {
         Some(name) if !name.is_empty() => name.to_owned(),
         _ => match kind {
             Kind::User(name) => name.to_owned(),
             _ => ce_type.rsplit('.').next().unwrap_or_default().to_owned(),
         },
     };
-    let states = match optional(headers, &headers::CE_CONNECTION_STATE)? {
+    let states = match text(found.connection_state, &headers::CE_CONNECTION_STATE)? {
         Some(value) => ConnectionStates::from_header(value)?,
         None => ConnectionStates::default(),
     };
-    let subprotocol = owned(headers, &headers::CE_SUBPROTOCOL)?;
-    let physical = owned(headers, &headers::CE_PHYSICAL_CONNECTION_ID)?;
+    let subprotocol = owned(found.subprotocol, &headers::CE_SUBPROTOCOL)?;
+    let physical = owned(
+        found.physical_connection_id,
+        &headers::CE_PHYSICAL_CONNECTION_ID,
+    )?;
     let mqtt = match (&subprotocol, physical) {
         (Some(p), Some(physical_connection_id)) if p.eq_ignore_ascii_case("mqtt") => {
             Some(MqttContext {
                 physical_connection_id,
-                session_id: owned(headers, &headers::CE_SESSION_ID)?,
+                session_id: owned(found.session_id, &headers::CE_SESSION_ID)?,
             })
         }
         _ => None,
     };
-    let origin = headers::list_items(headers, &headers::WEBHOOK_REQUEST_ORIGIN)
-        .next()
-        .is_some();
-    let origin = if origin {
-        let joined: Vec<&str> = headers
+    let origin = if found.more_origins {
+        let lines: Vec<&str> = headers
             .get_all(&headers::WEBHOOK_REQUEST_ORIGIN)
             .iter()
             .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
             .collect();
-        Some(joined.join(", "))
+        Some(lines.join(", "))
     } else {
-        None
+        found
+            .origin
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .map(str::to_owned)
     };
     Ok(ConnectionContext {
         hub: hub.to_owned(),
         connection_id: connection_id.to_owned(),
-        user_id: optional(headers, &headers::CE_USER_ID)?.map(str::to_owned),
+        user_id: text(found.user_id, &headers::CE_USER_ID)?.map(str::to_owned),
         event_name,
         event_type: ce_type.to_owned(),
-        event_id: owned(headers, &headers::CE_ID)?,
-        time: owned(headers, &headers::CE_TIME)?,
-        source: owned(headers, &headers::CE_SOURCE)?,
-        spec_version: owned(headers, &headers::CE_SPEC_VERSION)?,
-        awps_version: owned(headers, &headers::CE_AWPS_VERSION)?,
+        event_id: owned(found.id, &headers::CE_ID)?,
+        time: owned(found.time, &headers::CE_TIME)?,
+        source: owned(found.source, &headers::CE_SOURCE)?,
+        spec_version: owned(found.spec_version, &headers::CE_SPEC_VERSION)?,
+        awps_version: owned(found.awps_version, &headers::CE_AWPS_VERSION)?,
         origin,
         subprotocol,
         states,
@@ -173,8 +179,11 @@ fn context(
 }
 
 /// A header's value as an owned string; `None` when absent or empty.
-fn owned(headers: &HeaderMap, name: &http::HeaderName) -> Result<Option<String>, Rejection> {
-    Ok(optional(headers, name)?
+fn owned(
+    value: Option<&http::HeaderValue>,
+    name: &http::HeaderName,
+) -> Result<Option<String>, Rejection> {
+    Ok(text(value, name)?
         .filter(|v| !v.is_empty())
         .map(str::to_owned))
 }
@@ -192,8 +201,11 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, R
 }
 
 /// The payload of a user event, typed by its `Content-Type`.
-fn user_data(headers: &HeaderMap, body: Bytes) -> Result<EventData, Rejection> {
-    let Some(content_type) = optional(headers, &CONTENT_TYPE)? else {
+fn user_data(
+    content_type: Option<&http::HeaderValue>,
+    body: Bytes,
+) -> Result<EventData, Rejection> {
+    let Some(content_type) = text(content_type, &CONTENT_TYPE)? else {
         return Ok(EventData::Binary(body));
     };
     let mut parts = content_type.split(';');

@@ -29,8 +29,9 @@ pub(crate) fn connect(
         Err(err) => return error(&err, mqtt_version),
     };
     let mut response = if accept.has_body() {
-        match serde_json::to_vec(&accept) {
-            Ok(json) => with_body(StatusCode::OK, JSON, Body::from(json)),
+        let mut json = Vec::with_capacity(128);
+        match serde_json::to_writer(&mut json, &accept) {
+            Ok(()) => with_body(StatusCode::OK, JSON, Body::from(json)),
             Err(e) => return serialise_failed(&e),
         }
     } else {
