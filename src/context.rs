@@ -1,5 +1,6 @@
 //! What every event says about its connection.
 
+use http::HeaderValue;
 use serde::de::DeserializeOwned;
 
 use crate::ConnectionStates;
@@ -35,27 +36,33 @@ pub struct ConnectionContext {
     pub user_id: Option<String>,
     /// The event name (`ce-eventName`), e.g. `connect` or `message`.
     pub event_name: String,
-    /// The CloudEvents type (`ce-type`), e.g. `azure.webpubsub.sys.connect`.
-    pub event_type: String,
-    /// The CloudEvents id (`ce-id`). The service retries failed deliveries
-    /// with the same id, so handlers can use it to drop duplicates.
-    pub event_id: Option<String>,
-    /// The CloudEvents time (`ce-time`), as sent (ISO 8601, UTC).
-    pub time: Option<String>,
-    /// The CloudEvents source (`ce-source`), e.g. `/hubs/chat/client/<id>`.
-    pub source: Option<String>,
-    /// The CloudEvents spec version (`ce-specversion`).
-    pub spec_version: Option<String>,
-    /// The Web PubSub extension version (`ce-awpsversion`).
-    pub awps_version: Option<String>,
-    /// The raw `WebHook-Request-Origin` header: the service's host name(s).
-    pub origin: Option<String>,
     /// The subprotocol of the connection (`ce-subprotocol`), once chosen.
     pub subprotocol: Option<String>,
     /// The connection's states (`ce-connectionState`).
     pub states: ConnectionStates,
     /// MQTT ids, when the event comes from an MQTT client.
     pub mqtt: Option<MqttContext>,
+    /// The rarely read CloudEvents attributes, kept as the header values
+    /// they arrived in (no copy); read through the accessor methods.
+    pub(crate) meta: CloudEventMeta,
+}
+
+/// CloudEvents attributes of an event, checked to be UTF-8 when decoded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct CloudEventMeta {
+    pub(crate) event_type: Option<HeaderValue>,
+    pub(crate) id: Option<HeaderValue>,
+    pub(crate) time: Option<HeaderValue>,
+    pub(crate) source: Option<HeaderValue>,
+    pub(crate) spec_version: Option<HeaderValue>,
+    pub(crate) awps_version: Option<HeaderValue>,
+    pub(crate) origin: Option<HeaderValue>,
+}
+
+fn text(value: Option<&HeaderValue>) -> Option<&str> {
+    value
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        .filter(|v| !v.is_empty())
 }
 
 /// The MQTT-specific ids of an event from an MQTT client.
@@ -88,13 +95,10 @@ impl ConnectionContext {
             connection_id: connection_id.into(),
             user_id: None,
             event_name,
-            event_type,
-            event_id: None,
-            time: None,
-            source: None,
-            spec_version: None,
-            awps_version: None,
-            origin: None,
+            meta: CloudEventMeta {
+                event_type: HeaderValue::try_from(event_type).ok(),
+                ..CloudEventMeta::default()
+            },
             subprotocol: None,
             states: ConnectionStates::default(),
             mqtt: None,
@@ -108,6 +112,50 @@ impl ConnectionContext {
     /// The deserialisation error when the stored value does not fit `T`.
     pub fn state<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, serde_json::Error> {
         self.states.get(key)
+    }
+
+    /// The CloudEvents type (`ce-type`), e.g. `azure.webpubsub.sys.connect`.
+    #[must_use]
+    pub fn event_type(&self) -> &str {
+        text(self.meta.event_type.as_ref()).unwrap_or_default()
+    }
+
+    /// The CloudEvents id (`ce-id`). The service retries failed deliveries
+    /// with the same id, so handlers can use it to drop duplicates.
+    #[must_use]
+    pub fn event_id(&self) -> Option<&str> {
+        text(self.meta.id.as_ref())
+    }
+
+    /// The CloudEvents time (`ce-time`), as sent (ISO 8601, UTC).
+    #[must_use]
+    pub fn time(&self) -> Option<&str> {
+        text(self.meta.time.as_ref())
+    }
+
+    /// The CloudEvents source (`ce-source`), e.g. `/hubs/chat/client/<id>`.
+    #[must_use]
+    pub fn source(&self) -> Option<&str> {
+        text(self.meta.source.as_ref())
+    }
+
+    /// The CloudEvents spec version (`ce-specversion`).
+    #[must_use]
+    pub fn spec_version(&self) -> Option<&str> {
+        text(self.meta.spec_version.as_ref())
+    }
+
+    /// The Web PubSub extension version (`ce-awpsversion`).
+    #[must_use]
+    pub fn awps_version(&self) -> Option<&str> {
+        text(self.meta.awps_version.as_ref())
+    }
+
+    /// The `WebHook-Request-Origin` header: the service's host name(s),
+    /// several lines joined with `, `.
+    #[must_use]
+    pub fn origin(&self) -> Option<&str> {
+        text(self.meta.origin.as_ref())
     }
 
     /// Whether the event comes from an MQTT client.

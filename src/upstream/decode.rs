@@ -7,7 +7,7 @@ use http::header::{HeaderMap, CONTENT_TYPE};
 use super::headers::{self, text, text_required, EventHeaders};
 use super::rejection::excerpt;
 use super::Rejection;
-use crate::context::MqttContext;
+use crate::context::{CloudEventMeta, MqttContext};
 use crate::events::{
     ConnectEventRequest, ConnectedEventRequest, DisconnectedEventRequest, Event, EventData,
     GroupJoinedEventRequest, GroupLeftEventRequest, UserEventRequest,
@@ -153,29 +153,38 @@ fn context(
             .iter()
             .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
             .collect();
-        Some(lines.join(", "))
+        http::HeaderValue::try_from(lines.join(", ")).ok()
     } else {
-        found
-            .origin
-            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
-            .map(str::to_owned)
+        found.origin.cloned()
+    };
+    let meta = CloudEventMeta {
+        event_type: found.ce_type.cloned(),
+        id: checked(found.id, &headers::CE_ID)?,
+        time: checked(found.time, &headers::CE_TIME)?,
+        source: checked(found.source, &headers::CE_SOURCE)?,
+        spec_version: checked(found.spec_version, &headers::CE_SPEC_VERSION)?,
+        awps_version: checked(found.awps_version, &headers::CE_AWPS_VERSION)?,
+        origin,
     };
     Ok(ConnectionContext {
         hub: hub.to_owned(),
         connection_id: connection_id.to_owned(),
         user_id: text(found.user_id, &headers::CE_USER_ID)?.map(str::to_owned),
         event_name,
-        event_type: ce_type.to_owned(),
-        event_id: owned(found.id, &headers::CE_ID)?,
-        time: owned(found.time, &headers::CE_TIME)?,
-        source: owned(found.source, &headers::CE_SOURCE)?,
-        spec_version: owned(found.spec_version, &headers::CE_SPEC_VERSION)?,
-        awps_version: owned(found.awps_version, &headers::CE_AWPS_VERSION)?,
-        origin,
         subprotocol,
         states,
         mqtt,
+        meta,
     })
+}
+
+/// A header value kept as it is, once checked to be UTF-8.
+fn checked(
+    value: Option<&http::HeaderValue>,
+    name: &http::HeaderName,
+) -> Result<Option<http::HeaderValue>, Rejection> {
+    text(value, name)?;
+    Ok(value.cloned())
 }
 
 /// A header's value as an owned string; `None` when absent or empty.
