@@ -8,6 +8,11 @@
 //!   `router/build_request_only_message` and `router/build_request_only_preflight`
 //!   time building that request alone, so it can be subtracted.
 //!
+//! - `dispatch/*`: the `#[event_handler]` macro against the hand-written
+//!   `match` it replaces, both answering the same eight user events: the
+//!   handler's `user_event` called directly on a prebuilt request
+//!   (`*_direct`), and through the whole router (`*_router`).
+//!
 //! Requests, key and handler are those of the load harness
 //! (`../shared/bench/lua/*.lua`, `../shared/bench/express/server.js`), so
 //! these numbers sit next to the `wrk` ones.
@@ -79,6 +84,81 @@ impl EventHandler for Anchor {
         } else {
             Ok(UserEventResponse::none())
         }
+    }
+}
+
+/// Eight user events answered by a hand-written `match`.
+struct HandWritten;
+
+#[async_trait]
+impl EventHandler for HandWritten {
+    async fn user_event(
+        &self,
+        req: UserEventRequest,
+    ) -> Result<UserEventResponse, EventErrorResponse> {
+        match req.context.event_name.as_str() {
+            "join" | "leave" | "typing" | "read" | "react" | "edit" | "delete" => {
+                Ok(UserEventResponse::none())
+            }
+            "message" => Ok(UserEventResponse::from(req.data)),
+            _ => Ok(UserEventResponse::none()),
+        }
+    }
+}
+
+/// The same `match`, calling one method per event as the derived code does.
+struct HandWrittenCalls;
+
+impl HandWrittenCalls {
+    async fn presence(&self) {}
+
+    async fn edits(&self, _req: UserEventRequest) {}
+
+    async fn message(&self, req: UserEventRequest) -> UserEventResponse {
+        UserEventResponse::from(req.data)
+    }
+}
+
+#[async_trait]
+impl EventHandler for HandWrittenCalls {
+    async fn user_event(
+        &self,
+        req: UserEventRequest,
+    ) -> Result<UserEventResponse, EventErrorResponse> {
+        match req.context.event_name.as_str() {
+            "join" | "leave" | "typing" | "read" => {
+                self.presence().await;
+                Ok(UserEventResponse::none())
+            }
+            "react" | "edit" | "delete" => {
+                self.edits(req).await;
+                Ok(UserEventResponse::none())
+            }
+            "message" => Ok(self.message(req).await),
+            _ => Ok(UserEventResponse::none()),
+        }
+    }
+}
+
+/// The same eight user events, derived by `#[event_handler]`.
+struct Derived;
+
+#[webpubsub::event_handler]
+impl Derived {
+    #[user_event("join")]
+    #[user_event("leave")]
+    #[user_event("typing")]
+    #[user_event("read")]
+    async fn presence(&self) {}
+
+    #[user_event("react")]
+    #[user_event("edit")]
+    #[user_event("delete")]
+    async fn edits(&self, _req: UserEventRequest) {}
+
+    #[user_event("message")]
+    async fn message(&self, req: UserEventRequest) -> UserEventResponse {
+        UserEventResponse::from(req.data)
     }
 }
 
@@ -282,12 +362,54 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
+fn dispatch(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime");
+    let (headers, body) = (message_headers("text/plain"), Bytes::from_static(b"hello"));
+    let webpubsub::Event::UserEvent(request) =
+        decode_event(&headers, body).expect("the benchmark event decodes")
+    else {
+        unreachable!("a user event")
+    };
+    let handlers: [(&str, std::sync::Arc<dyn EventHandler>); 3] = [
+        ("hand_written", std::sync::Arc::new(HandWritten)),
+        ("hand_written_calls", std::sync::Arc::new(HandWrittenCalls)),
+        ("derived", std::sync::Arc::new(Derived)),
+    ];
+    let message = Template::post(message_headers("text/plain"), MESSAGE_BODY);
+    let mut group = c.benchmark_group("dispatch");
+    for (name, handler) in handlers {
+        let reply = rt.block_on(handler.user_event(request.clone()));
+        assert_eq!(
+            reply
+                .expect("a reply")
+                .data()
+                .map(|d| d.as_bytes().to_vec()),
+            Some(b"hello".to_vec()),
+            "{name} echoes `message`"
+        );
+        group.bench_function(format!("{name}_direct"), |b| {
+            iter_async(b, &rt, || handler.user_event(request.clone()));
+        });
+        let service = EventRouter::builder()
+            .hub("chat", std::sync::Arc::clone(&handler))
+            .endpoint(ORIGIN, KEY)
+            .build()
+            .expect("a valid benchmark router");
+        group.bench_function(format!("{name}_router"), |b| {
+            iter_async(b, &rt, || service.clone().oneshot(message.request()));
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(50)
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1));
-    targets = decode, pipeline
+    targets = decode, pipeline, dispatch
 }
 criterion_main!(benches);

@@ -59,12 +59,14 @@ pub trait FromEventData: Sized {
 }
 
 impl FromEventData for EventData {
+    #[inline]
     fn from_event_data(data: EventData) -> Result<Self, EventErrorResponse> {
         Ok(data)
     }
 }
 
 impl FromEventData for String {
+    #[inline]
     fn from_event_data(data: EventData) -> Result<Self, EventErrorResponse> {
         match data {
             EventData::Text(text) => Ok(text),
@@ -77,24 +79,28 @@ impl FromEventData for String {
 }
 
 impl FromEventData for Bytes {
+    #[inline]
     fn from_event_data(data: EventData) -> Result<Self, EventErrorResponse> {
         Ok(data.into_bytes())
     }
 }
 
 impl FromEventData for Vec<u8> {
+    #[inline]
     fn from_event_data(data: EventData) -> Result<Self, EventErrorResponse> {
         Ok(Vec::from(data.into_bytes()))
     }
 }
 
 impl FromEventData for serde_json::Value {
+    #[inline]
     fn from_event_data(data: EventData) -> Result<Self, EventErrorResponse> {
         Ok(data.to_json_value()?)
     }
 }
 
 impl<T: DeserializeOwned> FromEventData for Json<T> {
+    #[inline]
     fn from_event_data(data: EventData) -> Result<Self, EventErrorResponse> {
         serde_json::from_slice(data.as_bytes())
             .map(Json)
@@ -119,12 +125,14 @@ pub trait FromUserEvent: Sized {
 }
 
 impl FromUserEvent for UserEventRequest {
+    #[inline]
     fn from_user_event(req: UserEventRequest) -> Result<Self, EventErrorResponse> {
         Ok(req)
     }
 }
 
 impl<P: FromEventData> FromUserEvent for P {
+    #[inline]
     fn from_user_event(req: UserEventRequest) -> Result<Self, EventErrorResponse> {
         P::from_event_data(req.data)
     }

@@ -37,54 +37,63 @@ pub trait IntoUserEventResponse {
 }
 
 impl IntoUserEventResponse for UserEventResponse {
+    #[inline]
     fn into_user_event_response(self) -> Result<UserEventResponse, EventErrorResponse> {
         Ok(self)
     }
 }
 
 impl IntoUserEventResponse for () {
+    #[inline]
     fn into_user_event_response(self) -> Result<UserEventResponse, EventErrorResponse> {
         Ok(UserEventResponse::none())
     }
 }
 
 impl IntoUserEventResponse for String {
+    #[inline]
     fn into_user_event_response(self) -> Result<UserEventResponse, EventErrorResponse> {
         Ok(UserEventResponse::text(self))
     }
 }
 
 impl IntoUserEventResponse for &'static str {
+    #[inline]
     fn into_user_event_response(self) -> Result<UserEventResponse, EventErrorResponse> {
         Ok(UserEventResponse::text(self))
     }
 }
 
 impl IntoUserEventResponse for EventData {
+    #[inline]
     fn into_user_event_response(self) -> Result<UserEventResponse, EventErrorResponse> {
         Ok(UserEventResponse::from(self))
     }
 }
 
 impl IntoUserEventResponse for Bytes {
+    #[inline]
     fn into_user_event_response(self) -> Result<UserEventResponse, EventErrorResponse> {
         Ok(UserEventResponse::binary(self))
     }
 }
 
 impl IntoUserEventResponse for Vec<u8> {
+    #[inline]
     fn into_user_event_response(self) -> Result<UserEventResponse, EventErrorResponse> {
         Ok(UserEventResponse::binary(self))
     }
 }
 
 impl<T: Serialize> IntoUserEventResponse for Json<T> {
+    #[inline]
     fn into_user_event_response(self) -> Result<UserEventResponse, EventErrorResponse> {
         UserEventResponse::json(&self.0)
     }
 }
 
 impl<T: IntoUserEventResponse> IntoUserEventResponse for Option<T> {
+    #[inline]
     fn into_user_event_response(self) -> Result<UserEventResponse, EventErrorResponse> {
         self.map_or_else(
             || Ok(UserEventResponse::none()),
@@ -94,6 +103,7 @@ impl<T: IntoUserEventResponse> IntoUserEventResponse for Option<T> {
 }
 
 impl<T: IntoUserEventResponse, E: Into<EventErrorResponse>> IntoUserEventResponse for Result<T, E> {
+    #[inline]
     fn into_user_event_response(self) -> Result<UserEventResponse, EventErrorResponse> {
         self.map_err(Into::into)?.into_user_event_response()
     }
@@ -118,12 +128,14 @@ pub trait IntoConnectEventResponse {
 }
 
 impl IntoConnectEventResponse for ConnectEventResponse {
+    #[inline]
     fn into_connect_event_response(self) -> Result<ConnectEventResponse, EventErrorResponse> {
         Ok(self)
     }
 }
 
 impl IntoConnectEventResponse for () {
+    #[inline]
     fn into_connect_event_response(self) -> Result<ConnectEventResponse, EventErrorResponse> {
         Ok(ConnectEventResponse::new())
     }
@@ -132,6 +144,7 @@ impl IntoConnectEventResponse for () {
 impl<T: IntoConnectEventResponse, E: Into<EventErrorResponse>> IntoConnectEventResponse
     for Result<T, E>
 {
+    #[inline]
     fn into_connect_event_response(self) -> Result<ConnectEventResponse, EventErrorResponse> {
         self.map_err(Into::into)?.into_connect_event_response()
     }
