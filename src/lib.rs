@@ -57,4 +57,24 @@ pub mod __private {
         FromEventData, FromUserEvent, IntoConnectEventResponse, IntoUserEventResponse,
     };
     pub use async_trait::async_trait;
+
+    /// An argument that must be exactly `R`; a mismatch is reported at the
+    /// argument's type with what to write there.
+    #[diagnostic::on_unimplemented(
+        message = "expected `{R}` here, found `{Self}`",
+        label = "write `{R}` here",
+        note = "`connect` takes `req: ConnectEventRequest`; `connected`, `disconnected`, `group_joined` and \
+                `group_left` take their own request or nothing; a `#[user_event]` method with two arguments \
+                takes `ctx: ConnectionContext` first"
+    )]
+    pub trait EventArg<R>: Sized {
+        fn from_request(request: R) -> Self;
+    }
+
+    impl<R> EventArg<R> for R {
+        #[inline]
+        fn from_request(request: R) -> R {
+            request
+        }
+    }
 }

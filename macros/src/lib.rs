@@ -27,8 +27,8 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let mut block: ItemImpl = match syn::parse2(item.clone()) {
         Ok(block) => block,
         Err(_) => {
-            let err = syn::Error::new(
-                Span::call_site(),
+            let err = syn::Error::new_spanned(
+                &item,
                 "#[event_handler] goes on an `impl` block: `#[event_handler] impl Chat { … }`",
             );
             return with_error(item, err);
@@ -97,6 +97,9 @@ struct EventMethod {
     /// Argument types, without the receiver.
     args: Vec<Type>,
     output: ReturnType,
+    /// The method's `#[cfg]`/`#[cfg_attr]` attributes, repeated on the
+    /// generated code so that a configured-out method is not called.
+    cfgs: Vec<syn::Attribute>,
 }
 
 /// Which user events a method handles.
@@ -193,7 +196,7 @@ fn read(block: &mut ItemImpl) -> syn::Result<Model> {
                                 span,
                                 format!(
                                     "only one method may be the fallback (`{first}` already is): \
-                                     remove one `#[user_event(fallback)]`"
+                                     remove this `#[user_event(fallback)]` / `#[user_event(\"*\")]`"
                                 ),
                             ),
                         );
@@ -319,8 +322,9 @@ fn check(method: &ImplItemFn, system: Option<&str>) -> syn::Result<EventMethod> 
         })
         .collect();
     let arity_error = match (system, args.len()) {
-        (Some("connect"), 1) | (Some(_), 0 | 1) | (None, 0..=2) => None,
+        (Some("connect"), 1) => None,
         (Some("connect"), _) => Some("`connect` takes one argument: `req: ConnectEventRequest`".to_owned()),
+        (Some(_), 0 | 1) | (None, 0..=2) => None,
         (Some(name), _) => Some(format!("`{name}` takes at most one argument: the event's request")),
         (None, _) => Some(
             "user event methods take the whole `UserEventRequest`, one payload (`Json<T>`, `String`, …), \
@@ -349,6 +353,12 @@ fn check(method: &ImplItemFn, system: Option<&str>) -> syn::Result<EventMethod> 
             ident: sig.ident.clone(),
             args,
             output: sig.output.clone(),
+            cfgs: method
+                .attrs
+                .iter()
+                .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+                .cloned()
+                .collect(),
         }),
     }
 }
@@ -364,22 +374,27 @@ fn generate(block: &ItemImpl, model: &Model) -> TokenStream2 {
         .push(parse_quote!(Self: ::core::marker::Send + ::core::marker::Sync + 'static));
     let (impl_generics, _, where_clause) = generics.split_for_impl();
     let wps = quote!(::webpubsub);
-    let private = quote!(::webpubsub::__private);
 
     let mut methods = Vec::new();
     if let Some(m) = &model.connect {
-        let ident = &m.ident;
-        let arg_ty = &m.args[0];
-        let req = quote_spanned!(arg_ty.span()=> __req);
-        let convert = returned(
+        let (ident, cfgs) = (&m.ident, &m.cfgs);
+        let req = request_arg(
+            m.args.first(),
+            quote!(#wps::ConnectEventRequest),
+            quote!(__req),
+        );
+
+        let answer = returned(
             &m.output,
-            quote!(#private::IntoConnectEventResponse::into_connect_event_response),
+            Answer::Connect,
+            quote!(<#self_ty>::#ident(self, #req).await),
         );
         methods.push(quote! {
+            #(#cfgs)*
             async fn connect(&self, __req: #wps::ConnectEventRequest)
                 -> ::core::result::Result<#wps::ConnectEventResponse, #wps::EventErrorResponse>
             {
-                #convert(<#self_ty>::#ident(self, #req).await)
+                #answer
             }
         });
     }
@@ -403,26 +418,39 @@ fn generate(block: &ItemImpl, model: &Model) -> TokenStream2 {
     ] {
         let Some(m) = method else { continue };
         let name = format_ident!("{}", event);
-        let ident = &m.ident;
+        let (ident, cfgs) = (&m.ident, &m.cfgs);
         let call = match m.args.first() {
             Some(ty) => {
-                let req = quote_spanned!(ty.span()=> __req);
+                let req = request_arg(Some(ty), quote!(#wps::#request), quote!(__req));
                 quote!(<#self_ty>::#ident(self, #req).await)
             }
             None => quote!({ let _ = __req; <#self_ty>::#ident(self).await }),
         };
         methods.push(quote! {
+            #(#cfgs)*
             async fn #name(&self, __req: #wps::#request) { #call }
         });
     }
     if !model.user_events.is_empty() || model.fallback.is_some() {
         let arms = model.user_events.iter().map(|(name, m)| {
-            let call = user_call(self_ty, m);
-            quote!(#name => #call,)
+            let (call, cfgs) = (user_call(self_ty, m), &m.cfgs);
+            quote!(#(#cfgs)* #name => #call,)
         });
+        let none = quote!(::core::result::Result::Ok(#wps::UserEventResponse::none()));
         let otherwise = match &model.fallback {
-            Some(m) => user_call(self_ty, m),
-            None => quote!(::core::result::Result::Ok(#wps::UserEventResponse::none())),
+            Some(m) if m.cfgs.is_empty() => {
+                let call = user_call(self_ty, m);
+                quote!(_ => #call,)
+            }
+            Some(m) => {
+                let (call, cfgs) = (user_call(self_ty, m), &m.cfgs);
+                quote! {
+                    #(#cfgs)* _ => #call,
+                    #[allow(unreachable_patterns)]
+                    _ => #none,
+                }
+            }
+            None => quote!(_ => #none,),
         };
         methods.push(quote! {
             async fn user_event(&self, __req: #wps::UserEventRequest)
@@ -430,51 +458,86 @@ fn generate(block: &ItemImpl, model: &Model) -> TokenStream2 {
             {
                 match __req.context.event_name.as_str() {
                     #(#arms)*
-                    _ => #otherwise,
+                    #otherwise
                 }
             }
         });
     }
+    // async-trait writes a bare `Box`; a user's own `Box` must not capture it.
     quote! {
-        #[#private::async_trait]
-        impl #impl_generics #wps::EventHandler for #self_ty #where_clause {
-            #(#methods)*
-        }
+        const _: () = {
+            use ::std::boxed::Box;
+            #[::webpubsub::__private::async_trait]
+            impl #impl_generics #wps::EventHandler for #self_ty #where_clause {
+                #(#methods)*
+            }
+        };
+    }
+}
+
+/// `value` passed as the argument of type `ty`, which must be `expected`;
+/// a mismatch is reported at `ty` by the main crate's `EventArg` trait.
+fn request_arg(ty: Option<&Type>, expected: TokenStream2, value: TokenStream2) -> TokenStream2 {
+    match ty {
+        Some(ty) => quote_spanned!(ty.span()=>
+            <#ty as ::webpubsub::__private::EventArg<#expected>>::from_request(#value)),
+        None => value,
     }
 }
 
 /// The call of a user-event method, its arguments made from `__req` and its
 /// result turned into the answer.
 fn user_call(self_ty: &Type, m: &EventMethod) -> TokenStream2 {
-    let private = quote!(::webpubsub::__private);
     let ident = &m.ident;
-    let convert = returned(
-        &m.output,
-        quote!(#private::IntoUserEventResponse::into_user_event_response),
-    );
+    let answer = |value: TokenStream2| returned(&m.output, Answer::UserEvent, value);
     match m.args.as_slice() {
-        [] => quote!({ let _ = __req; #convert(<#self_ty>::#ident(self).await) }),
+        [] => {
+            let answer = answer(quote!(<#self_ty>::#ident(self).await));
+            quote!({ let _ = __req; #answer })
+        }
         [ty] => {
-            let arg = quote_spanned!(ty.span()=> <#ty as #private::FromUserEvent>::from_user_event(__req)?);
-            quote!({ let __arg = #arg; #convert(<#self_ty>::#ident(self, __arg).await) })
+            let arg = quote_spanned!(ty.span()=>
+                <#ty as ::webpubsub::__private::FromUserEvent>::from_user_event(__req)?);
+            let answer = answer(quote!(<#self_ty>::#ident(self, __arg).await));
+            quote!({ let __arg = #arg; #answer })
         }
         [ctx, payload, ..] => {
-            let ctx = quote_spanned!(ctx.span()=> __req.context);
+            let ctx = request_arg(
+                Some(ctx),
+                quote!(::webpubsub::ConnectionContext),
+                quote!(__req.context),
+            );
             let payload = quote_spanned!(payload.span()=>
-                <#payload as #private::FromEventData>::from_event_data(__req.data)?);
+                <#payload as ::webpubsub::__private::FromEventData>::from_event_data(__req.data)?);
+            let answer = answer(quote!(<#self_ty>::#ident(self, #ctx, __payload).await));
             quote!({
                 let __payload = #payload;
-                #convert(<#self_ty>::#ident(self, #ctx, __payload).await)
+                #answer
             })
         }
     }
 }
 
-/// The conversion of a method's result, spanned at its return type so that
-/// a wrong type is reported there.
-fn returned(output: &ReturnType, path: TokenStream2) -> TokenStream2 {
-    match output {
-        ReturnType::Default => path,
-        ReturnType::Type(_, ty) => quote_spanned!(ty.span()=> #path),
-    }
+/// Which answer a method's result becomes.
+#[derive(Clone, Copy)]
+enum Answer {
+    Connect,
+    UserEvent,
+}
+
+/// `value` (the method's result) turned into the answer, the conversion
+/// spanned at the method's return type so that a wrong type is reported there.
+fn returned(output: &ReturnType, answer: Answer, value: TokenStream2) -> TokenStream2 {
+    let span = match output {
+        ReturnType::Default => Span::call_site(),
+        ReturnType::Type(_, ty) => ty.span(),
+    };
+    let convert = match answer {
+        Answer::Connect => quote_spanned!(span=>
+            ::webpubsub::__private::IntoConnectEventResponse::into_connect_event_response(__ret)),
+        Answer::UserEvent => quote_spanned!(span=>
+            ::webpubsub::__private::IntoUserEventResponse::into_user_event_response(__ret)),
+    };
+    let ret = quote_spanned!(span=> __ret);
+    quote!({ let #ret = #value; #convert })
 }

@@ -1,0 +1,11 @@
+//! A user event name cannot be empty.
+
+struct Chat;
+
+#[webpubsub::event_handler]
+impl Chat {
+    #[user_event("")]
+    async fn message(&self) {}
+}
+
+fn main() {}
