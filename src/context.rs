@@ -43,8 +43,9 @@ pub struct ConnectionContext {
     /// MQTT ids, when the event comes from an MQTT client.
     pub mqtt: Option<MqttContext>,
     /// The rarely read CloudEvents attributes, kept as the header values
-    /// they arrived in (no copy); read through the accessor methods.
-    pub(crate) meta: CloudEventMeta,
+    /// they arrived in (no copy); read through the accessor methods. Boxed
+    /// so that moving a request (into a handler's future) stays cheap.
+    pub(crate) meta: Box<CloudEventMeta>,
 }
 
 /// CloudEvents attributes of an event, checked to be UTF-8 when decoded.
@@ -95,10 +96,10 @@ impl ConnectionContext {
             connection_id: connection_id.into(),
             user_id: None,
             event_name,
-            meta: CloudEventMeta {
+            meta: Box::new(CloudEventMeta {
                 event_type: HeaderValue::try_from(event_type).ok(),
                 ..CloudEventMeta::default()
-            },
+            }),
             subprotocol: None,
             states: ConnectionStates::default(),
             mqtt: None,

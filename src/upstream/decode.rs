@@ -174,7 +174,7 @@ fn context(
         subprotocol,
         states,
         mqtt,
-        meta,
+        meta: Box::new(meta),
     })
 }
 
