@@ -13,6 +13,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use futures_util::FutureExt as _;
 use http::{header, Method, Request, Response};
+use http_body::Body as _;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use tower_layer::Layer as _;
 use tower_service::Service;
@@ -300,19 +301,46 @@ impl DispatchInner {
         if declared.is_some_and(|len| len > self.body_limit as u64) {
             return Err(Rejection::PayloadTooLarge(self.body_limit));
         }
-        let bytes = match Limited::new(body, self.body_limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(Rejection::PayloadTooLarge(self.body_limit))
-            }
-            Err(_) => return Err(Rejection::BodyUnreadable),
-        };
+        let bytes = read_body(body, self.body_limit).await?;
         Ok((handler, decode_event(&parts.headers, bytes)?))
     }
 }
 
 fn header_str<'a>(headers: &'a http::HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|h| h.to_str().ok())
+}
+
+/// Reads the body, at most `limit` bytes. A body that arrives in one frame
+/// (the usual case) is returned as it is, without copying.
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Rejection>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let refuse = |e: BoxError| {
+        if e.downcast_ref::<LengthLimitError>().is_some() {
+            Rejection::PayloadTooLarge(limit)
+        } else {
+            Rejection::BodyUnreadable
+        }
+    };
+    let mut body = std::pin::pin!(Limited::new(body, limit));
+    let mut first = Bytes::new();
+    while first.is_empty() {
+        match body.frame().await {
+            None => return Ok(first),
+            Some(Err(e)) => return Err(refuse(e)),
+            Some(Ok(frame)) => first = frame.into_data().unwrap_or_default(),
+        }
+    }
+    if body.is_end_stream() {
+        return Ok(first);
+    }
+    let rest = body.collect().await.map_err(refuse)?.to_bytes();
+    let mut all = Vec::with_capacity(first.len() + rest.len());
+    all.extend_from_slice(&first);
+    all.extend_from_slice(&rest);
+    Ok(Bytes::from(all))
 }
 
 /// Calls the handler for `event` and encodes its answer; a panic becomes `500`.
