@@ -269,7 +269,7 @@ impl DispatchInner {
         let (parts, body) = request.into_parts();
         match self.prepare(&parts, body).await {
             Ok((handler, event)) => dispatch(handler, event, &parts.headers).await,
-            Err(rejection) => rejection.into_response(header_str(&parts.headers, &CE_HUB)),
+            Err(rejection) => rejection.into_response(headers::for_log(&parts.headers, &CE_HUB)),
         }
     }
 
@@ -304,10 +304,6 @@ impl DispatchInner {
         let bytes = read_body(body, self.body_limit).await?;
         Ok((handler, decode_event(&parts.headers, bytes)?))
     }
-}
-
-fn header_str<'a>(headers: &'a http::HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
-    headers.get(name).and_then(|h| h.to_str().ok())
 }
 
 /// Reads the body, at most `limit` bytes. A body that arrives in one frame
@@ -355,8 +351,8 @@ async fn dispatch(
                 Ok(answer) => answer,
                 Err(_) => {
                     return encode::handler_panicked(
-                        header_str(headers, &CE_HUB).unwrap_or_default(),
-                        header_str(headers, &CE_EVENT_NAME).unwrap_or_default(),
+                        headers::for_log(headers, &CE_HUB).unwrap_or_default(),
+                        headers::for_log(headers, &CE_EVENT_NAME).unwrap_or_default(),
                     )
                 }
             }

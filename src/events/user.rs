@@ -193,7 +193,7 @@ impl EventData {
 #[non_exhaustive]
 #[must_use]
 pub struct UserEventResponse {
-    data: Option<EventData>,
+    pub(crate) data: Option<EventData>,
     /// Changes to the connection's states.
     pub states: StateChanges,
 }

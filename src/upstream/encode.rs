@@ -46,12 +46,11 @@ pub(crate) fn user_event(
     result: Result<UserEventResponse, EventErrorResponse>,
     before: &ConnectionStates,
 ) -> Response<Body> {
-    let reply = match result {
+    let UserEventResponse { data, states } = match result {
         Ok(reply) => reply,
         Err(err) => return error(&err, None),
     };
-    let states = reply.states.clone();
-    let mut response = match reply.into_data() {
+    let mut response = match data {
         None => no_content(),
         Some(data) => {
             let content_type = HeaderValue::from_static(data.data_type().content_type());

@@ -56,15 +56,11 @@ pub(crate) fn optional<'a>(
     name: &HeaderName,
 ) -> Result<Option<&'a str>, Rejection> {
     let mut values = headers.get_all(name).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
+    let first = values.next();
     if values.next().is_some() {
         return Err(Rejection::RepeatedHeader(display_name(name)));
     }
-    std::str::from_utf8(value.as_bytes())
-        .map(Some)
-        .map_err(|_| Rejection::HeaderNotUtf8(display_name(name)))
+    text(first, name)
 }
 
 /// The value of a header that must appear exactly once and not be empty.
@@ -72,10 +68,12 @@ pub(crate) fn required<'a>(
     headers: &'a HeaderMap,
     name: &HeaderName,
 ) -> Result<&'a str, Rejection> {
-    match optional(headers, name)? {
-        Some(value) if !value.trim().is_empty() => Ok(value),
-        _ => Err(Rejection::MissingHeader(display_name(name))),
-    }
+    non_blank(optional(headers, name)?, name)
+}
+
+/// A header's value for a log line: `None` when absent or not visible ASCII.
+pub(crate) fn for_log<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|h| h.to_str().ok())
 }
 
 /// The event headers of one request, found in a single pass over the map
@@ -156,7 +154,11 @@ pub(crate) fn text_required<'a>(
     value: Option<&'a HeaderValue>,
     name: &HeaderName,
 ) -> Result<&'a str, Rejection> {
-    match text(value, name)? {
+    non_blank(text(value, name)?, name)
+}
+
+fn non_blank<'a>(value: Option<&'a str>, name: &HeaderName) -> Result<&'a str, Rejection> {
+    match value {
         Some(value) if !value.trim().is_empty() => Ok(value),
         _ => Err(Rejection::MissingHeader(display_name(name))),
     }

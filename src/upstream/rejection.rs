@@ -151,3 +151,23 @@ pub(crate) fn excerpt(value: &str) -> String {
         None => value.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_bodies_say_exactly_what_display_says() {
+        // `body` spells some messages out to avoid allocating; they must not drift.
+        for r in [
+            Rejection::MethodNotAllowed,
+            Rejection::SignatureMissing,
+            Rejection::SignatureMismatch,
+            Rejection::TextNotUtf8,
+            Rejection::MissingHeader("ce-hub"),
+        ] {
+            assert_eq!(r.body(), r.to_string());
+        }
+        assert_eq!(Rejection::PreflightRefused.body(), "");
+    }
+}

@@ -135,22 +135,20 @@ impl<S> ValidateUpstream<S> {
         if *method == Method::OPTIONS {
             return Some(match preflight::answer(&self.options.origins, headers) {
                 Ok(response) => response,
-                Err(rejection) => rejection.into_response(hub(headers)),
+                Err(rejection) => rejection
+                    .into_response(super::headers::for_log(headers, &super::headers::CE_HUB)),
             });
         }
         if *method == Method::POST && self.options.check_signatures {
             if let Err(rejection) = signature::verify(&self.options.endpoints, headers) {
-                return Some(rejection.into_response(hub(headers)));
+                return Some(
+                    rejection
+                        .into_response(super::headers::for_log(headers, &super::headers::CE_HUB)),
+                );
             }
         }
         None
     }
-}
-
-fn hub(headers: &http::HeaderMap) -> Option<&str> {
-    headers
-        .get(super::headers::CE_HUB)
-        .and_then(|h| h.to_str().ok())
 }
 
 impl<S, B, ResBody> Service<Request<B>> for ValidateUpstream<S>
