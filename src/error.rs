@@ -67,6 +67,20 @@ pub enum ConfigError {
         /// The hub name as given the second time.
         hub: String,
     },
+    /// A reverse proxy URL is not an absolute `http(s)` URL.
+    #[error("reverse proxy `{value}` is not an http(s) URL: {reason}")]
+    InvalidReverseProxy {
+        /// The offending value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The HTTP client of the service client could not be set up.
+    #[error("the HTTP client could not be set up: {reason}")]
+    HttpClient {
+        /// The underlying error.
+        reason: String,
+    },
     /// A hub name is empty or contains characters the service never sends.
     #[error("hub name `{hub}` is invalid: use a letter followed by letters, digits or `_`")]
     InvalidHub {

@@ -4,16 +4,25 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | (none yet) | | everything documented here is always available, [`testing`] included |
+//! | `client` | yes | [`WebPubSubServiceClient`], the REST API client (reqwest with rustls) |
+//!
+//! Everything else is always available: the upstream, [`testing`], and
+//! client access URLs ([`ClientAccessSigner`], [`Negotiate`]), so an
+//! upstream-only application (`default-features = false`) signs URLs too.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod access_key;
+#[cfg(feature = "client")]
+mod client;
+mod client_access;
 mod connection_string;
 mod context;
 mod error;
 mod events;
 mod extract;
 mod handler;
+mod jwt;
+mod negotiate;
 mod reply;
 mod router;
 mod state;
@@ -21,6 +30,17 @@ pub mod testing;
 mod upstream;
 
 pub use access_key::AccessKey;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use client::{
+    ApiError, CloseRequest, Filter, GroupMember, ListConnectionsRequest, Message, PermissionCheck,
+    PermissionRequest, RetryPolicy, SendRequest, ServiceClientBuilder, ServiceError, ServiceFuture,
+    ToAll, ToConnection, ToGroup, ToUser, WebPubSubServiceClient, API_VERSION, DEFAULT_TIMEOUT,
+};
+pub use client_access::{
+    ClientAccess, ClientAccessOptions, ClientAccessSigner, ClientProtocol, Permission,
+    DEFAULT_TOKEN_LIFETIME,
+};
 pub use connection_string::ConnectionString;
 pub use context::{ConnectionContext, MqttContext};
 pub use error::ConfigError;
@@ -32,6 +52,7 @@ pub use events::{
     MqttUserProperty, UserEventRequest, UserEventResponse,
 };
 pub use handler::EventHandler;
+pub use negotiate::{Negotiate, NegotiateFuture};
 pub use router::{
     DispatchFuture, EventRouter, EventRouterBuilder, EventRouterFuture, DEFAULT_BODY_LIMIT,
 };

@@ -172,7 +172,7 @@ impl EventRouterBuilder {
 
 /// The service's hub-name rule: a letter, then letters, digits and `_` (plus
 /// the few punctuation marks the REST API also allows), at most 128 characters.
-fn valid_hub_name(name: &str) -> bool {
+pub(crate) fn valid_hub_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic())
         && name.len() <= 128
