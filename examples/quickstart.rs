@@ -1,31 +1,38 @@
-//! A complete Web PubSub upstream in one file.
+//! A complete Web PubSub application in one file: the upstream event
+//! handler, a service client, and a negotiate endpoint.
 //!
-//! - `connect` takes the user id from the `?user=` query parameter (refuses
-//!   without one) and puts everyone in the `lobby` group;
+//! - `GET /negotiate?id=alice` answers `{"url": "ws://…?access_token=…"}`, the
+//!   URL a client connects to as `alice`;
+//! - `connect` takes the user id from the token (or the `?user=` query
+//!   parameter) and puts everyone in the `lobby` group;
+//! - `connected` broadcasts "alice joined" to the hub through the service client;
 //! - every user event is echoed back to its sender, with its data type;
-//! - `connected` / `disconnected` are logged.
+//! - `disconnected` is logged.
 //!
 //! ```sh
 //! cargo run --example quickstart
-//! # against a real hub: set the event handler URL to http://<public host>/eventhandler
+//! # against a real hub: set the event handler URL to https://<public host>/eventhandler
 //! WebPubSubConnectionString='Endpoint=https://<name>.webpubsub.azure.com;AccessKey=<key>;Version=1.0;' \
 //!   cargo run --example quickstart
 //! ```
 
 use axum::Router;
 use webpubsub::{
-    async_trait, AccessKey, ConnectEventRequest, ConnectEventResponse, ConnectedEventRequest,
-    DisconnectedEventRequest, EventErrorResponse, EventHandler, EventRouter, UserEventRequest,
-    UserEventResponse,
+    async_trait, AccessKey, ClientAccessOptions, ConnectEventRequest, ConnectEventResponse,
+    ConnectedEventRequest, DisconnectedEventRequest, EventErrorResponse, EventHandler, EventRouter,
+    Negotiate, Permission, UserEventRequest, UserEventResponse, WebPubSubServiceClient,
 };
 
 /// The hub this example serves.
 const HUB: &str = "chat";
-/// Used when `WebPubSubConnectionString` is not set, so the example runs alone.
+/// Used when `WebPubSubConnectionString` is not set: a service on this
+/// machine (a local emulator), so the example runs without Azure.
 const LOCAL_CONNECTION_STRING: &str =
     "Endpoint=http://localhost;Port=8080;AccessKey=quickstart-local-key;Version=1.0;";
 
-struct Chat;
+struct Chat {
+    service: WebPubSubServiceClient,
+}
 
 #[async_trait]
 impl EventHandler for Chat {
@@ -34,15 +41,26 @@ impl EventHandler for Chat {
         req: ConnectEventRequest,
     ) -> Result<ConnectEventResponse, EventErrorResponse> {
         let user = req
-            .query_value("user")
+            .context
+            .user_id
+            .clone()
+            .or_else(|| req.query_value("user").map(str::to_owned))
             .filter(|u| !u.is_empty())
             .ok_or_else(|| EventErrorResponse::unauthorized("connect with ?user=<name>"))?;
         Ok(ConnectEventResponse::new().user_id(user).groups(["lobby"]))
     }
 
     async fn connected(&self, req: ConnectedEventRequest) {
-        let ctx = &req.context;
-        tracing::info!(user = ctx.user_id.as_deref(), connection = %ctx.connection_id, "connected");
+        let user = req.context.user_id.unwrap_or_default();
+        tracing::info!(%user, connection = %req.context.connection_id, "connected");
+        // The service does not wait for `connected`, and neither do we: the
+        // broadcast runs on its own task, and a failure is logged.
+        let service = self.service.clone();
+        tokio::spawn(async move {
+            if let Err(e) = service.send_to_all(format!("{user} joined")).await {
+                tracing::warn!(error = %e, "could not announce {user}");
+            }
+        });
     }
 
     async fn user_event(
@@ -62,13 +80,19 @@ impl EventHandler for Chat {
     }
 }
 
-/// The application: the event handler mounted at `/eventhandler`.
+/// The application: the event handler at `/eventhandler`, client URLs at `/negotiate`.
 fn app(connection_string: &str) -> Result<Router, webpubsub::ConfigError> {
+    let service = WebPubSubServiceClient::from_connection_string(connection_string, HUB)?;
+    let negotiate = Negotiate::new(service.signer().clone())
+        .user_id_from_query("id")
+        .options(ClientAccessOptions::new().role(Permission::JoinLeaveGroup.role()));
     let events = EventRouter::builder()
-        .hub(HUB, Chat)
+        .hub(HUB, Chat { service })
         .connection_string(connection_string)?
         .build()?;
-    Ok(Router::new().nest_service("/eventhandler", events))
+    Ok(Router::new()
+        .nest_service("/eventhandler", events)
+        .route_service("/negotiate", negotiate))
 }
 
 #[tokio::main]
@@ -85,16 +109,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = std::env::var("PORT")
         .ok()
         .and_then(|p| p.parse().ok())
-        .unwrap_or(8080);
+        .unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let url = format!("http://127.0.0.1:{port}/eventhandler");
+    let base = format!("http://127.0.0.1:{port}");
+    let url = format!("{base}/eventhandler");
 
     println!("Web PubSub event handler for hub `{HUB}` listening on {url}");
+    println!("Client URLs: curl '{base}/negotiate?id=alice'");
     if from_env.is_some() {
         println!("Set the hub's event handler URL template to https://<public host>/eventhandler");
     } else {
         let signature = AccessKey::new("quickstart-local-key").signature("conn-1");
-        println!("No WebPubSubConnectionString set: using a local key. Try it:");
+        println!(
+            "No WebPubSubConnectionString set: using a local key and a service on localhost:8080."
+        );
+        println!("Try it:");
         println!("  curl -i -X OPTIONS -H 'WebHook-Request-Origin: localhost' {url}");
         println!(
             "  curl -i {url} -H 'ce-type: azure.webpubsub.sys.connect' -H 'ce-hub: {HUB}' \\\n    \
@@ -147,6 +176,99 @@ mod tests {
             .unwrap();
         let refused = testing::read_connect_response(response).await.unwrap_err();
         assert_eq!(refused.status(), 401);
+    }
+
+    /// A fake service on 127.0.0.1 that forwards each request it receives.
+    async fn fake_service() -> (String, tokio::sync::mpsc::UnboundedReceiver<Recorded>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let service = Router::new().fallback(move |req: axum::extract::Request| {
+            let tx = tx.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 20)
+                    .await
+                    .unwrap_or_default();
+                let _ = tx.send(Recorded {
+                    method: parts.method.to_string(),
+                    path: parts.uri.path().to_owned(),
+                    content_type: parts
+                        .headers
+                        .get("content-type")
+                        .map(|v| v.to_str().unwrap_or("").to_owned()),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                axum::http::StatusCode::ACCEPTED
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, service).await });
+        let conn = format!(
+            "Endpoint=http://127.0.0.1;Port={port};AccessKey=quickstart-local-key;Version=1.0;"
+        );
+        (conn, rx)
+    }
+
+    #[derive(Debug)]
+    struct Recorded {
+        method: String,
+        path: String,
+        content_type: Option<String>,
+        body: String,
+    }
+
+    #[tokio::test]
+    async fn connected_broadcasts_that_the_user_joined() {
+        let (conn, mut received) = fake_service().await;
+        let app = app(&conn).unwrap();
+        let request = testing::connected(HUB, "c1")
+            .user("alice")
+            .uri("/eventhandler")
+            .sign_as(&conn);
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 204);
+        let sent = tokio::time::timeout(std::time::Duration::from_secs(10), received.recv())
+            .await
+            .expect("the broadcast reaches the service")
+            .unwrap();
+        assert_eq!(sent.method, "POST");
+        assert_eq!(sent.path, "/api/hubs/chat/:send");
+        assert_eq!(sent.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(sent.body, "alice joined");
+    }
+
+    #[tokio::test]
+    async fn negotiate_hands_out_a_url_for_the_named_user() {
+        let app = app(LOCAL_CONNECTION_STRING).unwrap();
+        let request = axum::http::Request::get("/negotiate?id=alice")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let url = json["url"].as_str().unwrap();
+        assert!(
+            url.starts_with("ws://localhost:8080/client/hubs/chat?access_token="),
+            "{url}"
+        );
+    }
+
+    #[tokio::test]
+    async fn connect_prefers_the_user_of_the_token() {
+        let app = app(LOCAL_CONNECTION_STRING).unwrap();
+        let response = app
+            .oneshot(event(
+                testing::connect(HUB, "c1")
+                    .user("bob")
+                    .query("user", "mallory"),
+            ))
+            .await
+            .unwrap();
+        let accepted = testing::read_connect_response(response).await.unwrap();
+        assert_eq!(accepted.user_id.as_deref(), Some("bob"));
     }
 
     #[tokio::test]

@@ -204,11 +204,17 @@ impl ClientAccessOptions {
 
     /// Adds a custom claim; the service passes it to the `connect` event's
     /// `claims`. Names the token sets itself (`aud`, `exp`, `iat`, `nbf`,
-    /// `sub`, `role`, `webpubsub.group`) are ignored here.
+    /// `sub`, `role`, `webpubsub.group`) are ignored here; setting a name
+    /// twice keeps the last value.
     pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         let name = name.into();
-        if !RESERVED_CLAIMS.contains(&name.as_str()) {
-            self.claims.push((name, value.into()));
+        if RESERVED_CLAIMS.contains(&name.as_str()) {
+            return self;
+        }
+        let value = value.into();
+        match self.claims.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, existing)) => *existing = value,
+            None => self.claims.push((name, value)),
         }
         self
     }
@@ -403,8 +409,9 @@ impl ClientAccessSigner {
         let aud = format!("{}{path}{}", self.http_base, self.hub);
         let iat = options
             .issued_at
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or_else(jwt::unix_now, |d| d.as_secs());
+            .map_or_else(jwt::unix_now, |t| {
+                t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+            });
         let claims = ClientClaims {
             options,
             iat,

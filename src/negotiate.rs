@@ -165,7 +165,7 @@ impl Negotiate {
             UserSource::Header(name) => parts
                 .headers
                 .get(name)
-                .and_then(|v| v.to_str().ok())
+                .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
                 .map(str::to_owned),
             UserSource::With(f) => f(parts),
         }
