@@ -407,11 +407,9 @@ impl ClientAccessSigner {
     pub fn client_access(&self, options: &ClientAccessOptions) -> ClientAccess {
         let path = options.protocol.path();
         let aud = format!("{}{path}{}", self.http_base, self.hub);
-        let iat = options
-            .issued_at
-            .map_or_else(jwt::unix_now, |t| {
-                t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
-            });
+        let iat = options.issued_at.map_or_else(jwt::unix_now, |t| {
+            t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+        });
         let claims = ClientClaims {
             options,
             iat,

@@ -579,7 +579,9 @@ impl WebPubSubServiceClient {
             .query("clientType", client_type)
             .accept("application/json, text/json");
         let answer = self.inner.transport.send(call).await?;
-        let body = transport::read_body(OP, answer.response, 64 * 1024).await?;
+        let body =
+            transport::read_body(OP, answer.response, 64 * 1024, self.inner.transport.timeout)
+                .await?;
         #[derive(serde::Deserialize)]
         struct Token {
             token: String,
@@ -688,6 +690,11 @@ impl ServiceClientBuilder {
                 if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
                     return Err(invalid("use an http(s) URL with a host".to_owned()));
                 }
+                if url.path() != "/" || url.query().is_some() {
+                    return Err(invalid(
+                        "only the scheme, host and port are replaced; drop the path".to_owned(),
+                    ));
+                }
                 Ok(url)
             })
             .transpose()?;
@@ -733,7 +740,8 @@ fn check_group(operation: &'static str, group: &str) -> Result<(), ServiceError>
             "the group name is empty or blank",
         ));
     }
-    if group.chars().count() > 1024 {
+    // The service counts UTF-16 code units (it is .NET).
+    if group.encode_utf16().count() > 1024 {
         return Err(ServiceError::invalid(
             operation,
             "the group name is over 1024 characters",
@@ -761,4 +769,46 @@ fn check_dots(operation: &'static str, what: &str, value: &str) -> Result<(), Se
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> ConnectionString {
+        "Endpoint=https://demo.webpubsub.azure.com;AccessKey=k"
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_reverse_proxy_must_be_a_bare_http_origin() {
+        for bad in [
+            "https://apim.example/prefix",
+            "ftp://apim.example",
+            "not a url",
+            "https://apim.example/?a=b",
+        ] {
+            let err = WebPubSubServiceClient::builder(&conn(), "chat")
+                .reverse_proxy(bad)
+                .build()
+                .unwrap_err();
+            assert!(
+                matches!(err, ConfigError::InvalidReverseProxy { .. }),
+                "{bad}: {err}"
+            );
+        }
+        let ok = WebPubSubServiceClient::builder(&conn(), "chat")
+            .reverse_proxy("https://apim.example:8443/")
+            .build();
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn group_names_are_measured_in_utf16_units_like_the_service() {
+        assert!(check_group("op", &"a".repeat(1024)).is_ok());
+        // 512 emoji = 1024 UTF-16 units: the limit; one more is over it.
+        assert!(check_group("op", &"😀".repeat(512)).is_ok());
+        assert!(check_group("op", &"😀".repeat(513)).is_err());
+    }
 }

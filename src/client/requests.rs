@@ -167,8 +167,8 @@ impl<T> SendRequest<T> {
         }
     }
 
-    /// Drops the message if it is not delivered within `ttl` (whole seconds,
-    /// at most 300; zero, the default, means it never expires).
+    /// Drops the message if it is not delivered within `ttl` (at most 300 s,
+    /// sent in whole seconds rounded up; without it the message never expires).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self
@@ -223,13 +223,20 @@ impl<T: Target> IntoFuture for SendRequest<T> {
                         format!("ttl {ttl:?} is over the 300 s the service allows"),
                     ))
                 }
-                Some(ttl) => Some(ttl.as_secs().to_string()),
+                // Whole seconds, rounded up: 0 would mean "never expires".
+                Some(ttl) => Some((ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0)).to_string()),
                 None => None,
             };
             let (content_type, body) = self.message.into_parts();
             let call = call
                 .query_all("excluded", &self.excluded)
-                .query_opt("filter", self.filter.as_ref().map(Filter::as_str))
+                .query_opt(
+                    "filter",
+                    self.filter
+                        .as_ref()
+                        .map(Filter::as_str)
+                        .filter(|f| !f.is_empty()),
+                )
                 .query_opt("messageTtlSeconds", ttl.as_deref())
                 .body(content_type, body)
                 .expect(StatusCode::ACCEPTED)
@@ -572,7 +579,7 @@ impl IntoFuture for ListConnectionsRequest {
             loop {
                 let call = Call::root(OP, Method::GET, "");
                 let answer = transport.send_to(call, &url).await?;
-                let body = read_body(OP, answer.response, PAGE_LIMIT).await?;
+                let body = read_body(OP, answer.response, PAGE_LIMIT, transport.timeout).await?;
                 let page: Page =
                     serde_json::from_slice(&body).map_err(|e| ServiceError::InvalidResponse {
                         operation: OP,

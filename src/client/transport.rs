@@ -338,6 +338,7 @@ pub(crate) async fn read_body(
     operation: &'static str,
     mut response: reqwest::Response,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Bytes, ServiceError> {
     let mut body = Vec::new();
     loop {
@@ -352,9 +353,29 @@ pub(crate) async fn read_body(
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(Bytes::from(body)),
+            Err(source) if is_timeout(&source) => {
+                return Err(ServiceError::Timeout { operation, timeout })
+            }
             Err(source) => return Err(ServiceError::Transport { operation, source }),
         }
     }
+}
+
+/// Whether a body error is the request timeout running out (reqwest wraps
+/// it in a decode error while the body streams).
+fn is_timeout(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+            || e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 #[cfg(test)]
