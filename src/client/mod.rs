@@ -25,6 +25,20 @@ pub use retry::RetryPolicy;
 pub use transport::API_VERSION;
 
 use transport::{Call, Transport};
+use Part::{Connection, Group, Lit, User};
+
+/// A segment of a REST path under `/api/hubs/{hub}`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Part<'a> {
+    /// A fixed segment, such as `groups` or `:send`.
+    Lit(&'static str),
+    /// A group name: checked, then percent-encoded.
+    Group(&'a str),
+    /// A connection id: checked, then percent-encoded.
+    Connection(&'a str),
+    /// A user id: checked, then percent-encoded.
+    User(&'a str),
+}
 
 use crate::{ClientAccess, ClientAccessOptions, ClientAccessSigner, ConfigError, ConnectionString};
 
@@ -170,6 +184,34 @@ impl WebPubSubServiceClient {
         Call::hub(operation, method, &self.inner.hub)
     }
 
+    /// A call to `/api/hubs/{hub}/…`, its caller-supplied parts checked and encoded.
+    pub(crate) fn call_to(
+        &self,
+        operation: &'static str,
+        method: Method,
+        path: &[Part<'_>],
+    ) -> Result<Call, ServiceError> {
+        let mut call = self.call(operation, method);
+        for part in path {
+            call = match *part {
+                Part::Lit(segment) => call.literal(segment),
+                Part::Group(group) => {
+                    check_group(operation, group)?;
+                    call.segment(group)
+                }
+                Part::Connection(id) => {
+                    check_id(operation, "connection id", id)?;
+                    call.segment(id)
+                }
+                Part::User(id) => {
+                    check_id(operation, "user id", id)?;
+                    call.segment(id)
+                }
+            };
+        }
+        Ok(call)
+    }
+
     async fn run(&self, call: Call) -> Result<bool, ServiceError> {
         self.inner.transport.send(call).await.map(|a| a.exists)
     }
@@ -227,15 +269,13 @@ impl WebPubSubServiceClient {
         group: &str,
         connection_id: &str,
     ) -> Result<(), ServiceError> {
-        const OP: &str = "add_connection_to_group";
-        check_group(OP, group)?;
-        check_id(OP, "connection id", connection_id)?;
-        let call = self
-            .call(OP, Method::PUT)
-            .literal("groups")
-            .segment(group)
-            .literal("connections")
-            .segment(connection_id);
+        let path = [
+            Lit("groups"),
+            Group(group),
+            Lit("connections"),
+            Connection(connection_id),
+        ];
+        let call = self.call_to("add_connection_to_group", Method::PUT, &path)?;
         self.run(call).await.map(drop)
     }
 
@@ -249,17 +289,16 @@ impl WebPubSubServiceClient {
         group: &str,
         connection_id: &str,
     ) -> Result<(), ServiceError> {
-        const OP: &str = "remove_connection_from_group";
-        check_group(OP, group)?;
-        check_id(OP, "connection id", connection_id)?;
-        let call = self
-            .call(OP, Method::DELETE)
-            .literal("groups")
-            .segment(group)
-            .literal("connections")
-            .segment(connection_id)
-            .expect(StatusCode::NO_CONTENT);
-        self.run(call).await.map(drop)
+        let path = [
+            Lit("groups"),
+            Group(group),
+            Lit("connections"),
+            Connection(connection_id),
+        ];
+        let call = self.call_to("remove_connection_from_group", Method::DELETE, &path)?;
+        self.run(call.expect(StatusCode::NO_CONTENT))
+            .await
+            .map(drop)
     }
 
     /// Removes a connection from every group it is in (`204`).
@@ -271,15 +310,11 @@ impl WebPubSubServiceClient {
         &self,
         connection_id: &str,
     ) -> Result<(), ServiceError> {
-        const OP: &str = "remove_connection_from_all_groups";
-        check_id(OP, "connection id", connection_id)?;
-        let call = self
-            .call(OP, Method::DELETE)
-            .literal("connections")
-            .segment(connection_id)
-            .literal("groups")
-            .expect(StatusCode::NO_CONTENT);
-        self.run(call).await.map(drop)
+        let path = [Lit("connections"), Connection(connection_id), Lit("groups")];
+        let call = self.call_to("remove_connection_from_all_groups", Method::DELETE, &path)?;
+        self.run(call.expect(StatusCode::NO_CONTENT))
+            .await
+            .map(drop)
     }
 
     /// Adds every current connection of a user to a group (`200`; `404`
@@ -290,15 +325,8 @@ impl WebPubSubServiceClient {
     ///
     /// [`ServiceError`]; `404` ([`ServiceError::is_not_found`]) when the user has no connection.
     pub async fn add_user_to_group(&self, group: &str, user_id: &str) -> Result<(), ServiceError> {
-        const OP: &str = "add_user_to_group";
-        check_group(OP, group)?;
-        check_id(OP, "user id", user_id)?;
-        let call = self
-            .call(OP, Method::PUT)
-            .literal("users")
-            .segment(user_id)
-            .literal("groups")
-            .segment(group);
+        let path = [Lit("users"), User(user_id), Lit("groups"), Group(group)];
+        let call = self.call_to("add_user_to_group", Method::PUT, &path)?;
         self.run(call).await.map(drop)
     }
 
@@ -312,17 +340,11 @@ impl WebPubSubServiceClient {
         group: &str,
         user_id: &str,
     ) -> Result<(), ServiceError> {
-        const OP: &str = "remove_user_from_group";
-        check_group(OP, group)?;
-        check_id(OP, "user id", user_id)?;
-        let call = self
-            .call(OP, Method::DELETE)
-            .literal("users")
-            .segment(user_id)
-            .literal("groups")
-            .segment(group)
-            .expect(StatusCode::NO_CONTENT);
-        self.run(call).await.map(drop)
+        let path = [Lit("users"), User(user_id), Lit("groups"), Group(group)];
+        let call = self.call_to("remove_user_from_group", Method::DELETE, &path)?;
+        self.run(call.expect(StatusCode::NO_CONTENT))
+            .await
+            .map(drop)
     }
 
     /// Removes every connection of a user from every group (`204`).
@@ -331,15 +353,11 @@ impl WebPubSubServiceClient {
     ///
     /// [`ServiceError`].
     pub async fn remove_user_from_all_groups(&self, user_id: &str) -> Result<(), ServiceError> {
-        const OP: &str = "remove_user_from_all_groups";
-        check_id(OP, "user id", user_id)?;
-        let call = self
-            .call(OP, Method::DELETE)
-            .literal("users")
-            .segment(user_id)
-            .literal("groups")
-            .expect(StatusCode::NO_CONTENT);
-        self.run(call).await.map(drop)
+        let path = [Lit("users"), User(user_id), Lit("groups")];
+        let call = self.call_to("remove_user_from_all_groups", Method::DELETE, &path)?;
+        self.run(call.expect(StatusCode::NO_CONTENT))
+            .await
+            .map(drop)
     }
 
     /// Adds every connection matching `filter` to every one of `groups`
@@ -467,14 +485,9 @@ impl WebPubSubServiceClient {
     ///
     /// [`ServiceError`] for any other answer.
     pub async fn connection_exists(&self, connection_id: &str) -> Result<bool, ServiceError> {
-        const OP: &str = "connection_exists";
-        check_id(OP, "connection id", connection_id)?;
-        let call = self
-            .call(OP, Method::HEAD)
-            .literal("connections")
-            .segment(connection_id)
-            .exists();
-        self.run(call).await
+        let path = [Lit("connections"), Connection(connection_id)];
+        let call = self.call_to("connection_exists", Method::HEAD, &path)?;
+        self.run(call.exists()).await
     }
 
     /// Whether a group has at least one connection.
@@ -483,14 +496,8 @@ impl WebPubSubServiceClient {
     ///
     /// [`ServiceError`] for any answer but `200` and `404`.
     pub async fn group_exists(&self, group: &str) -> Result<bool, ServiceError> {
-        const OP: &str = "group_exists";
-        check_group(OP, group)?;
-        let call = self
-            .call(OP, Method::HEAD)
-            .literal("groups")
-            .segment(group)
-            .exists();
-        self.run(call).await
+        let call = self.call_to("group_exists", Method::HEAD, &[Lit("groups"), Group(group)])?;
+        self.run(call.exists()).await
     }
 
     /// Whether a user has at least one connection.
@@ -499,14 +506,8 @@ impl WebPubSubServiceClient {
     ///
     /// [`ServiceError`] for any answer but `200` and `404`.
     pub async fn user_exists(&self, user_id: &str) -> Result<bool, ServiceError> {
-        const OP: &str = "user_exists";
-        check_id(OP, "user id", user_id)?;
-        let call = self
-            .call(OP, Method::HEAD)
-            .literal("users")
-            .segment(user_id)
-            .exists();
-        self.run(call).await
+        let call = self.call_to("user_exists", Method::HEAD, &[Lit("users"), User(user_id)])?;
+        self.run(call.exists()).await
     }
 
     // ----- permissions -----------------------------------------------------

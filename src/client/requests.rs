@@ -9,7 +9,7 @@ use http::{Method, StatusCode};
 use url::Url;
 
 use super::transport::{read_body, Call};
-use super::{check_group, check_id, Filter, Message, ServiceError, WebPubSubServiceClient};
+use super::{check_group, Filter, Message, Part, ServiceError, WebPubSubServiceClient};
 use crate::Permission;
 
 /// The future of a configured call; `Send` and `'static`, so it can be spawned.
@@ -76,68 +76,43 @@ impl Target for ToConnection {
     }
 }
 
-/// The `:send` call for a target.
-fn send_call(client: &WebPubSubServiceClient, kind: Kind<'_>) -> Result<Call, ServiceError> {
-    Ok(match kind {
-        Kind::All => client.call("send_to_all", Method::POST),
-        Kind::Group(group) => {
-            const OP: &str = "send_to_group";
-            check_group(OP, group)?;
-            client
-                .call(OP, Method::POST)
-                .literal("groups")
-                .segment(group)
-        }
-        Kind::User(user) => {
-            const OP: &str = "send_to_user";
-            check_id(OP, "user id", user)?;
-            client.call(OP, Method::POST).literal("users").segment(user)
-        }
-        Kind::Connection(id) => {
-            const OP: &str = "send_to_connection";
-            check_id(OP, "connection id", id)?;
-            client
-                .call(OP, Method::POST)
-                .literal("connections")
-                .segment(id)
-        }
+/// The path of a target under the hub: nothing, or `{kind}/{name}`.
+fn target_path(kind: Kind<'_>) -> Vec<Part<'_>> {
+    match kind {
+        Kind::All => vec![],
+        Kind::Group(group) => vec![Part::Lit("groups"), Part::Group(group)],
+        Kind::User(user) => vec![Part::Lit("users"), Part::User(user)],
+        Kind::Connection(id) => vec![Part::Lit("connections"), Part::Connection(id)],
     }
-    .literal(":send"))
 }
 
-/// The call that closes a target's connections.
+/// The `:send` call for a target.
+fn send_call(client: &WebPubSubServiceClient, kind: Kind<'_>) -> Result<Call, ServiceError> {
+    let operation = match kind {
+        Kind::All => "send_to_all",
+        Kind::Group(_) => "send_to_group",
+        Kind::User(_) => "send_to_user",
+        Kind::Connection(_) => "send_to_connection",
+    };
+    let mut path = target_path(kind);
+    path.push(Part::Lit(":send"));
+    client.call_to(operation, Method::POST, &path)
+}
+
+/// The call that closes a target's connections: `DELETE` for one
+/// connection, `POST …/:closeConnections` for the others.
 fn close_call(client: &WebPubSubServiceClient, kind: Kind<'_>) -> Result<Call, ServiceError> {
-    Ok(match kind {
-        Kind::All => client
-            .call("close_all_connections", Method::POST)
-            .literal(":closeConnections"),
-        Kind::Group(group) => {
-            const OP: &str = "close_group_connections";
-            check_group(OP, group)?;
-            client
-                .call(OP, Method::POST)
-                .literal("groups")
-                .segment(group)
-                .literal(":closeConnections")
-        }
-        Kind::User(user) => {
-            const OP: &str = "close_user_connections";
-            check_id(OP, "user id", user)?;
-            client
-                .call(OP, Method::POST)
-                .literal("users")
-                .segment(user)
-                .literal(":closeConnections")
-        }
-        Kind::Connection(id) => {
-            const OP: &str = "close_connection";
-            check_id(OP, "connection id", id)?;
-            client
-                .call(OP, Method::DELETE)
-                .literal("connections")
-                .segment(id)
-        }
-    })
+    let mut path = target_path(kind);
+    let (operation, method) = match kind {
+        Kind::All => ("close_all_connections", Method::POST),
+        Kind::Group(_) => ("close_group_connections", Method::POST),
+        Kind::User(_) => ("close_user_connections", Method::POST),
+        Kind::Connection(_) => ("close_connection", Method::DELETE),
+    };
+    if method == Method::POST {
+        path.push(Part::Lit(":closeConnections"));
+    }
+    client.call_to(operation, method, &path)
 }
 
 /// A message on its way to all, a group, a user or a connection; `.await` sends it.
@@ -379,16 +354,17 @@ fn permission_call(
     connection_id: &str,
     target: Option<&str>,
 ) -> Result<Call, ServiceError> {
-    check_id(operation, "connection id", connection_id)?;
+    let path = [
+        Part::Lit("permissions"),
+        Part::Lit(permission.as_str()),
+        Part::Lit("connections"),
+        Part::Connection(connection_id),
+    ];
     if let Some(group) = target {
         check_group(operation, group)?;
     }
     Ok(client
-        .call(operation, method)
-        .literal("permissions")
-        .literal(permission.as_str())
-        .literal("connections")
-        .segment(connection_id)
+        .call_to(operation, method, &path)?
         .query_opt("targetName", target))
 }
 
@@ -550,7 +526,6 @@ impl IntoFuture for ListConnectionsRequest {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             const OP: &str = "list_connections_in_group";
-            check_group(OP, &self.group)?;
             if let Some(size) = self.max_page_size.filter(|s| !(1..=200).contains(s)) {
                 return Err(ServiceError::invalid(
                     OP,
@@ -562,12 +537,14 @@ impl IntoFuture for ListConnectionsRequest {
             }
             let page_size = self.max_page_size.map(|s| s.to_string());
             let top = self.top.map(|t| t.to_string());
+            let path = [
+                Part::Lit("groups"),
+                Part::Group(&self.group),
+                Part::Lit("connections"),
+            ];
             let call = self
                 .client
-                .call(OP, Method::GET)
-                .literal("groups")
-                .segment(&self.group)
-                .literal("connections")
+                .call_to(OP, Method::GET, &path)?
                 .query_opt("maxpagesize", page_size.as_deref())
                 .query_opt("top", top.as_deref());
             let transport = self.client.transport();
