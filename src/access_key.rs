@@ -44,6 +44,14 @@ impl AccessKey {
         mac.finalize()
     }
 
+    /// Whether `tag` is the HMAC-SHA256 of `message` under this key (constant-time).
+    #[cfg_attr(not(feature = "emulator"), allow(dead_code))]
+    pub(crate) fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
+        let mut mac = self.mac.clone();
+        mac.update(message);
+        mac.verify_slice(tag).is_ok()
+    }
+
     /// The `ce-signature` entry (`sha256=<lower-case hex>`) the service sends
     /// with events of connection `connection_id`.
     #[must_use]

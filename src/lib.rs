@@ -5,6 +5,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `client` | yes | [`WebPubSubServiceClient`], the REST API client (reqwest with rustls) |
+//! | `emulator` | no | [`emulator`]: a local Web PubSub service, and the `webpubsub-emulator` binary |
 //!
 //! Everything else is always available: the upstream, [`testing`], and
 //! client access URLs ([`ClientAccessSigner`], [`Negotiate`]), so an
@@ -17,6 +18,9 @@ mod client;
 mod client_access;
 mod connection_string;
 mod context;
+#[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
+pub mod emulator;
 mod error;
 mod events;
 mod extract;

@@ -1,0 +1,969 @@
+//! The client WebSocket endpoint: handshake (token, `connect` event,
+//! subprotocol), then one task per socket that reads client frames and
+//! writes queued messages, and reliable recovery.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+
+use super::auth;
+use super::frames;
+use super::hub::{
+    lock, Connection, Data, DataKind, NewConnection, Origin, Outbound, Protocol, Target,
+    RELIABLE_MAX_BYTES, RELIABLE_MAX_MESSAGES,
+};
+use super::permissions::Action;
+use super::upstream::{EventKind, UpstreamAnswer, UpstreamCall};
+use super::Shared;
+
+/// The largest client frame accepted: 1 MB.
+const MAX_FRAME: usize = 1024 * 1024;
+/// WebSocket ping interval of the service.
+const KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+fn refuse(status: StatusCode, reason: &str) -> Response {
+    tracing::info!(target: "webpubsub::emulator::client", status = status.as_u16(), %reason, "refused client");
+    if status == StatusCode::UNAUTHORIZED {
+        return status.into_response();
+    }
+    (status, reason.to_owned()).into_response()
+}
+
+/// The raw query as decoded pairs.
+fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The reconnection token of a connection: an HMAC of its id, so it cannot
+/// be guessed and is bound to that connection.
+pub(crate) fn reconnection_token(shared: &Shared, connection_id: &str) -> String {
+    let tag = shared
+        .key
+        .mac(format!("reconnect:{connection_id}").as_bytes());
+    URL_SAFE_NO_PAD.encode(tag.into_bytes())
+}
+
+/// Serves `GET /client/hubs/{hub}` (and `/client?hub=`).
+pub(crate) async fn handshake(
+    shared: Arc<Shared>,
+    hub: Option<String>,
+    uri: http::Uri,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(ws) = ws else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "expected a WebSocket upgrade request",
+        );
+    };
+    let query = query_pairs(uri.query());
+    let hub_name = hub.or_else(|| first(&query, "hub").map(str::to_owned));
+    let Some(hub) = hub_name.filter(|h| crate::router::valid_hub_name(h)) else {
+        return refuse(StatusCode::BAD_REQUEST, "missing or invalid hub name");
+    };
+    let offered: Vec<String> = ws
+        .requested_protocols()
+        .filter_map(|p| p.to_str().ok())
+        .map(str::to_owned)
+        .collect();
+
+    if let Some(id) = first(&query, "awps_connection_id") {
+        let token = first(&query, "awps_reconnection_token").unwrap_or_default();
+        return recover(shared, &hub, id, token, ws, &offered);
+    }
+
+    let token = first(&query, "access_token")
+        .map(str::to_owned)
+        .or_else(|| {
+            headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .map(str::to_owned)
+        });
+    let Some(token) = token else {
+        return refuse(StatusCode::UNAUTHORIZED, "no access token");
+    };
+    let claims = match auth::verify(&token, &shared.key) {
+        Ok(claims) => claims,
+        Err(e) => return refuse(StatusCode::UNAUTHORIZED, &e.to_string()),
+    };
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let path_hub = uri
+        .path()
+        .strip_prefix("/client/hubs/")
+        .map_or(hub.as_str(), |h| h.trim_end_matches('/'));
+    let accepted = [
+        format!("http://{host}/client/hubs/{path_hub}"),
+        format!("https://{host}/client/hubs/{path_hub}"),
+        format!("http://{host}/client/hubs/{hub}"),
+    ];
+    let accepted: Vec<&str> = accepted.iter().map(String::as_str).collect();
+    if let Err(e) = auth::check_audience(&claims, &accepted) {
+        return refuse(StatusCode::UNAUTHORIZED, &e.to_string());
+    }
+
+    let mut user_id = claims.get("sub").and_then(Value::as_str).map(str::to_owned);
+    let mut roles = auth::string_list(&claims, "role");
+    let mut groups = auth::string_list(&claims, "webpubsub.group");
+    if groups
+        .iter()
+        .any(|g| g.trim().is_empty() || g.chars().count() > 1024)
+    {
+        return refuse(StatusCode::BAD_REQUEST, "invalid group name in the token");
+    }
+
+    // Simple clients may publish to a group instead of raising events.
+    let mode = first(&query, "webpubsub_mode").unwrap_or("sendEvent");
+    let raw_group = if mode.eq_ignore_ascii_case("sendToGroup") {
+        match first(&query, "group").filter(|g| !g.trim().is_empty()) {
+            Some(group) => Some(group.to_owned()),
+            None => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "webpubsub_mode=sendToGroup needs a group",
+                )
+            }
+        }
+    } else if mode.eq_ignore_ascii_case("sendEvent") {
+        None
+    } else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "webpubsub_mode must be sendEvent or sendToGroup",
+        );
+    };
+    let no_echo = first(&query, "noEcho").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+
+    let connection_id = uuid::Uuid::new_v4().simple().to_string();
+    let settings = shared.settings(&hub);
+    let mut state = None;
+    let mut chosen: Option<String> = None;
+
+    let body = connect_body(&claims, &query, &headers, &offered);
+    let call = UpstreamCall {
+        hub: &hub,
+        connection_id: &connection_id,
+        user_id: user_id.as_deref(),
+        subprotocol: None,
+        state: None,
+        event_id: 0,
+        kind: EventKind::Connect,
+        content_type: "application/json",
+        body: Bytes::from(body),
+    };
+    match shared.upstream.call(settings, call).await {
+        Ok(None) => {}
+        Ok(Some(answer)) => {
+            if let Some(s) = answer.state.clone() {
+                state = Some(s).filter(|s| !s.is_empty());
+            }
+            if answer.status != StatusCode::NO_CONTENT && !answer.body.is_empty() {
+                let Ok(Value::Object(reply)) = serde_json::from_slice::<Value>(&answer.body) else {
+                    return refuse(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the connect handler answered invalid JSON",
+                    );
+                };
+                if let Some(user) = reply.get("userId") {
+                    user_id = user.as_str().filter(|u| !u.is_empty()).map(str::to_owned);
+                }
+                if let Some(Value::Array(list)) = reply.get("roles") {
+                    roles = list
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect();
+                }
+                if let Some(Value::Array(list)) = reply.get("groups") {
+                    let list: Vec<String> = list
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect();
+                    if !list.is_empty() {
+                        groups = list;
+                    }
+                }
+                if let Some(sub) = reply.get("subprotocol").and_then(Value::as_str) {
+                    if !offered.iter().any(|o| o == sub) {
+                        return refuse(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "the connect handler chose a subprotocol the client did not offer",
+                        );
+                    }
+                    chosen = Some(sub.to_owned());
+                }
+            }
+        }
+        Err(e) => {
+            tracing::info!(target: "webpubsub::emulator::client", hub = %hub, error = %e, "connect refused by the upstream");
+            return e.handshake_status().into_response();
+        }
+    }
+
+    if chosen.is_none() && !offered.is_empty() {
+        chosen = offered
+            .iter()
+            .find(|o| *o == Protocol::JSON || *o == Protocol::RELIABLE_JSON)
+            .cloned();
+        if chosen.is_none() {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "No supported Web PubSub subprotocol was requested.",
+            );
+        }
+    }
+    let protocol = Protocol::from_subprotocol(chosen.as_deref());
+    let token = reconnection_token(&shared, &connection_id);
+    let (conn, rx) = Connection::new(NewConnection {
+        id: Arc::from(connection_id.as_str()),
+        hub: Arc::from(hub.as_str()),
+        user_id: user_id.map(Arc::from),
+        protocol,
+        subprotocol: chosen.clone(),
+        roles,
+        reconnection_token: token,
+        state,
+        queue: shared.queue,
+    });
+    let mut ws = ws.max_message_size(MAX_FRAME);
+    if let Some(chosen) = &chosen {
+        if let Ok(value) = HeaderValue::from_str(chosen) {
+            ws.set_selected_protocol(value);
+        }
+    }
+    tracing::info!(target: "webpubsub::emulator::client", hub = %hub, connection = %conn.id,
+        user = conn.user_id.as_deref(), protocol = chosen.as_deref().unwrap_or("none"), "client connected");
+    let raw = RawMode {
+        group: raw_group,
+        no_echo,
+    };
+    ws.on_upgrade(move |socket| start(shared, conn, rx, socket, groups, raw))
+}
+
+/// The `connect` event's JSON body.
+fn connect_body(
+    claims: &Map<String, Value>,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    offered: &[String],
+) -> Vec<u8> {
+    let mut claim_map = Map::new();
+    for (name, value) in claims {
+        let values: Vec<Value> = match value {
+            Value::Array(list) => list.iter().map(claim_text).collect(),
+            other => vec![claim_text(other)],
+        };
+        claim_map.insert(name.clone(), Value::Array(values));
+    }
+    let mut query_map = Map::new();
+    for (name, value) in query.iter().filter(|(k, _)| k != "access_token") {
+        if let Value::Array(list) = query_map
+            .entry(name.clone())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
+            list.push(Value::String(value.clone()));
+        }
+    }
+    let mut header_map = Map::new();
+    for (name, value) in headers {
+        if name == http::header::AUTHORIZATION {
+            continue;
+        }
+        let value = Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned());
+        if let Value::Array(list) = header_map
+            .entry(name.as_str().to_owned())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
+            list.push(value);
+        }
+    }
+    let body = serde_json::json!({
+        "claims": claim_map,
+        "query": query_map,
+        "headers": header_map,
+        "subprotocols": offered,
+        "clientCertificates": [],
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+fn claim_text(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.clone()),
+        other => Value::String(other.to_string()),
+    }
+}
+
+/// Options of simple clients.
+#[derive(Debug, Clone, Default)]
+struct RawMode {
+    group: Option<String>,
+    no_echo: bool,
+}
+
+/// How a socket ended.
+#[derive(Debug)]
+enum Ended {
+    /// The client sent a close frame.
+    ClientClosed,
+    /// The transport broke without a close handshake.
+    Dropped,
+    /// The service closed it (REST), with this reason.
+    ServiceClosed(String),
+    /// Closed for a protocol violation or a slow reader (not recoverable).
+    Terminated(String),
+}
+
+/// Registers a new connection and serves its first socket.
+async fn start(
+    shared: Arc<Shared>,
+    conn: Arc<Connection>,
+    mut rx: mpsc::Receiver<Outbound>,
+    mut socket: WebSocket,
+    groups: Vec<String>,
+    raw: RawMode,
+) {
+    shared.hubs.add(&conn, &groups);
+    shared.changed();
+    if conn.protocol.is_json() {
+        let token =
+            (conn.protocol == Protocol::ReliableJson).then_some(conn.reconnection_token.as_str());
+        let frame = frames::connected(&conn.id, conn.user_id.as_deref(), token);
+        if socket
+            .send(Message::Text(Utf8Bytes::from(frame)))
+            .await
+            .is_err()
+        {
+            finish(&shared, &conn, Some("The connection was lost.".to_owned()));
+            return;
+        }
+    }
+    // `connected` does not hold up the client; user events wait for it, so
+    // the upstream sees them in order.
+    let connected = {
+        let shared = shared.clone();
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            let call = event_call(
+                &conn,
+                EventKind::Connected,
+                "application/json",
+                Bytes::from_static(b"{}"),
+            );
+            if let Ok(Some(answer)) = shared.upstream.call(shared.settings(&conn.hub), call).await {
+                keep_state(&conn, &answer);
+            }
+        })
+    };
+    let ended = serve(&shared, &conn, &mut rx, socket, Some(connected), &raw).await;
+    after(shared, conn, rx, ended);
+}
+
+/// What happens once a socket is gone: keep a reliable connection for
+/// recovery, or end the connection.
+fn after(shared: Arc<Shared>, conn: Arc<Connection>, rx: mpsc::Receiver<Outbound>, ended: Ended) {
+    match ended {
+        Ended::Dropped if conn.protocol == Protocol::ReliableJson && !conn.is_killed() => {
+            let generation = conn.attach_generation();
+            *lock(&conn.parked) = Some(rx);
+            tracing::debug!(target: "webpubsub::emulator::client", connection = %conn.id, "transport lost; waiting for recovery");
+            let window = shared.recovery_window;
+            tokio::spawn(async move {
+                tokio::time::sleep(window).await;
+                if conn.attach_generation() == generation && lock(&conn.parked).take().is_some() {
+                    finish(
+                        &shared,
+                        &conn,
+                        Some("The connection was lost and not recovered.".to_owned()),
+                    );
+                }
+            });
+        }
+        Ended::Dropped => finish(&shared, &conn, Some("The connection was lost.".to_owned())),
+        Ended::ClientClosed => finish(&shared, &conn, None),
+        Ended::ServiceClosed(reason) | Ended::Terminated(reason) => {
+            finish(&shared, &conn, Some(reason));
+        }
+    }
+}
+
+/// Ends a connection for good: forgets it and tells the upstream.
+pub(crate) fn finish(shared: &Arc<Shared>, conn: &Arc<Connection>, reason: Option<String>) {
+    if conn.ended.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    shared.hubs.remove(&conn.hub, &conn.id);
+    shared.changed();
+    tracing::info!(target: "webpubsub::emulator::client", connection = %conn.id, reason = reason.as_deref(), "client disconnected");
+    let shared = shared.clone();
+    let conn = conn.clone();
+    tokio::spawn(async move {
+        let body = match &reason {
+            Some(reason) => serde_json::json!({ "reason": reason }).to_string(),
+            None => "{}".to_owned(),
+        };
+        let call = event_call(
+            &conn,
+            EventKind::Disconnected,
+            "application/json",
+            Bytes::from(body),
+        );
+        let _ = shared.upstream.call(shared.settings(&conn.hub), call).await;
+    });
+}
+
+fn event_call<'a>(
+    conn: &'a Connection,
+    kind: EventKind<'a>,
+    content_type: &'static str,
+    body: Bytes,
+) -> UpstreamCall<'a> {
+    UpstreamCall {
+        hub: &conn.hub,
+        connection_id: &conn.id,
+        user_id: conn.user_id.as_deref(),
+        subprotocol: conn.subprotocol.as_deref(),
+        state: lock(&conn.state).clone(),
+        event_id: conn.next_event_id(),
+        kind,
+        content_type,
+        body,
+    }
+}
+
+fn keep_state(conn: &Connection, answer: &UpstreamAnswer) {
+    if let Some(state) = &answer.state {
+        *lock(&conn.state) = Some(state.clone()).filter(|s| !s.is_empty());
+    }
+}
+
+/// A reliable client asks to resume a connection whose transport broke.
+fn recover(
+    shared: Arc<Shared>,
+    hub: &str,
+    id: &str,
+    token: &str,
+    mut ws: WebSocketUpgrade,
+    offered: &[String],
+) -> Response {
+    let conn = shared.hubs.get(hub, id).filter(|conn| {
+        conn.protocol == Protocol::ReliableJson
+            && !conn.is_killed()
+            && shared.key.verify(
+                format!("reconnect:{id}").as_bytes(),
+                &URL_SAFE_NO_PAD.decode(token).unwrap_or_default(),
+            )
+            && offered.iter().any(|o| o == Protocol::RELIABLE_JSON)
+    });
+    let rx = conn.as_ref().and_then(|c| lock(&c.parked).take());
+    if offered.iter().any(|o| o == Protocol::RELIABLE_JSON) {
+        ws.set_selected_protocol(HeaderValue::from_static(Protocol::RELIABLE_JSON));
+    } else if let Some(first) = offered.first().and_then(|o| HeaderValue::from_str(o).ok()) {
+        ws.set_selected_protocol(first);
+    }
+    match (conn, rx) {
+        (Some(conn), Some(rx)) => {
+            conn.bump_generation();
+            tracing::info!(target: "webpubsub::emulator::client", connection = %conn.id, "connection recovered");
+            ws.max_message_size(MAX_FRAME)
+                .on_upgrade(move |socket| resume(shared, conn, rx, socket))
+        }
+        _ => {
+            tracing::info!(target: "webpubsub::emulator::client", connection = %id, "recovery refused");
+            // A failed recovery is an upgrade followed by close 1008, so the
+            // client stops retrying and connects anew.
+            ws.on_upgrade(|mut socket| async move {
+                let _ = socket
+                    .send(Message::Close(Some(CloseFrame {
+                        code: 1008,
+                        reason: Utf8Bytes::from_static("The connection cannot be recovered."),
+                    })))
+                    .await;
+            })
+        }
+    }
+}
+
+/// Serves a recovered connection: unacknowledged messages first, in order.
+async fn resume(
+    shared: Arc<Shared>,
+    conn: Arc<Connection>,
+    mut rx: mpsc::Receiver<Outbound>,
+    mut socket: WebSocket,
+) {
+    let pending: Vec<Arc<str>> = lock(&conn.reliable)
+        .frames
+        .iter()
+        .map(|(_, frame)| frame.clone())
+        .collect();
+    for frame in pending {
+        if socket
+            .send(Message::Text(Utf8Bytes::from(frame.to_string())))
+            .await
+            .is_err()
+        {
+            after(shared, conn, rx, Ended::Dropped);
+            return;
+        }
+    }
+    let ended = serve(&shared, &conn, &mut rx, socket, None, &RawMode::default()).await;
+    after(shared, conn, rx, ended);
+}
+
+/// Reads client frames and writes queued messages until the socket ends.
+async fn serve(
+    shared: &Arc<Shared>,
+    conn: &Arc<Connection>,
+    rx: &mut mpsc::Receiver<Outbound>,
+    socket: WebSocket,
+    connected: Option<tokio::task::JoinHandle<()>>,
+    raw: &RawMode,
+) -> Ended {
+    let (mut sink, mut stream) = socket.split();
+    let mut reader = Reader {
+        shared,
+        conn,
+        acks: HashSet::new(),
+        connected,
+        raw,
+    };
+    let read = async {
+        while let Some(frame) = stream.next().await {
+            let outcome = match frame {
+                Ok(Message::Text(text)) => reader.text(text.as_str()).await,
+                Ok(Message::Binary(bytes)) => reader.binary(bytes).await,
+                Ok(Message::Close(_)) => return Ended::ClientClosed,
+                Ok(Message::Ping(_) | Message::Pong(_)) => Ok(()),
+                Err(_) => return Ended::Dropped,
+            };
+            if let Err(ended) = outcome {
+                return ended;
+            }
+        }
+        Ended::Dropped
+    };
+    let write = async {
+        let mut keep_alive =
+            tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+        loop {
+            tokio::select! {
+                message = rx.recv() => {
+                    let Some(message) = message else { return Ended::Dropped };
+                    match write_one(conn, message) {
+                        Write::Frame(frame) => {
+                            if sink.send(frame).await.is_err() {
+                                return Ended::Dropped;
+                            }
+                        }
+                        Write::Skip => {}
+                        Write::Close(frames, reason) => {
+                            for frame in frames {
+                                let _ = sink.send(frame).await;
+                            }
+                            return Ended::ServiceClosed(reason);
+                        }
+                    }
+                }
+                () = conn.kill.notified() => {
+                    let reason = lock(&conn.kill_reason).clone().unwrap_or_default();
+                    return Ended::Terminated(reason);
+                }
+                _ = keep_alive.tick() => {
+                    if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                        return Ended::Dropped;
+                    }
+                }
+            }
+        }
+    };
+    let ended = tokio::select! {
+        ended = read => ended,
+        ended = write => ended,
+    };
+    if let Ended::Terminated(reason) = &ended {
+        let code = if reason.starts_with("Invalid") {
+            1003
+        } else {
+            1008
+        };
+        if conn.protocol.is_json() {
+            let _ = sink
+                .send(Message::Text(Utf8Bytes::from(frames::disconnected(reason))))
+                .await;
+        }
+        let _ = sink.send(close_frame(code, reason)).await;
+    }
+    if let Ended::ClientClosed = ended {
+        let _ = sink.close().await;
+    }
+    ended
+}
+
+fn close_frame(code: u16, reason: &str) -> Message {
+    // A close reason is at most 123 bytes.
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason.get(..end).unwrap_or_default().to_owned()),
+    }))
+}
+
+enum Write {
+    Frame(Message),
+    Skip,
+    Close(Vec<Message>, String),
+}
+
+/// Turns a queued message into frames for this connection's protocol.
+fn write_one(conn: &Connection, message: Outbound) -> Write {
+    match (conn.protocol, message) {
+        (Protocol::Raw, Outbound::Message { data, .. }) => match data.kind {
+            DataKind::Binary => Write::Frame(Message::Binary(data.bytes.clone())),
+            _ => Write::Frame(Message::Text(Utf8Bytes::from(
+                String::from_utf8_lossy(&data.bytes).into_owned(),
+            ))),
+        },
+        (Protocol::Raw, Outbound::Ack { .. } | Outbound::Pong) => Write::Skip,
+        (Protocol::Raw, Outbound::Close { reason }) => {
+            Write::Close(vec![close_frame(1000, &reason)], reason)
+        }
+        (Protocol::Json, Outbound::Message { origin, data }) => {
+            Write::Frame(text(frames::message(&origin, &data, None)))
+        }
+        (Protocol::ReliableJson, Outbound::Message { origin, data }) => {
+            let mut buffer = lock(&conn.reliable);
+            let sequence = buffer.next_sequence;
+            buffer.next_sequence += 1;
+            let frame: Arc<str> = Arc::from(frames::message(&origin, &data, Some(sequence)));
+            buffer.bytes += frame.len();
+            buffer.frames.push_back((sequence, frame.clone()));
+            let over =
+                buffer.frames.len() > RELIABLE_MAX_MESSAGES || buffer.bytes > RELIABLE_MAX_BYTES;
+            drop(buffer);
+            if over {
+                conn.terminate("Too many unacknowledged messages.");
+            }
+            Write::Frame(text(frame.to_string()))
+        }
+        (_, Outbound::Ack { id, error }) => Write::Frame(text(frames::ack(id, error.as_ref()))),
+        (_, Outbound::Pong) => Write::Frame(text(frames::PONG.to_owned())),
+        (_, Outbound::Close { reason }) => Write::Close(
+            vec![
+                text(frames::disconnected(&reason)),
+                close_frame(1000, &reason),
+            ],
+            reason,
+        ),
+    }
+}
+
+fn text(frame: String) -> Message {
+    Message::Text(Utf8Bytes::from(frame))
+}
+
+/// Handles the frames of one socket.
+struct Reader<'a> {
+    shared: &'a Arc<Shared>,
+    conn: &'a Arc<Connection>,
+    /// Ack ids already used on this socket.
+    acks: HashSet<u64>,
+    connected: Option<tokio::task::JoinHandle<()>>,
+    raw: &'a RawMode,
+}
+
+fn invalid(reason: &str) -> Ended {
+    Ended::Terminated(format!("Invalid message: {reason}"))
+}
+
+impl Reader<'_> {
+    async fn text(&mut self, text: &str) -> Result<(), Ended> {
+        if self.conn.protocol.is_json() {
+            return self.json(text).await;
+        }
+        self.raw_frame(DataKind::Text, Bytes::from(text.to_owned()))
+            .await
+    }
+
+    async fn binary(&mut self, bytes: Bytes) -> Result<(), Ended> {
+        if self.conn.protocol.is_json() {
+            return Err(invalid("binary frames are not part of the JSON protocol"));
+        }
+        self.raw_frame(DataKind::Binary, bytes).await
+    }
+
+    /// A frame of a simple client: a `message` event, or a group message in `sendToGroup` mode.
+    async fn raw_frame(&mut self, kind: DataKind, bytes: Bytes) -> Result<(), Ended> {
+        let data = Arc::new(Data { kind, bytes });
+        if let Some(group) = &self.raw.group {
+            if lock(&self.conn.permissions).allows(Action::Send, group) {
+                self.publish(group, data, self.raw.no_echo);
+            }
+            return Ok(());
+        }
+        match self.event("message", data).await {
+            Ok(()) => Ok(()),
+            Err(reason) => Err(Ended::Terminated(reason)),
+        }
+    }
+
+    /// Sends a user event upstream and queues its reply. `Err`: why it failed.
+    async fn event(&mut self, name: &str, data: Arc<Data>) -> Result<(), String> {
+        if let Some(connected) = self.connected.take() {
+            let _ = connected.await;
+        }
+        let content_type = match data.kind {
+            DataKind::Text => "text/plain; charset=utf-8",
+            DataKind::Json => "application/json",
+            DataKind::Binary => "application/octet-stream",
+        };
+        let call = event_call(
+            self.conn,
+            EventKind::User(name),
+            content_type,
+            data.bytes.clone(),
+        );
+        match self
+            .shared
+            .upstream
+            .call(self.shared.settings(&self.conn.hub), call)
+            .await
+        {
+            Ok(Some(answer)) => {
+                keep_state(self.conn, &answer);
+                if !answer.body.is_empty() && answer.status != StatusCode::NO_CONTENT {
+                    let content_type = answer.content_type.as_deref().unwrap_or("");
+                    let kind = if content_type.starts_with("text/plain") {
+                        DataKind::Text
+                    } else if content_type.starts_with("application/json") {
+                        if serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_ok() {
+                            DataKind::Json
+                        } else {
+                            DataKind::Text
+                        }
+                    } else {
+                        DataKind::Binary
+                    };
+                    self.conn.send(Outbound::Message {
+                        origin: Origin::Server,
+                        data: Arc::new(Data {
+                            kind,
+                            bytes: answer.body,
+                        }),
+                    });
+                }
+                Ok(())
+            }
+            Ok(None) => Err(format!(
+                "No event handler is registered for the event `{name}`."
+            )),
+            Err(e) => {
+                tracing::warn!(target: "webpubsub::emulator::client", connection = %self.conn.id, event = name, error = %e, "user event failed");
+                Err("The event handler failed.".to_owned())
+            }
+        }
+    }
+
+    fn publish(&self, group: &str, data: Arc<Data>, no_echo: bool) {
+        let excluded = if no_echo {
+            vec![self.conn.id.to_string()]
+        } else {
+            Vec::new()
+        };
+        let origin = Origin::Group {
+            group: Arc::from(group),
+            from_user: self.conn.user_id.clone(),
+        };
+        for target in
+            self.shared
+                .hubs
+                .targets(&self.conn.hub, Target::Group(group), &excluded, None)
+        {
+            target.send(Outbound::Message {
+                origin: origin.clone(),
+                data: data.clone(),
+            });
+        }
+    }
+
+    fn ack(&self, id: Option<u64>, error: Option<(&'static str, String)>) {
+        if let Some(id) = id {
+            self.conn.send(Outbound::Ack { id, error });
+        }
+    }
+
+    /// One frame of the JSON protocols.
+    async fn json(&mut self, text: &str) -> Result<(), Ended> {
+        let Ok(Value::Object(message)) = serde_json::from_str::<Value>(text) else {
+            return Err(invalid("not a JSON object"));
+        };
+        let kind = message
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let ack_id = match message.get("ackId") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| invalid("ackId must be an unsigned integer"))?,
+            ),
+        };
+        let string = |name: &str| message.get(name).and_then(Value::as_str).map(str::to_owned);
+        match kind {
+            "ping" => {
+                self.conn.send(Outbound::Pong);
+                return Ok(());
+            }
+            "sequenceAck" => {
+                if self.conn.protocol == Protocol::ReliableJson {
+                    let sequence = message
+                        .get("sequenceId")
+                        .and_then(Value::as_u64)
+                        .ok_or_else(|| invalid("sequenceAck needs a sequenceId"))?;
+                    lock(&self.conn.reliable).ack(sequence);
+                }
+                return Ok(());
+            }
+            "joinGroup" | "leaveGroup" | "sendToGroup" | "event" => {}
+            other => return Err(invalid(&format!("unknown type `{other}`"))),
+        }
+        if let Some(id) = ack_id {
+            if !self.acks.insert(id) {
+                self.ack(
+                    Some(id),
+                    Some(("Duplicate", format!("The ackId {id} was already used."))),
+                );
+                return Ok(());
+            }
+        }
+        match kind {
+            "joinGroup" | "leaveGroup" => {
+                let group = string("group")
+                    .filter(|g| !g.trim().is_empty() && g.chars().count() <= 1024)
+                    .ok_or_else(|| invalid("a group name is required"))?;
+                if !lock(&self.conn.permissions).allows(Action::JoinLeave, &group) {
+                    self.ack(
+                        ack_id,
+                        Some((
+                            "Forbidden",
+                            format!("No permission to join or leave group `{group}`."),
+                        )),
+                    );
+                    return Ok(());
+                }
+                if kind == "joinGroup" {
+                    self.shared.hubs.join(&self.conn.hub, &self.conn.id, &group);
+                } else {
+                    self.shared
+                        .hubs
+                        .leave(&self.conn.hub, &self.conn.id, &group);
+                }
+                self.shared.changed();
+                self.ack(ack_id, None);
+            }
+            "sendToGroup" => {
+                let group = string("group")
+                    .filter(|g| !g.trim().is_empty())
+                    .ok_or_else(|| invalid("a group name is required"))?;
+                let data = payload(&message)?;
+                if !lock(&self.conn.permissions).allows(Action::Send, &group) {
+                    self.ack(
+                        ack_id,
+                        Some((
+                            "Forbidden",
+                            format!("No permission to send to group `{group}`."),
+                        )),
+                    );
+                    return Ok(());
+                }
+                let no_echo = message
+                    .get("noEcho")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                self.publish(&group, Arc::new(data), no_echo);
+                self.ack(ack_id, None);
+            }
+            _ => {
+                let name = string("event")
+                    .filter(|e| !e.is_empty())
+                    .ok_or_else(|| invalid("an event name is required"))?;
+                let data = payload(&message)?;
+                let result = self.event(&name, Arc::new(data)).await;
+                self.ack(
+                    ack_id,
+                    result.err().map(|reason| ("InternalServerError", reason)),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `dataType` + `data` of a client message.
+fn payload(message: &Map<String, Value>) -> Result<Data, Ended> {
+    let data = message.get("data").cloned().unwrap_or(Value::Null);
+    match message
+        .get("dataType")
+        .and_then(Value::as_str)
+        .unwrap_or("json")
+    {
+        "json" => Ok(Data {
+            kind: DataKind::Json,
+            bytes: Bytes::from(data.to_string()),
+        }),
+        "text" => match data {
+            Value::String(s) => Ok(Data {
+                kind: DataKind::Text,
+                bytes: Bytes::from(s),
+            }),
+            _ => Err(invalid("text data must be a string")),
+        },
+        "binary" | "protobuf" => match data {
+            Value::String(s) => STANDARD
+                .decode(s.as_bytes())
+                .map(|b| Data {
+                    kind: DataKind::Binary,
+                    bytes: Bytes::from(b),
+                })
+                .map_err(|_| invalid("binary data must be base64")),
+            _ => Err(invalid("binary data must be a base64 string")),
+        },
+        other => Err(invalid(&format!("unknown dataType `{other}`"))),
+    }
+}

@@ -1,0 +1,479 @@
+//! A local emulator of the Azure Web PubSub service.
+//!
+//! It serves the client WebSocket endpoint (`/client/hubs/{hub}`, plain
+//! WebSocket and the `json.webpubsub.azure.v1` / `json.reliable.webpubsub.azure.v1`
+//! subprotocols), calls the hubs' event handlers exactly as the service
+//! does (abuse-protection handshake, signed CloudEvents, connection state),
+//! and answers the REST data plane (`/api/…`) with the service's paths,
+//! token check and status codes. Microsoft's own client libraries work
+//! against it unchanged, and so does [`WebPubSubServiceClient`](crate::WebPubSubServiceClient).
+//!
+//! Run it alone with `cargo run --features emulator --bin webpubsub-emulator`,
+//! or embed it:
+//!
+//! ```no_run
+//! use webpubsub::emulator::{Emulator, EventHandlerSettings, HubSettings};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let emulator = Emulator::builder()
+//!     .access_key("local-emulator-key-0123456789abcdef")
+//!     .hub(HubSettings::new("chat").event_handler(EventHandlerSettings::new(
+//!         "http://127.0.0.1:3000/eventhandler",
+//!     )))
+//!     .build()?;
+//! let running = emulator.start("127.0.0.1:8080".parse()?).await?;
+//! println!("{}", running.connection_string());
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod client;
+#[allow(dead_code)]
+mod filter;
+mod frames;
+mod hub;
+mod permissions;
+mod rest;
+mod upstream;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Path, Request, State, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use http::{HeaderMap, Uri};
+
+use crate::{AccessKey, ConfigError};
+use upstream::EventKind;
+
+/// The access key the `webpubsub-emulator` binary uses unless given one.
+pub const DEFAULT_ACCESS_KEY: &str = "webpubsub-emulator-local-key-0123456789";
+
+/// A system event an event handler can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SystemEvent {
+    /// `connect`: blocking, before the WebSocket handshake completes.
+    Connect,
+    /// `connected`: after the client connected.
+    Connected,
+    /// `disconnected`: after the connection ended.
+    Disconnected,
+}
+
+/// One event handler of a hub: where events go and which ones.
+///
+/// The URL template may hold `{hub}` and `{event}`. By default the handler
+/// receives every system event and every user event (`*`).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EventHandlerSettings {
+    url_template: String,
+    system_events: Vec<SystemEvent>,
+    user_events: String,
+}
+
+impl EventHandlerSettings {
+    /// A handler at `url_template` for all system and user events.
+    pub fn new(url_template: impl Into<String>) -> Self {
+        Self {
+            url_template: url_template.into(),
+            system_events: vec![
+                SystemEvent::Connect,
+                SystemEvent::Connected,
+                SystemEvent::Disconnected,
+            ],
+            user_events: "*".to_owned(),
+        }
+    }
+
+    /// The system events this handler receives (replacing the default: all three).
+    pub fn system_events(mut self, events: impl IntoIterator<Item = SystemEvent>) -> Self {
+        self.system_events = events.into_iter().collect();
+        self
+    }
+
+    /// The user events this handler receives: `*`, one name, or a
+    /// comma-separated list (case-insensitive); empty for none.
+    pub fn user_events(mut self, pattern: impl Into<String>) -> Self {
+        self.user_events = pattern.into();
+        self
+    }
+
+    fn matches(&self, kind: EventKind<'_>) -> bool {
+        match kind {
+            EventKind::Connect => self.system_events.contains(&SystemEvent::Connect),
+            EventKind::Connected => self.system_events.contains(&SystemEvent::Connected),
+            EventKind::Disconnected => self.system_events.contains(&SystemEvent::Disconnected),
+            EventKind::User(name) => self
+                .user_events
+                .split(',')
+                .map(str::trim)
+                .any(|p| p == "*" || p.eq_ignore_ascii_case(name)),
+        }
+    }
+}
+
+/// Settings of one hub: its event handlers, tried in order.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct HubSettings {
+    name: String,
+    handlers: Vec<EventHandlerSettings>,
+}
+
+impl HubSettings {
+    /// A hub with no event handler yet (clients connect with their token's
+    /// identity; user events fail).
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            handlers: Vec::new(),
+        }
+    }
+
+    /// Adds an event handler; for each event the first that subscribes to it is called.
+    pub fn event_handler(mut self, handler: EventHandlerSettings) -> Self {
+        self.handlers.push(handler);
+        self
+    }
+
+    fn handler_for(&self, kind: EventKind<'_>) -> Option<&EventHandlerSettings> {
+        self.handlers.iter().find(|h| h.matches(kind))
+    }
+}
+
+/// Settings of an [`Emulator`], checked by [`build`](Self::build).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EmulatorBuilder {
+    access_key: String,
+    secondary_key: Option<String>,
+    host: String,
+    hubs: Vec<HubSettings>,
+    retry_delays: Vec<Duration>,
+    upstream_timeout: Duration,
+    queue: usize,
+    recovery_window: Duration,
+}
+
+impl EmulatorBuilder {
+    /// The access key (default [`DEFAULT_ACCESS_KEY`]).
+    pub fn access_key(mut self, key: impl Into<String>) -> Self {
+        self.access_key = key.into();
+        self
+    }
+
+    /// A second key: events are signed with both, tokens made with it are accepted too.
+    pub fn secondary_access_key(mut self, key: impl Into<String>) -> Self {
+        self.secondary_key = Some(key.into());
+        self
+    }
+
+    /// The host name the emulator goes by (default `localhost`): sent as
+    /// `WebHook-Request-Origin`, and used in [`RunningEmulator::connection_string`].
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// Configures a hub.
+    pub fn hub(mut self, hub: HubSettings) -> Self {
+        self.hubs.push(hub);
+        self
+    }
+
+    /// Waits before retrying an upstream call that failed with a network
+    /// error, `408` or `5xx` (default 1 s, 3 s, 5 s, as the service).
+    pub fn upstream_retry_delays(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
+        self.retry_delays = delays.into_iter().collect();
+        self
+    }
+
+    /// How long one upstream call may take (default 100 s).
+    pub fn upstream_timeout(mut self, timeout: Duration) -> Self {
+        self.upstream_timeout = timeout;
+        self
+    }
+
+    /// How many messages may wait for one connection before it is
+    /// disconnected as too slow (default 4096).
+    pub fn send_queue(mut self, messages: usize) -> Self {
+        self.queue = messages;
+        self
+    }
+
+    /// How long a reliable connection whose transport broke is kept for
+    /// recovery (default 30 s).
+    pub fn recovery_window(mut self, window: Duration) -> Self {
+        self.recovery_window = window;
+        self
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError::EmptyAccessKey`] for an empty key;
+    /// - [`ConfigError::InvalidHub`] / [`ConfigError::DuplicateHub`] for a bad or repeated hub;
+    /// - [`ConfigError::InvalidEndpoint`] for an event handler URL that is not `http(s)`;
+    /// - [`ConfigError::HttpClient`] when the HTTP client cannot be set up.
+    pub fn build(self) -> Result<Emulator, ConfigError> {
+        if self.access_key.trim().is_empty() {
+            return Err(ConfigError::EmptyAccessKey);
+        }
+        let mut settings = HashMap::new();
+        for hub in self.hubs {
+            if !crate::router::valid_hub_name(&hub.name) {
+                return Err(ConfigError::InvalidHub { hub: hub.name });
+            }
+            for handler in &hub.handlers {
+                let sample = upstream::expand(&handler.url_template, &hub.name, "connect");
+                let ok = url::Url::parse(&sample).is_ok_and(|u| {
+                    matches!(u.scheme(), "http" | "https") && u.host_str().is_some()
+                });
+                if !ok {
+                    return Err(ConfigError::InvalidEndpoint {
+                        value: handler.url_template.clone(),
+                        reason: "an event handler URL template must be an http(s) URL".to_owned(),
+                    });
+                }
+            }
+            let key = hub.name.to_ascii_lowercase();
+            if settings.contains_key(&key) {
+                return Err(ConfigError::DuplicateHub { hub: hub.name });
+            }
+            settings.insert(key, hub);
+        }
+        let key = AccessKey::new(&self.access_key);
+        let mut keys = vec![key.clone()];
+        let mut accepted = vec![key.clone()];
+        if let Some(secondary) = &self.secondary_key {
+            keys.push(AccessKey::new(secondary));
+            accepted.push(AccessKey::new(secondary));
+        }
+        let upstream = upstream::Upstream::new(
+            keys,
+            self.host.clone(),
+            self.retry_delays,
+            self.upstream_timeout,
+        )
+        .map_err(|e| ConfigError::HttpClient {
+            reason: e.to_string(),
+        })?;
+        Ok(Emulator {
+            shared: Arc::new(Shared {
+                key,
+                secondary: self.secondary_key.as_deref().map(AccessKey::new),
+                key_text: self.access_key,
+                host: self.host,
+                settings,
+                hubs: hub::Hubs::default(),
+                upstream,
+                queue: self.queue,
+                recovery_window: self.recovery_window,
+            }),
+        })
+    }
+}
+
+/// What every request handler of the emulator shares.
+pub(crate) struct Shared {
+    pub(crate) key: AccessKey,
+    #[allow(dead_code)]
+    pub(crate) secondary: Option<AccessKey>,
+    pub(crate) key_text: String,
+    pub(crate) host: String,
+    settings: HashMap<String, HubSettings>,
+    pub(crate) hubs: hub::Hubs,
+    pub(crate) upstream: upstream::Upstream,
+    pub(crate) queue: usize,
+    pub(crate) recovery_window: Duration,
+}
+
+impl Shared {
+    pub(crate) fn settings(&self, hub: &str) -> Option<&HubSettings> {
+        self.settings.get(&hub.to_ascii_lowercase())
+    }
+
+    /// Tells the live view something changed.
+    pub(crate) fn changed(&self) {
+        self.upstream.changes.send_modify(|n| *n += 1);
+    }
+}
+
+/// A local Web PubSub service: build it, then [`start`](Self::start) it or
+/// mount its [`router`](Self::router).
+#[derive(Clone)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+}
+
+impl Emulator {
+    /// Settings with defaults: key [`DEFAULT_ACCESS_KEY`], host `localhost`, no hubs configured.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder {
+            access_key: DEFAULT_ACCESS_KEY.to_owned(),
+            secondary_key: None,
+            host: "localhost".to_owned(),
+            hubs: Vec::new(),
+            retry_delays: vec![
+                Duration::from_secs(1),
+                Duration::from_secs(3),
+                Duration::from_secs(5),
+            ],
+            upstream_timeout: Duration::from_secs(100),
+            queue: 4096,
+            recovery_window: Duration::from_secs(30),
+        }
+    }
+
+    /// The emulator's routes (`/client/…`, `/api/…`, `/_emulator/…`), to
+    /// serve at the root of an axum server.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/client/hubs/{hub}", any(client_by_path))
+            .route("/client", any(client_by_query))
+            .route("/client/", any(client_by_query))
+            .route("/api/{*rest}", any(rest::handle))
+            .route("/_emulator/api/state", get(state))
+            .with_state(self.shared.clone())
+    }
+
+    /// The connection string of this emulator listening on `port`.
+    #[must_use]
+    pub fn connection_string(&self, port: u16) -> String {
+        format!(
+            "Endpoint=http://{};Port={port};AccessKey={};Version=1.0;",
+            self.shared.host, self.shared.key_text
+        )
+    }
+
+    /// Binds `addr` and serves in the background until
+    /// [`RunningEmulator::shutdown`].
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be bound.
+    pub async fn start(self, addr: SocketAddr) -> std::io::Result<RunningEmulator> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = self.router();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        tracing::info!(target: "webpubsub::emulator", %addr, "emulator listening");
+        Ok(RunningEmulator {
+            emulator: self,
+            addr,
+            stop: Some(stop),
+            task,
+        })
+    }
+}
+
+impl fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emulator")
+            .field("host", &self.shared.host)
+            .field("hubs", &self.shared.settings.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An emulator serving in the background.
+#[derive(Debug)]
+pub struct RunningEmulator {
+    emulator: Emulator,
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningEmulator {
+    /// The address it listens on.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://{host}:{port}`.
+    #[must_use]
+    pub fn endpoint(&self) -> String {
+        format!("http://{}:{}", self.emulator.shared.host, self.addr.port())
+    }
+
+    /// A connection string for applications and service clients.
+    #[must_use]
+    pub fn connection_string(&self) -> String {
+        self.emulator.connection_string(self.addr.port())
+    }
+
+    /// Closes every client connection and stops serving.
+    pub async fn shutdown(mut self) {
+        close_all(&self.emulator.shared, "The service is shutting down.");
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+fn close_all(shared: &Arc<Shared>, reason: &str) {
+    for (hub, conns) in shared.hubs.snapshot() {
+        for view in conns {
+            if let Some(conn) = shared.hubs.get(&hub, &view.connection_id) {
+                if hub::lock(&conn.parked).take().is_some() {
+                    client::finish(shared, &conn, Some(reason.to_owned()));
+                } else {
+                    conn.send(hub::Outbound::Close {
+                        reason: reason.to_owned(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+async fn client_by_path(
+    State(shared): State<Arc<Shared>>,
+    Path(hub): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    client::handshake(shared, Some(hub), uri, headers, ws).await
+}
+
+async fn client_by_query(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    client::handshake(shared, None, uri, headers, ws).await
+}
+
+/// `GET /_emulator/api/state`: hubs, connections and recent upstream calls, as JSON.
+async fn state(State(shared): State<Arc<Shared>>, _request: Request) -> Response {
+    let body = serde_json::json!({
+        "hubs": shared.hubs.snapshot(),
+        "upstreamCalls": shared.upstream.recent(),
+    });
+    (
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}

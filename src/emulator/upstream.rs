@@ -1,0 +1,450 @@
+//! Calling the application's event handler, as the service does: the
+//! abuse-protection handshake on first use, then signed CloudEvents.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+
+use super::hub::lock;
+use super::{EventHandlerSettings, HubSettings};
+use crate::AccessKey;
+
+/// The most of an upstream answer that is read.
+const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
+/// How many upstream calls the live view keeps.
+const LOG_SIZE: usize = 200;
+
+/// Which event is sent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum EventKind<'a> {
+    Connect,
+    Connected,
+    Disconnected,
+    User(&'a str),
+}
+
+impl EventKind<'_> {
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Self::Connect => "connect",
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+            Self::User(name) => name,
+        }
+    }
+
+    fn ce_type(&self) -> String {
+        match self {
+            Self::User(name) => format!("azure.webpubsub.user.{name}"),
+            other => format!("azure.webpubsub.sys.{}", other.name()),
+        }
+    }
+}
+
+/// One event to send.
+#[derive(Debug)]
+pub(crate) struct UpstreamCall<'a> {
+    pub(crate) hub: &'a str,
+    pub(crate) connection_id: &'a str,
+    pub(crate) user_id: Option<&'a str>,
+    pub(crate) subprotocol: Option<&'a str>,
+    pub(crate) state: Option<String>,
+    pub(crate) event_id: u64,
+    pub(crate) kind: EventKind<'a>,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: Bytes,
+}
+
+/// A 2xx answer of the upstream.
+#[derive(Debug)]
+pub(crate) struct UpstreamAnswer {
+    pub(crate) status: StatusCode,
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: Bytes,
+    /// `Some` when the answer carried `ce-connectionState` (empty: cleared).
+    pub(crate) state: Option<String>,
+}
+
+/// Why an event could not be delivered.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UpstreamError {
+    #[error("the abuse-protection handshake with {url} failed: {reason}")]
+    Preflight { url: String, reason: String },
+    #[error("calling {url} failed: {reason}")]
+    Transport { url: String, reason: String },
+    #[error("{url} answered {status}")]
+    Status { url: String, status: StatusCode },
+}
+
+impl UpstreamError {
+    /// The HTTP status a refused `connect` hands the client.
+    pub(crate) fn handshake_status(&self) -> StatusCode {
+        match self {
+            Self::Status { status, .. } => *status,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// One upstream call, as the live view shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CallRecord {
+    pub(crate) at: String,
+    pub(crate) hub: String,
+    pub(crate) connection_id: String,
+    pub(crate) event: String,
+    pub(crate) method: String,
+    pub(crate) url: String,
+    pub(crate) request_headers: Vec<(String, String)>,
+    pub(crate) status: Option<u16>,
+    pub(crate) error: Option<String>,
+    pub(crate) latency_ms: f64,
+}
+
+/// The caller of every hub's event handlers.
+#[derive(Debug)]
+pub(crate) struct Upstream {
+    http: reqwest::Client,
+    keys: Vec<AccessKey>,
+    origin: String,
+    retry_delays: Vec<Duration>,
+    validated: Mutex<HashSet<String>>,
+    log: Mutex<VecDeque<CallRecord>>,
+    /// Bumped on every call, so the live view knows when to refresh.
+    pub(crate) changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Upstream {
+    pub(crate) fn new(
+        keys: Vec<AccessKey>,
+        origin: String,
+        retry_delays: Vec<Duration>,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("webpubsub-emulator/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            keys,
+            origin,
+            retry_delays,
+            validated: Mutex::new(HashSet::new()),
+            log: Mutex::new(VecDeque::new()),
+            changes: tokio::sync::watch::channel(0).0,
+        })
+    }
+
+    /// The latest calls, newest first.
+    pub(crate) fn recent(&self) -> Vec<CallRecord> {
+        lock(&self.log).iter().rev().cloned().collect()
+    }
+
+    fn record(&self, record: CallRecord) {
+        let mut log = lock(&self.log);
+        if log.len() == LOG_SIZE {
+            log.pop_front();
+        }
+        log.push_back(record);
+        drop(log);
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Sends an event to the hub's handler for it. `Ok(None)`: no handler
+    /// subscribes to this event.
+    pub(crate) async fn call(
+        &self,
+        settings: Option<&HubSettings>,
+        call: UpstreamCall<'_>,
+    ) -> Result<Option<UpstreamAnswer>, UpstreamError> {
+        let Some(handler) = settings.and_then(|s| s.handler_for(call.kind)) else {
+            return Ok(None);
+        };
+        self.preflight(handler, call.hub).await?;
+        let url = expand(&handler.url_template, call.hub, call.kind.name());
+        let headers = self.headers(&call);
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            let result = self
+                .http
+                .post(&url)
+                .headers(headers.clone())
+                .body(call.body.clone())
+                .send()
+                .await;
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let mut record = CallRecord {
+                at: rfc3339(SystemTime::now()),
+                hub: call.hub.to_owned(),
+                connection_id: call.connection_id.to_owned(),
+                event: call.kind.name().to_owned(),
+                method: "POST".to_owned(),
+                url: url.clone(),
+                request_headers: headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                status: None,
+                error: None,
+                latency_ms,
+            };
+            let retry = match result {
+                Ok(response) => {
+                    let status = response.status();
+                    record.status = Some(status.as_u16());
+                    tracing::debug!(target: "webpubsub::emulator::upstream", event = call.kind.name(),
+                        connection = call.connection_id, status = status.as_u16(), latency_ms, "upstream answered");
+                    if status.is_success() {
+                        let answer = read_answer(response).await;
+                        if let Err(reason) = &answer {
+                            record.error = Some(reason.clone());
+                        }
+                        self.record(record);
+                        return answer
+                            .map(Some)
+                            .map_err(|reason| UpstreamError::Transport { url, reason });
+                    }
+                    self.record(record);
+                    if !(status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()) {
+                        return Err(UpstreamError::Status { url, status });
+                    }
+                    UpstreamError::Status {
+                        url: url.clone(),
+                        status,
+                    }
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    record.error = Some(reason.clone());
+                    self.record(record);
+                    tracing::warn!(target: "webpubsub::emulator::upstream", event = call.kind.name(),
+                        connection = call.connection_id, error = %reason, "upstream unreachable");
+                    UpstreamError::Transport {
+                        url: url.clone(),
+                        reason,
+                    }
+                }
+            };
+            let Some(delay) = self.retry_delays.get(attempt) else {
+                return Err(retry);
+            };
+            attempt += 1;
+            tokio::time::sleep(*delay).await;
+        }
+    }
+
+    /// The abuse-protection `OPTIONS`, once per handler URL until it succeeds.
+    async fn preflight(
+        &self,
+        handler: &EventHandlerSettings,
+        hub: &str,
+    ) -> Result<(), UpstreamError> {
+        let url = expand(&handler.url_template, hub, "validate");
+        if lock(&self.validated).contains(&url) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let result = self
+            .http
+            .request(Method::OPTIONS, &url)
+            .header("WebHook-Request-Origin", &self.origin)
+            .header("ce-awpsversion", "1.0")
+            .send()
+            .await;
+        let mut record = CallRecord {
+            at: rfc3339(SystemTime::now()),
+            hub: hub.to_owned(),
+            connection_id: String::new(),
+            event: "validate".to_owned(),
+            method: "OPTIONS".to_owned(),
+            url: url.clone(),
+            request_headers: vec![("webhook-request-origin".to_owned(), self.origin.clone())],
+            status: None,
+            error: None,
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        };
+        let outcome = match result {
+            Ok(response) => {
+                record.status = Some(response.status().as_u16());
+                let allowed = response
+                    .headers()
+                    .get_all("WebHook-Allowed-Origin")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .any(|o| o.trim() == "*" || o.trim().eq_ignore_ascii_case(&self.origin));
+                if response.status() != StatusCode::OK {
+                    Err(format!("it answered {}", response.status()))
+                } else if !allowed {
+                    Err(format!(
+                        "WebHook-Allowed-Origin does not allow {}",
+                        self.origin
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(reason) = &outcome {
+            record.error = Some(reason.clone());
+        }
+        self.record(record);
+        match outcome {
+            Ok(()) => {
+                lock(&self.validated).insert(url);
+                Ok(())
+            }
+            Err(reason) => {
+                tracing::warn!(target: "webpubsub::emulator::upstream", %url, %reason, "abuse-protection handshake failed");
+                Err(UpstreamError::Preflight { url, reason })
+            }
+        }
+    }
+
+    fn headers(&self, call: &UpstreamCall<'_>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let mut put = |name: &'static str, value: &str| {
+            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+                headers.insert(name, value);
+            }
+        };
+        put("content-type", call.content_type);
+        put("ce-specversion", "1.0");
+        put("ce-awpsversion", "1.0");
+        put("ce-type", &call.kind.ce_type());
+        put(
+            "ce-source",
+            &format!("/hubs/{}/client/{}", call.hub, call.connection_id),
+        );
+        put("ce-id", &call.event_id.to_string());
+        put("ce-time", &rfc3339(SystemTime::now()));
+        put("ce-hub", call.hub);
+        put("ce-connectionId", call.connection_id);
+        put("ce-eventName", call.kind.name());
+        if let Some(user) = call.user_id {
+            put("ce-userId", user);
+        }
+        if let Some(subprotocol) = call.subprotocol {
+            put("ce-subprotocol", subprotocol);
+        }
+        if let Some(state) = call.state.as_deref().filter(|s| !s.is_empty()) {
+            put("ce-connectionState", state);
+        }
+        let signature = self
+            .keys
+            .iter()
+            .map(|k| k.signature(call.connection_id))
+            .collect::<Vec<_>>()
+            .join(",");
+        put("ce-signature", &signature);
+        put("WebHook-Request-Origin", &self.origin);
+        headers
+    }
+}
+
+async fn read_answer(mut response: reqwest::Response) -> Result<UpstreamAnswer, String> {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let state = response
+        .headers()
+        .get("ce-connectionState")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > ANSWER_LIMIT {
+                    return Err(format!("the answer exceeds {ANSWER_LIMIT} bytes"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(UpstreamAnswer {
+        status,
+        content_type,
+        body: Bytes::from(body),
+        state,
+    })
+}
+
+/// Fills `{hub}` and `{event}` in a URL template, URL-escaped.
+pub(crate) fn expand(template: &str, hub: &str, event: &str) -> String {
+    template
+        .replace(
+            "{hub}",
+            &utf8_percent_encode(hub, NON_ALPHANUMERIC).to_string(),
+        )
+        .replace(
+            "{event}",
+            &utf8_percent_encode(event, NON_ALPHANUMERIC).to_string(),
+        )
+}
+
+/// `2024-01-01T00:00:00Z` (UTC, seconds).
+pub(crate) fn rfc3339(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_utc_seconds() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn templates_are_filled_url_escaped() {
+        assert_eq!(
+            expand("http://h/eh/{hub}/{event}", "chat", "my event"),
+            "http://h/eh/chat/my%20event"
+        );
+    }
+}
