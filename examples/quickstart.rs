@@ -25,10 +25,11 @@ use webpubsub::{
 
 /// The hub this example serves.
 const HUB: &str = "chat";
-/// Used when `WebPubSubConnectionString` is not set: a service on this
-/// machine (a local emulator), so the example runs without Azure.
+/// Used when `WebPubSubConnectionString` is not set: the local emulator's
+/// defaults (`cargo run --features emulator --bin webpubsub-emulator`), so
+/// the example runs without Azure.
 const LOCAL_CONNECTION_STRING: &str =
-    "Endpoint=http://localhost;Port=8080;AccessKey=quickstart-local-key;Version=1.0;";
+    "Endpoint=http://localhost;Port=8080;AccessKey=webpubsub-emulator-local-key-0123456789;Version=1.0;";
 
 struct Chat {
     service: WebPubSubServiceClient,
@@ -119,7 +120,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if from_env.is_some() {
         println!("Set the hub's event handler URL template to https://<public host>/eventhandler");
     } else {
-        let signature = AccessKey::new("quickstart-local-key").signature("conn-1");
+        let signature =
+            AccessKey::new("webpubsub-emulator-local-key-0123456789").signature("conn-1");
         println!(
             "No WebPubSubConnectionString set: using a local key and a service on localhost:8080."
         );
@@ -204,7 +206,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(listener, service).await });
         let conn = format!(
-            "Endpoint=http://127.0.0.1;Port={port};AccessKey=quickstart-local-key;Version=1.0;"
+            "Endpoint=http://127.0.0.1;Port={port};AccessKey=webpubsub-emulator-local-key-0123456789;Version=1.0;"
         );
         (conn, rx)
     }

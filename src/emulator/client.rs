@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use super::auth;
 use super::frames;
 use super::hub::{
-    lock, Connection, Data, DataKind, NewConnection, Origin, Outbound, Protocol, Target,
+    lock, Connection, Data, DataKind, Envelope, NewConnection, Origin, Outbound, Protocol, Target,
     RELIABLE_MAX_BYTES, RELIABLE_MAX_MESSAGES,
 };
 use super::permissions::Action;
@@ -582,20 +582,39 @@ async fn serve(
         loop {
             tokio::select! {
                 message = rx.recv() => {
-                    let Some(message) = message else { return Ended::Dropped };
-                    match write_one(conn, message) {
-                        Write::Frame(frame) => {
-                            if sink.send(frame).await.is_err() {
-                                return Ended::Dropped;
+                    let Some(mut message) = message else { return Ended::Dropped };
+                    // Write what is queued (up to a batch) before one flush.
+                    let mut batch = 0;
+                    loop {
+                        match write_one(conn, message) {
+                            Write::Frame(frame) => {
+                                if sink.feed(frame).await.is_err() {
+                                    return Ended::Dropped;
+                                }
+                            }
+                            Write::Skip => {}
+                            Write::Close(frames, reason) => {
+                                for frame in frames {
+                                    let _ = sink.send(frame).await;
+                                }
+                                return Ended::ServiceClosed(reason);
                             }
                         }
-                        Write::Skip => {}
-                        Write::Close(frames, reason) => {
-                            for frame in frames {
-                                let _ = sink.send(frame).await;
+                        batch += 1;
+                        match rx.try_recv() {
+                            Ok(next) if batch < 64 => message = next,
+                            Ok(next) => {
+                                if sink.flush().await.is_err() {
+                                    return Ended::Dropped;
+                                }
+                                batch = 0;
+                                message = next;
                             }
-                            return Ended::ServiceClosed(reason);
+                            Err(_) => break,
                         }
+                    }
+                    if sink.flush().await.is_err() {
+                        return Ended::Dropped;
                     }
                 }
                 () = conn.kill.notified() => {
@@ -654,24 +673,38 @@ enum Write {
 /// Turns a queued message into frames for this connection's protocol.
 fn write_one(conn: &Connection, message: Outbound) -> Write {
     match (conn.protocol, message) {
-        (Protocol::Raw, Outbound::Message { data, .. }) => match data.kind {
-            DataKind::Binary => Write::Frame(Message::Binary(data.bytes.clone())),
-            _ => Write::Frame(Message::Text(Utf8Bytes::from(
-                String::from_utf8_lossy(&data.bytes).into_owned(),
-            ))),
-        },
+        (Protocol::Raw, Outbound::Message(envelope)) => {
+            let bytes = envelope.data.bytes.clone();
+            match envelope.data.kind {
+                DataKind::Binary => Write::Frame(Message::Binary(bytes)),
+                _ => Write::Frame(Message::Text(
+                    Utf8Bytes::try_from(bytes.clone()).unwrap_or_else(|_| {
+                        Utf8Bytes::from(String::from_utf8_lossy(&bytes).into_owned())
+                    }),
+                )),
+            }
+        }
         (Protocol::Raw, Outbound::Ack { .. } | Outbound::Pong) => Write::Skip,
         (Protocol::Raw, Outbound::Close { reason }) => {
             Write::Close(vec![close_frame(1000, &reason)], reason)
         }
-        (Protocol::Json, Outbound::Message { origin, data }) => {
-            Write::Frame(text(frames::message(&origin, &data, None)))
-        }
-        (Protocol::ReliableJson, Outbound::Message { origin, data }) => {
+        (Protocol::Json, Outbound::Message(envelope)) => Write::Frame(Message::Text(
+            envelope
+                .json_frame
+                .get_or_init(|| {
+                    Utf8Bytes::from(frames::message(&envelope.origin, &envelope.data, None))
+                })
+                .clone(),
+        )),
+        (Protocol::ReliableJson, Outbound::Message(envelope)) => {
             let mut buffer = lock(&conn.reliable);
             let sequence = buffer.next_sequence;
             buffer.next_sequence += 1;
-            let frame: Arc<str> = Arc::from(frames::message(&origin, &data, Some(sequence)));
+            let frame: Arc<str> = Arc::from(frames::message(
+                &envelope.origin,
+                &envelope.data,
+                Some(sequence),
+            ));
             buffer.bytes += frame.len();
             buffer.frames.push_back((sequence, frame.clone()));
             let over =
@@ -730,7 +763,7 @@ impl Reader<'_> {
 
     /// A frame of a simple client: a `message` event, or a group message in `sendToGroup` mode.
     async fn raw_frame(&mut self, kind: DataKind, bytes: Bytes) -> Result<(), Ended> {
-        let data = Arc::new(Data { kind, bytes });
+        let data = Data { kind, bytes };
         if let Some(group) = &self.raw.group {
             if lock(&self.conn.permissions).allows(Action::Send, group) {
                 self.publish(group, data, self.raw.no_echo);
@@ -744,7 +777,7 @@ impl Reader<'_> {
     }
 
     /// Sends a user event upstream and queues its reply. `Err`: why it failed.
-    async fn event(&mut self, name: &str, data: Arc<Data>) -> Result<(), String> {
+    async fn event(&mut self, name: &str, data: Data) -> Result<(), String> {
         if let Some(connected) = self.connected.take() {
             let _ = connected.await;
         }
@@ -780,13 +813,13 @@ impl Reader<'_> {
                     } else {
                         DataKind::Binary
                     };
-                    self.conn.send(Outbound::Message {
-                        origin: Origin::Server,
-                        data: Arc::new(Data {
+                    self.conn.send(Outbound::Message(Envelope::new(
+                        Origin::Server,
+                        Data {
                             kind,
                             bytes: answer.body,
-                        }),
-                    });
+                        },
+                    )));
                 }
                 Ok(())
             }
@@ -800,7 +833,7 @@ impl Reader<'_> {
         }
     }
 
-    fn publish(&self, group: &str, data: Arc<Data>, no_echo: bool) {
+    fn publish(&self, group: &str, data: Data, no_echo: bool) {
         let excluded = if no_echo {
             vec![self.conn.id.to_string()]
         } else {
@@ -810,15 +843,13 @@ impl Reader<'_> {
             group: Arc::from(group),
             from_user: self.conn.user_id.clone(),
         };
-        for target in
+        let envelope = Envelope::new(origin, data);
+        let targets =
             self.shared
                 .hubs
-                .targets(&self.conn.hub, Target::Group(group), &excluded, None)
-        {
-            target.send(Outbound::Message {
-                origin: origin.clone(),
-                data: data.clone(),
-            });
+                .targets(&self.conn.hub, Target::Group(group), &excluded, None);
+        for target in targets {
+            target.send(Outbound::Message(envelope.clone()));
         }
     }
 
@@ -916,7 +947,7 @@ impl Reader<'_> {
                     .get("noEcho")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                self.publish(&group, Arc::new(data), no_echo);
+                self.publish(&group, data, no_echo);
                 self.ack(ack_id, None);
             }
             _ => {
@@ -924,7 +955,7 @@ impl Reader<'_> {
                     .filter(|e| !e.is_empty())
                     .ok_or_else(|| invalid("an event name is required"))?;
                 let data = payload(&message)?;
-                let result = self.event(&name, Arc::new(data)).await;
+                let result = self.event(&name, data).await;
                 self.ack(
                     ack_id,
                     result.err().map(|reason| ("InternalServerError", reason)),

@@ -53,13 +53,29 @@ pub(crate) enum Origin {
     },
 }
 
+/// A message on its way to one or many connections.
+#[derive(Debug)]
+pub(crate) struct Envelope {
+    pub(crate) origin: Origin,
+    pub(crate) data: Data,
+    /// The JSON-protocol frame, built once for every recipient that needs it.
+    pub(crate) json_frame: std::sync::OnceLock<axum::extract::ws::Utf8Bytes>,
+}
+
+impl Envelope {
+    pub(crate) fn new(origin: Origin, data: Data) -> Arc<Self> {
+        Arc::new(Self {
+            origin,
+            data,
+            json_frame: std::sync::OnceLock::new(),
+        })
+    }
+}
+
 /// What the writer of a connection sends.
 #[derive(Debug, Clone)]
 pub(crate) enum Outbound {
-    Message {
-        origin: Origin,
-        data: Arc<Data>,
-    },
+    Message(Arc<Envelope>),
     Ack {
         id: u64,
         error: Option<(&'static str, String)>,

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::auth;
 use super::client::finish;
 use super::filter::ODataFilter;
-use super::hub::{lock, Data, DataKind, Origin, Outbound, Target};
+use super::hub::{lock, Data, DataKind, Envelope, Origin, Outbound, Target};
 use super::permissions::Action;
 use super::Shared;
 use crate::{ClientAccessOptions, ClientAccessSigner};
@@ -339,20 +339,20 @@ impl Call<'_> {
             },
             None => Origin::Server,
         };
-        let data = Arc::new(Data {
-            kind,
-            bytes: self.body.clone(),
-        });
+        let envelope = Envelope::new(
+            origin,
+            Data {
+                kind,
+                bytes: self.body.clone(),
+            },
+        );
         let targets = self
             .shared
             .hubs
             .targets(hub, target, &excluded, filter.as_ref());
         tracing::debug!(target: "webpubsub::emulator::rest", hub, recipients = targets.len(), "send");
         for conn in targets {
-            conn.send(Outbound::Message {
-                origin: origin.clone(),
-                data: data.clone(),
-            });
+            conn.send(Outbound::Message(envelope.clone()));
         }
         status(StatusCode::ACCEPTED)
     }
