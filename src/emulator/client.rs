@@ -113,7 +113,7 @@ pub(crate) async fn handshake(
     let Some(token) = token else {
         return refuse(StatusCode::UNAUTHORIZED, "no access token");
     };
-    let claims = match auth::verify(&token, &shared.key) {
+    let claims = match shared.verify_token(&token) {
         Ok(claims) => claims,
         Err(e) => return refuse(StatusCode::UNAUTHORIZED, &e.to_string()),
     };

@@ -28,7 +28,6 @@
 
 mod auth;
 mod client;
-#[allow(dead_code)]
 mod filter;
 mod frames;
 mod hub;
@@ -253,10 +252,8 @@ impl EmulatorBuilder {
         }
         let key = AccessKey::new(&self.access_key);
         let mut keys = vec![key.clone()];
-        let mut accepted = vec![key.clone()];
         if let Some(secondary) = &self.secondary_key {
             keys.push(AccessKey::new(secondary));
-            accepted.push(AccessKey::new(secondary));
         }
         let upstream = upstream::Upstream::new(
             keys,
@@ -286,7 +283,6 @@ impl EmulatorBuilder {
 /// What every request handler of the emulator shares.
 pub(crate) struct Shared {
     pub(crate) key: AccessKey,
-    #[allow(dead_code)]
     pub(crate) secondary: Option<AccessKey>,
     pub(crate) key_text: String,
     pub(crate) host: String,
@@ -300,6 +296,17 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn settings(&self, hub: &str) -> Option<&HubSettings> {
         self.settings.get(&hub.to_ascii_lowercase())
+    }
+
+    /// Verifies a token signed with the primary or the secondary key.
+    pub(crate) fn verify_token(
+        &self,
+        token: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, auth::AuthError> {
+        match (auth::verify(token, &self.key), &self.secondary) {
+            (Err(auth::AuthError::Signature), Some(secondary)) => auth::verify(token, secondary),
+            (result, _) => result,
+        }
     }
 
     /// Tells the live view something changed.

@@ -90,7 +90,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     let Some(token) = token else {
         return error(StatusCode::UNAUTHORIZED, "no bearer token");
     };
-    let claims = match auth::verify(token, &shared.key) {
+    let claims = match shared.verify_token(token) {
         Ok(claims) => claims,
         Err(e) => return error(StatusCode::UNAUTHORIZED, &e.to_string()),
     };
