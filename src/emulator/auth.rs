@@ -1,5 +1,7 @@
 //! Checking the HS256 tokens that REST callers and clients present.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -124,6 +126,7 @@ pub(crate) fn string_list(claims: &Map<String, Value>, name: &str) -> Vec<String
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

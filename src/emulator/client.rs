@@ -2,6 +2,8 @@
 //! subprotocol), then one task per socket that reads client frames and
 //! writes queued messages, and reliable recovery.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

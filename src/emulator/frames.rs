@@ -1,6 +1,8 @@
 //! The JSON frames the service sends to `json.webpubsub.azure.v1` and
 //! `json.reliable.webpubsub.azure.v1` clients.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::fmt::Write as _;
 
 use base64::engine::general_purpose::STANDARD;
@@ -97,6 +99,7 @@ pub(crate) fn disconnected(reason: &str) -> String {
 pub(crate) const PONG: &str = "{\"type\":\"pong\"}";
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use bytes::Bytes;

@@ -1,6 +1,8 @@
 //! What a connection may do with groups: roles from its token or `connect`
 //! answer, and grants and revocations made through the REST API.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::collections::HashSet;
 
 /// An action on groups that needs a permission.
@@ -200,6 +202,7 @@ fn matches(p: &[char], t: &[char], budget: &mut u32) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

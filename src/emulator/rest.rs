@@ -1,6 +1,8 @@
 //! The REST data plane (`/api/…`), with the paths, `api-version`, token
 //! check and exact status codes of the service.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::sync::Arc;
 
 use axum::body::Body;

@@ -1,6 +1,8 @@
 //! Calling the application's event handler, as the service does: the
 //! abuse-protection handshake on first use, then signed CloudEvents.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -424,6 +426,7 @@ pub(crate) fn rfc3339(time: SystemTime) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
