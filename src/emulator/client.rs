@@ -374,9 +374,9 @@ async fn start(
             return;
         }
     }
-    // `connected` does not hold up the client; user events wait for it, so
+    // `connected` does not hold up the client; later events wait for it, so
     // the upstream sees them in order.
-    let connected = {
+    {
         let shared = shared.clone();
         let conn = conn.clone();
         tokio::spawn(async move {
@@ -389,9 +389,10 @@ async fn start(
             if let Ok(Some(answer)) = shared.upstream.call(shared.settings(&conn.hub), call).await {
                 keep_state(&conn, &answer);
             }
-        })
-    };
-    let ended = serve(&shared, &conn, &mut rx, socket, Some(connected), &raw).await;
+            conn.connected_done.send_replace(true);
+        });
+    }
+    let ended = serve(&shared, &conn, &mut rx, socket, &raw).await;
     after(shared, conn, rx, ended);
 }
 
@@ -434,6 +435,7 @@ pub(crate) fn finish(shared: &Arc<Shared>, conn: &Arc<Connection>, reason: Optio
     let shared = shared.clone();
     let conn = conn.clone();
     tokio::spawn(async move {
+        conn.connected_delivered().await;
         let body = match &reason {
             Some(reason) => serde_json::json!({ "reason": reason }).to_string(),
             None => "{}".to_owned(),
@@ -542,7 +544,7 @@ async fn resume(
             return;
         }
     }
-    let ended = serve(&shared, &conn, &mut rx, socket, None, &RawMode::default()).await;
+    let ended = serve(&shared, &conn, &mut rx, socket, &RawMode::default()).await;
     after(shared, conn, rx, ended);
 }
 
@@ -552,7 +554,6 @@ async fn serve(
     conn: &Arc<Connection>,
     rx: &mut mpsc::Receiver<Outbound>,
     socket: WebSocket,
-    connected: Option<tokio::task::JoinHandle<()>>,
     raw: &RawMode,
 ) -> Ended {
     let (mut sink, mut stream) = socket.split();
@@ -560,7 +561,6 @@ async fn serve(
         shared,
         conn,
         acks: HashSet::new(),
-        connected,
         raw,
     };
     let read = async {
@@ -739,7 +739,6 @@ struct Reader<'a> {
     conn: &'a Arc<Connection>,
     /// Ack ids already used on this socket.
     acks: HashSet<u64>,
-    connected: Option<tokio::task::JoinHandle<()>>,
     raw: &'a RawMode,
 }
 
@@ -780,9 +779,7 @@ impl Reader<'_> {
 
     /// Sends a user event upstream and queues its reply. `Err`: why it failed.
     async fn event(&mut self, name: &str, data: Data) -> Result<(), String> {
-        if let Some(connected) = self.connected.take() {
-            let _ = connected.await;
-        }
+        self.conn.connected_delivered().await;
         let content_type = match data.kind {
             DataKind::Text => "text/plain; charset=utf-8",
             DataKind::Json => "application/json",

@@ -168,6 +168,10 @@ pub(crate) struct Connection {
     pub(crate) ended: AtomicBool,
     /// Bumped each time a socket takes the connection over (recovery).
     generation: AtomicU64,
+    /// Turns `true` once the upstream has had the `connected` event; later
+    /// events (user events, `disconnected`) wait for it, so the upstream
+    /// sees them in order.
+    pub(crate) connected_done: tokio::sync::watch::Sender<bool>,
 }
 
 /// What a new connection starts with.
@@ -208,6 +212,7 @@ impl Connection {
             kill: Notify::new(),
             ended: AtomicBool::new(false),
             generation: AtomicU64::new(0),
+            connected_done: tokio::sync::watch::channel(false).0,
         });
         (conn, rx)
     }
@@ -218,6 +223,12 @@ impl Connection {
 
     pub(crate) fn bump_generation(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Waits until the `connected` event has been delivered (or given up on).
+    pub(crate) async fn connected_delivered(&self) {
+        let mut done = self.connected_done.subscribe();
+        let _ = done.wait_for(|done| *done).await;
     }
 
     /// The next `ce-id` for an event after `connect`.
