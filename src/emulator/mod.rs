@@ -31,6 +31,7 @@ mod client;
 mod filter;
 mod frames;
 mod hub;
+mod live;
 mod permissions;
 mod rest;
 mod upstream;
@@ -42,8 +43,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{Path, Request, State, WebSocketUpgrade};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, State, WebSocketUpgrade};
+use axum::response::Response;
 use axum::routing::{any, get};
 use axum::Router;
 use http::{HeaderMap, Uri};
@@ -349,7 +350,9 @@ impl Emulator {
             .route("/client", any(client_by_query))
             .route("/client/", any(client_by_query))
             .route("/api/{*rest}", any(rest::handle))
-            .route("/_emulator/api/state", get(state))
+            .route("/_emulator", get(live::page))
+            .route("/_emulator/", get(live::page))
+            .route("/_emulator/api/state", get(live::state))
             .with_state(self.shared.clone())
     }
 
@@ -470,17 +473,4 @@ async fn client_by_query(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     client::handshake(shared, None, uri, headers, ws).await
-}
-
-/// `GET /_emulator/api/state`: hubs, connections and recent upstream calls, as JSON.
-async fn state(State(shared): State<Arc<Shared>>, _request: Request) -> Response {
-    let body = serde_json::json!({
-        "hubs": shared.hubs.snapshot(),
-        "upstreamCalls": shared.upstream.recent(),
-    });
-    (
-        [(http::header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
 }

@@ -1,0 +1,306 @@
+//! The whole product on one machine: a browser chat built on `webpubsub`.
+//!
+//! One process runs
+//! - the **emulator** of the Web PubSub service (embedded), with its live
+//!   view at `/_emulator`,
+//! - the **event handler**, written with `#[webpubsub::event_handler]`:
+//!   `connect` takes the user from the negotiated token and joins the room,
+//!   `message` events are broadcast to the room through the service client,
+//!   `connected` / `disconnected` announce who joined and left and who is
+//!   online,
+//! - a **negotiate** endpoint and the **web page** (plain HTML and JS on the
+//!   browser's WebSocket API, no build step).
+//!
+//! ```sh
+//! cargo run --example chat              # then open the URL it prints
+//! # against a real hub instead of the emulator:
+//! WebPubSubConnectionString='Endpoint=https://<name>.webpubsub.azure.com;AccessKey=<key>;Version=1.0;' \
+//!   cargo run --example chat
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+use webpubsub::emulator::{Emulator, EventHandlerSettings, HubSettings, RunningEmulator};
+use webpubsub::{
+    ConnectEventRequest, ConnectEventResponse, ConnectedEventRequest, ConnectionContext,
+    DisconnectedEventRequest, EventErrorResponse, EventRouter, Message, Negotiate,
+    WebPubSubServiceClient,
+};
+
+/// The hub of the chat.
+const HUB: &str = "chat";
+/// The one room everybody joins.
+const ROOM: &str = "lobby";
+/// The longest accepted name and message.
+const MAX_NAME: usize = 32;
+const MAX_TEXT: usize = 2000;
+
+/// The event handler: who is online, and a client to talk to the service.
+struct Chat {
+    service: WebPubSubServiceClient,
+    /// User → number of open connections (a user may have several tabs).
+    online: Mutex<BTreeMap<String, usize>>,
+}
+
+impl Chat {
+    fn online(&self) -> Vec<String> {
+        self.online
+            .lock()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Sends a JSON notice to everybody in the room.
+    async fn tell_room(&self, notice: serde_json::Value) {
+        let message = Message::from(notice);
+        if let Err(e) = self.service.send_to_group(ROOM, message).await {
+            tracing::warn!(error = %e, "could not send to the room");
+        }
+    }
+}
+
+#[webpubsub::event_handler]
+impl Chat {
+    /// Accepts users whose token names them, and puts them in the room.
+    async fn connect(
+        &self,
+        req: ConnectEventRequest,
+    ) -> Result<ConnectEventResponse, EventErrorResponse> {
+        let user = req
+            .context
+            .user_id
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .ok_or_else(|| EventErrorResponse::unauthorized("negotiate a URL with a name first"))?;
+        Ok(ConnectEventResponse::new().user_id(user).groups([ROOM]))
+    }
+
+    async fn connected(&self, req: ConnectedEventRequest) {
+        let user = req.context.user_id.unwrap_or_default();
+        let first = {
+            let mut online = self.online.lock().unwrap_or_else(|e| e.into_inner());
+            let count = online.entry(user.clone()).or_default();
+            *count += 1;
+            *count == 1
+        };
+        if first {
+            self.tell_room(json!({ "kind": "joined", "user": user, "online": self.online() }))
+                .await;
+        } else {
+            // Another tab of someone already here: just refresh the list.
+            self.tell_room(json!({ "kind": "online", "online": self.online() }))
+                .await;
+        }
+    }
+
+    async fn disconnected(&self, req: DisconnectedEventRequest) {
+        let user = req.context.user_id.unwrap_or_default();
+        let last = {
+            let mut online = self.online.lock().unwrap_or_else(|e| e.into_inner());
+            match online.get_mut(&user) {
+                Some(count) if *count > 1 => {
+                    *count -= 1;
+                    false
+                }
+                Some(_) => {
+                    online.remove(&user);
+                    true
+                }
+                None => false,
+            }
+        };
+        if last {
+            self.tell_room(json!({ "kind": "left", "user": user, "online": self.online() }))
+                .await;
+        }
+    }
+
+    /// A chat line: broadcast to the room with its author.
+    #[user_event("message")]
+    async fn message(
+        &self,
+        ctx: ConnectionContext,
+        text: String,
+    ) -> Result<(), EventErrorResponse> {
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > MAX_TEXT {
+            return Err(EventErrorResponse::user_error(
+                "messages are 1-2000 characters",
+            ));
+        }
+        let user = ctx.user_id.unwrap_or_default();
+        self.tell_room(json!({ "kind": "message", "user": user, "text": text }))
+            .await;
+        Ok(())
+    }
+}
+
+/// The web page's files, compiled in so the example runs from anywhere.
+const INDEX_HTML: &str = include_str!("index.html");
+const APP_JS: &str = include_str!("app.js");
+const STYLE_CSS: &str = include_str!("style.css");
+
+/// The application: page, negotiate endpoint and event handler.
+fn app(connection_string: &str) -> Result<Router, webpubsub::ConfigError> {
+    let service = WebPubSubServiceClient::from_connection_string(connection_string, HUB)?;
+    let negotiate = Negotiate::new(service.signer().clone()).user_id_with(|parts| {
+        let query = parts.uri.query()?;
+        let name = url_name(query)?;
+        let name = name.trim();
+        (!name.is_empty() && name.chars().count() <= MAX_NAME).then(|| name.to_owned())
+    });
+    let events = EventRouter::builder()
+        .hub(
+            HUB,
+            Chat {
+                service,
+                online: Mutex::new(BTreeMap::new()),
+            },
+        )
+        .connection_string(connection_string)?
+        .build()?;
+    Ok(Router::new()
+        .route(
+            "/",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    INDEX_HTML,
+                )
+            }),
+        )
+        .route(
+            "/app.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    APP_JS,
+                )
+            }),
+        )
+        .route(
+            "/style.css",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                    STYLE_CSS,
+                )
+            }),
+        )
+        .route("/healthz", get(|| async { "ok".into_response() }))
+        .route_service("/negotiate", negotiate)
+        .nest_service("/eventhandler", events))
+}
+
+/// The `name` query parameter, URL-decoded.
+fn url_name(query: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "name")
+        .map(|(_, value)| value.into_owned())
+}
+
+/// What [`start`] runs: the app, and the emulator unless Azure is used.
+struct Running {
+    app: SocketAddr,
+    emulator: Option<RunningEmulator>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the chat on `app_port`; with no connection string, an embedded
+/// emulator on `emulator_port` too (0 picks free ports).
+async fn start(
+    connection_string: Option<String>,
+    app_port: u16,
+    emulator_port: u16,
+) -> Result<Running, Box<dyn std::error::Error>> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", app_port)).await?;
+    let app_addr = listener.local_addr()?;
+    let (connection_string, emulator) = match connection_string {
+        Some(conn) => (conn, None),
+        None => {
+            let emulator = Emulator::builder()
+                .host("127.0.0.1")
+                .hub(
+                    HubSettings::new(HUB).event_handler(EventHandlerSettings::new(format!(
+                        "http://{app_addr}/eventhandler"
+                    ))),
+                )
+                .build()?
+                .start(SocketAddr::from(([127, 0, 0, 1], emulator_port)))
+                .await?;
+            (emulator.connection_string(), Some(emulator))
+        }
+    };
+    let router = app(&connection_string)?;
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(Running {
+        app: app_addr,
+        emulator,
+        server,
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,webpubsub=info".into()),
+        )
+        .init();
+    let port = |name: &str, default: u16| {
+        std::env::var(name)
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(default)
+    };
+    let azure = std::env::var("WebPubSubConnectionString").ok();
+    let running = start(
+        azure.clone(),
+        port("PORT", 3000),
+        port("EMULATOR_PORT", 8080),
+    )
+    .await?;
+
+    println!();
+    println!("  Chat: open http://{}/", running.app);
+    match &running.emulator {
+        Some(emulator) => println!(
+            "  (service: the embedded emulator on {}; live view at {}/_emulator)",
+            emulator.local_addr(),
+            emulator.endpoint()
+        ),
+        None => println!(
+            "  (service: Azure; set the hub `{HUB}` event handler URL to https://<public host of this app>/eventhandler)"
+        ),
+    }
+    println!();
+    tokio::signal::ctrl_c().await?;
+    if let Some(emulator) = running.emulator {
+        emulator.shutdown().await;
+    }
+    running.server.abort();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_read_from_the_query_url_decoded() {
+        assert_eq!(url_name("name=Ada%20L.&x=1").as_deref(), Some("Ada L."));
+        assert_eq!(url_name("x=1&name=b+c").as_deref(), Some("b c"));
+        assert_eq!(url_name("name=%E2%9C%93").as_deref(), Some("✓"));
+        assert_eq!(url_name("other=1"), None);
+    }
+}
