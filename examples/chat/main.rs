@@ -296,6 +296,202 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 mod tests {
     use super::*;
 
+    use std::io::{BufRead, BufReader, Read};
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use base64::Engine as _;
+
+    /// How long the browser script may run before it is killed (the script
+    /// gives up by itself after 60 s).
+    const NODE_DEADLINE: Duration = Duration::from_secs(90);
+    /// What to run when the browser test's tools are missing.
+    const INSTALL_HINT: &str = "run `bash .ci/test`, which installs them \
+        (`apt-get install -y chromium` and `npm ci --prefix tests/node`)";
+
+    /// The chat and its emulator on free ports, and the app's base URL.
+    async fn running() -> (Running, String) {
+        let running = start(None, 0, 0).await.expect("the chat starts");
+        let base = format!("http://{}", running.app);
+        (running, base)
+    }
+
+    async fn stop(running: Running) {
+        if let Some(emulator) = running.emulator {
+            emulator.shutdown().await;
+        }
+        running.server.abort();
+    }
+
+    /// The claims of a JWT, unverified.
+    fn claims(token: &str) -> serde_json::Value {
+        let payload = token.split('.').nth(1).expect("a JWT has three parts");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("the payload is base64url");
+        serde_json::from_slice(&bytes).expect("the payload is JSON")
+    }
+
+    #[tokio::test]
+    async fn the_page_and_its_files_are_served() {
+        let (running, base) = running().await;
+        for (path, kind, needle) in [
+            ("/", "text/html", "<title>webpubsub chat</title>"),
+            ("/app.js", "text/javascript", "json.webpubsub.azure.v1"),
+            ("/style.css", "text/css", ".messages"),
+        ] {
+            let response = reqwest::get(format!("{base}{path}")).await.unwrap();
+            assert_eq!(response.status(), 200, "GET {path}");
+            let content_type = response.headers()[header::CONTENT_TYPE].to_str().unwrap();
+            assert!(content_type.starts_with(kind), "GET {path}: {content_type}");
+            let body = response.text().await.unwrap();
+            assert!(body.contains(needle), "GET {path} lacks {needle:?}");
+        }
+        stop(running).await;
+    }
+
+    #[tokio::test]
+    async fn negotiate_signs_a_url_for_the_named_user() {
+        let (running, base) = running().await;
+        let endpoint = running.emulator.as_ref().unwrap().endpoint();
+        let response = reqwest::get(format!("{base}/negotiate?name=Ada%20L."))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value =
+            serde_json::from_str(&response.text().await.unwrap()).expect("the reply is JSON");
+        let url = body["url"].as_str().expect("the reply has a url");
+        let ws = endpoint.replacen("http://", "ws://", 1);
+        let prefix = format!("{ws}/client/hubs/{HUB}?access_token=");
+        assert!(
+            url.starts_with(&prefix),
+            "{url} does not start with {prefix}"
+        );
+        let token = url::Url::parse(url)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "access_token")
+            .map(|(_, v)| v.into_owned())
+            .expect("the url has an access_token");
+        let claims = claims(&token);
+        assert_eq!(claims["sub"], "Ada L.", "{claims}");
+        assert!(
+            claims["aud"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("/client/hubs/chat"),
+            "{claims}"
+        );
+        stop(running).await;
+    }
+
+    #[tokio::test]
+    async fn negotiate_without_a_usable_name_is_400() {
+        let (running, base) = running().await;
+        let too_long = "x".repeat(MAX_NAME + 1);
+        for query in [
+            "",
+            "?name=",
+            "?name=%20%20",
+            "?other=Ada",
+            &format!("?name={too_long}"),
+        ] {
+            let response = reqwest::get(format!("{base}/negotiate{query}"))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 400, "GET /negotiate{query}");
+        }
+        stop(running).await;
+    }
+
+    /// Runs `node tests/browser/chat.mjs` against a running chat: two
+    /// headless Chromium pages join, talk and leave (see that file). Needs
+    /// Debian's chromium and playwright-core from tests/node.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn browser_chat_end_to_end() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+        let mut missing = Vec::new();
+        if !Path::new(&chromium).exists() {
+            missing.push(format!("Chromium ({chromium})"));
+        }
+        if !root
+            .join("tests/node/node_modules/playwright-core")
+            .is_dir()
+        {
+            missing.push("tests/node/node_modules/playwright-core".to_owned());
+        }
+        if Command::new("node").arg("--version").output().is_err() {
+            missing.push("node on PATH".to_owned());
+        }
+        assert!(
+            missing.is_empty(),
+            "the browser test needs {}; {INSTALL_HINT}",
+            missing.join(", ")
+        );
+
+        let (running, base) = running().await;
+        let emulator = running.emulator.as_ref().unwrap().endpoint();
+        let chat_url = format!("{base}/");
+        let (status, output) = tokio::task::spawn_blocking(move || {
+            let mut child = Command::new("node")
+                .arg("tests/browser/chat.mjs")
+                .current_dir(&root)
+                .env("CHAT_URL", chat_url)
+                .env("EMULATOR_URL", emulator)
+                .env("CHROMIUM", chromium)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("node starts");
+            let relay = |stream: Box<dyn Read + Send>| {
+                std::thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    for line in BufReader::new(stream).lines() {
+                        let Ok(line) = line else { break };
+                        println!("[chat.mjs] {line}");
+                        seen.push(line);
+                    }
+                    seen
+                })
+            };
+            let out = relay(Box::new(child.stdout.take().unwrap()));
+            let err = relay(Box::new(child.stderr.take().unwrap()));
+            let started = Instant::now();
+            let status = loop {
+                if let Some(status) = child.try_wait().expect("node runs") {
+                    break Some(status);
+                }
+                if started.elapsed() > NODE_DEADLINE {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            let mut output = out.join().unwrap_or_default();
+            output.extend(err.join().unwrap_or_default());
+            (status, output)
+        })
+        .await
+        .unwrap();
+        stop(running).await;
+
+        let tail = output[output.len().saturating_sub(30)..].join("\n");
+        match status {
+            Some(status) => assert!(
+                status.success(),
+                "node tests/browser/chat.mjs failed ({status}); its output ends with:\n{tail}"
+            ),
+            None => panic!(
+                "node tests/browser/chat.mjs was still running after {NODE_DEADLINE:?}, killed; \
+                 its output ends with:\n{tail}"
+            ),
+        }
+    }
+
     #[test]
     fn names_are_read_from_the_query_url_decoded() {
         assert_eq!(url_name("name=Ada%20L.&x=1").as_deref(), Some("Ada L."));

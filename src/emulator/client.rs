@@ -4,7 +4,6 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,9 +85,11 @@ pub(crate) async fn handshake(
     };
     let query = query_pairs(uri.query());
     let hub_name = hub.or_else(|| first(&query, "hub").map(str::to_owned));
-    let Some(hub) = hub_name.filter(|h| crate::router::valid_hub_name(h)) else {
+    let Some(named_hub) = hub_name.filter(|h| crate::router::valid_hub_name(h)) else {
         return refuse(StatusCode::BAD_REQUEST, "missing or invalid hub name");
     };
+    // The service lower-cases hub names (`ce-hub`, `{hub}`); tokens keep the client's spelling.
+    let hub = named_hub.to_ascii_lowercase();
     let offered: Vec<String> = ws
         .requested_protocols()
         .filter_map(|p| p.to_str().ok())
@@ -126,11 +127,11 @@ pub(crate) async fn handshake(
     let path_hub = uri
         .path()
         .strip_prefix("/client/hubs/")
-        .map_or(hub.as_str(), |h| h.trim_end_matches('/'));
+        .map_or(named_hub.as_str(), |h| h.trim_end_matches('/'));
     let accepted = [
         format!("http://{host}/client/hubs/{path_hub}"),
         format!("https://{host}/client/hubs/{path_hub}"),
-        format!("http://{host}/client/hubs/{hub}"),
+        format!("http://{host}/client/hubs/{named_hub}"),
     ];
     let accepted: Vec<&str> = accepted.iter().map(String::as_str).collect();
     if let Err(e) = auth::check_audience(&claims, &accepted) {
@@ -346,8 +347,8 @@ enum Ended {
     Dropped,
     /// The service closed it (REST), with this reason.
     ServiceClosed(String),
-    /// Closed for a protocol violation or a slow reader (not recoverable).
-    Terminated(String),
+    /// Closed by the service with this close code and reason (not recoverable).
+    Terminated(u16, String),
 }
 
 /// Registers a new connection and serves its first socket.
@@ -386,9 +387,8 @@ async fn start(
                 "application/json",
                 Bytes::from_static(b"{}"),
             );
-            if let Ok(Some(answer)) = shared.upstream.call(shared.settings(&conn.hub), call).await {
-                keep_state(&conn, &answer);
-            }
+            // The answer to a non-blocking event is not read (state included).
+            let _ = shared.upstream.call(shared.settings(&conn.hub), call).await;
             conn.connected_done.send_replace(true);
         });
     }
@@ -418,7 +418,7 @@ fn after(shared: Arc<Shared>, conn: Arc<Connection>, rx: mpsc::Receiver<Outbound
         }
         Ended::Dropped => finish(&shared, &conn, Some("The connection was lost.".to_owned())),
         Ended::ClientClosed => finish(&shared, &conn, None),
-        Ended::ServiceClosed(reason) | Ended::Terminated(reason) => {
+        Ended::ServiceClosed(reason) | Ended::Terminated(_, reason) => {
             finish(&shared, &conn, Some(reason));
         }
     }
@@ -557,12 +557,7 @@ async fn serve(
     raw: &RawMode,
 ) -> Ended {
     let (mut sink, mut stream) = socket.split();
-    let mut reader = Reader {
-        shared,
-        conn,
-        acks: HashSet::new(),
-        raw,
-    };
+    let mut reader = Reader { shared, conn, raw };
     let read = async {
         while let Some(frame) = stream.next().await {
             let outcome = match frame {
@@ -619,10 +614,6 @@ async fn serve(
                         return Ended::Dropped;
                     }
                 }
-                () = conn.kill.notified() => {
-                    let reason = lock(&conn.kill_reason).clone().unwrap_or_default();
-                    return Ended::Terminated(reason);
-                }
                 _ = keep_alive.tick() => {
                     if sink.send(Message::Ping(Bytes::new())).await.is_err() {
                         return Ended::Dropped;
@@ -631,22 +622,30 @@ async fn serve(
             }
         }
     };
+    // A slow reader is cut off even while a write to it is blocked.
+    let killed = async {
+        conn.kill.notified().await;
+        let reason = lock(&conn.kill_reason).clone().unwrap_or_default();
+        Ended::Terminated(1008, reason)
+    };
     let ended = tokio::select! {
         ended = read => ended,
         ended = write => ended,
+        ended = killed => ended,
     };
-    if let Ended::Terminated(reason) = &ended {
-        let code = if reason.starts_with("Invalid") {
-            1003
-        } else {
-            1008
+    if let Ended::Terminated(code, reason) = &ended {
+        // Gone for good from now on, whatever the goodbye below takes.
+        finish(shared, conn, Some(reason.clone()));
+        // The peer may not be reading: say goodbye, but not forever.
+        let goodbye = async {
+            if conn.protocol.is_json() {
+                let _ = sink
+                    .send(Message::Text(Utf8Bytes::from(frames::disconnected(reason))))
+                    .await;
+            }
+            let _ = sink.send(close_frame(*code, reason)).await;
         };
-        if conn.protocol.is_json() {
-            let _ = sink
-                .send(Message::Text(Utf8Bytes::from(frames::disconnected(reason))))
-                .await;
-        }
-        let _ = sink.send(close_frame(code, reason)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
     }
     if let Ended::ClientClosed = ended {
         let _ = sink.close().await;
@@ -737,13 +736,11 @@ fn text(frame: String) -> Message {
 struct Reader<'a> {
     shared: &'a Arc<Shared>,
     conn: &'a Arc<Connection>,
-    /// Ack ids already used on this socket.
-    acks: HashSet<u64>,
     raw: &'a RawMode,
 }
 
 fn invalid(reason: &str) -> Ended {
-    Ended::Terminated(format!("Invalid message: {reason}"))
+    Ended::Terminated(1003, format!("Invalid message: {reason}"))
 }
 
 impl Reader<'_> {
@@ -773,7 +770,7 @@ impl Reader<'_> {
         }
         match self.event("message", data).await {
             Ok(()) => Ok(()),
-            Err(reason) => Err(Ended::Terminated(reason)),
+            Err(reason) => Err(Ended::Terminated(1011, reason)),
         }
     }
 
@@ -894,7 +891,7 @@ impl Reader<'_> {
             other => return Err(invalid(&format!("unknown type `{other}`"))),
         }
         if let Some(id) = ack_id {
-            if !self.acks.insert(id) {
+            if !lock(&self.conn.acks).insert(id) {
                 self.ack(
                     Some(id),
                     Some(("Duplicate", format!("The ackId {id} was already used."))),

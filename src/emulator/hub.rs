@@ -168,6 +168,8 @@ pub(crate) struct Connection {
     pub(crate) ended: AtomicBool,
     /// Bumped each time a socket takes the connection over (recovery).
     generation: AtomicU64,
+    /// Ack ids the client has used (kept across recovery).
+    pub(crate) acks: Mutex<HashSet<u64>>,
     /// Turns `true` once the upstream has had the `connected` event; later
     /// events (user events, `disconnected`) wait for it, so the upstream
     /// sees them in order.
@@ -212,6 +214,7 @@ impl Connection {
             kill: Notify::new(),
             ended: AtomicBool::new(false),
             generation: AtomicU64::new(0),
+            acks: Mutex::new(HashSet::new()),
             connected_done: tokio::sync::watch::channel(false).0,
         });
         (conn, rx)

@@ -3,13 +3,13 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::hub::lock;
 use super::{EventHandlerSettings, HubSettings};
@@ -115,7 +115,9 @@ pub(crate) struct Upstream {
     keys: Vec<AccessKey>,
     origin: String,
     retry_delays: Vec<Duration>,
-    validated: Mutex<HashSet<String>>,
+    /// One cell per handler URL: set once its handshake succeeded; callers
+    /// that arrive meanwhile wait for the first handshake.
+    validated: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<()>>>>,
     log: Mutex<VecDeque<CallRecord>>,
     /// Bumped on every call, so the live view knows when to refresh.
     pub(crate) changes: tokio::sync::watch::Sender<u64>,
@@ -137,7 +139,7 @@ impl Upstream {
             keys,
             origin,
             retry_delays,
-            validated: Mutex::new(HashSet::new()),
+            validated: Mutex::new(HashMap::new()),
             log: Mutex::new(VecDeque::new()),
             changes: tokio::sync::watch::channel(0).0,
         })
@@ -254,9 +256,16 @@ impl Upstream {
         hub: &str,
     ) -> Result<(), UpstreamError> {
         let url = expand(&handler.url_template, hub, "validate");
-        if lock(&self.validated).contains(&url) {
-            return Ok(());
-        }
+        let cell = lock(&self.validated)
+            .entry(url.clone())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| self.handshake(url, hub))
+            .await
+            .map(|_| ())
+    }
+
+    async fn handshake(&self, url: String, hub: &str) -> Result<(), UpstreamError> {
         let started = Instant::now();
         let result = self
             .http
@@ -287,7 +296,7 @@ impl Upstream {
                     .filter_map(|v| v.to_str().ok())
                     .flat_map(|v| v.split(','))
                     .any(|o| o.trim() == "*" || o.trim().eq_ignore_ascii_case(&self.origin));
-                if response.status() != StatusCode::OK {
+                if !response.status().is_success() {
                     Err(format!("it answered {}", response.status()))
                 } else if !allowed {
                     Err(format!(
@@ -305,10 +314,7 @@ impl Upstream {
         }
         self.record(record);
         match outcome {
-            Ok(()) => {
-                lock(&self.validated).insert(url);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(reason) => {
                 tracing::warn!(target: "webpubsub::emulator::upstream", %url, %reason, "abuse-protection handshake failed");
                 Err(UpstreamError::Preflight { url, reason })
@@ -389,17 +395,18 @@ async fn read_answer(mut response: reqwest::Response) -> Result<UpstreamAnswer, 
     })
 }
 
+/// Escaped in template values: all but RFC 3986 unreserved characters.
+const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Fills `{hub}` and `{event}` in a URL template, URL-escaped.
 pub(crate) fn expand(template: &str, hub: &str, event: &str) -> String {
     template
-        .replace(
-            "{hub}",
-            &utf8_percent_encode(hub, NON_ALPHANUMERIC).to_string(),
-        )
-        .replace(
-            "{event}",
-            &utf8_percent_encode(event, NON_ALPHANUMERIC).to_string(),
-        )
+        .replace("{hub}", &utf8_percent_encode(hub, ESCAPE).to_string())
+        .replace("{event}", &utf8_percent_encode(event, ESCAPE).to_string())
 }
 
 /// `2024-01-01T00:00:00Z` (UTC, seconds).
