@@ -842,6 +842,59 @@ async fn a_dropped_reliable_connection_resumes_with_its_unacknowledged_messages_
 }
 
 #[tokio::test]
+async fn a_recovery_takes_over_from_a_socket_the_emulator_still_thinks_is_open() {
+    // A half-open TCP connection: the client gave up on its socket, the
+    // emulator has not noticed. Recovery must not be refused for that.
+    let up = Upstream::start().await;
+    let env = env(&up).await;
+    let mut old = env
+        .client(
+            ClientAccessOptions::new().user_id("hal").group("g"),
+            RELIABLE,
+        )
+        .await;
+    let id = old.id.clone();
+    env.service.send_to_connection(&id, "m1").await.unwrap();
+    assert_eq!(old.next_json().await["data"], "m1");
+
+    let (ws, resent) = try_recover(&old.recovery_url())
+        .await
+        .expect("the first recovery attempt succeeds");
+    assert_eq!(
+        resent,
+        vec![
+            json!({"sequenceId": 1, "type": "message", "from": "server", "dataType": "text", "data": "m1"})
+        ]
+    );
+    // The old socket is let go, the new one carries the connection on.
+    let old_end = tokio::time::timeout(WAIT, async {
+        loop {
+            match old.ws.next().await {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the old socket ends");
+    assert!(
+        matches!(old_end, None | Some(Err(_)) | Some(Ok(Message::Close(_)))),
+        "{old_end:?}"
+    );
+    let mut new = Client {
+        ws,
+        url: String::new(),
+        id: id.clone(),
+        connected: Value::Null,
+    };
+    env.service.send_to_group("g", "m2").await.unwrap();
+    assert_eq!(new.next_json().await["data"], "m2");
+    assert!(env.exists(&id).await);
+    assert_eq!(up.count(&id, "connect"), 1);
+    assert_eq!(up.count(&id, "disconnected"), 0);
+}
+
+#[tokio::test]
 async fn a_failed_recovery_completes_the_upgrade_and_closes_with_1008() {
     let up = Upstream::start().await;
     let env = env(&up).await;

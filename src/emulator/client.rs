@@ -493,33 +493,63 @@ fn recover(
             )
             && offered.iter().any(|o| o == Protocol::RELIABLE_JSON)
     });
-    let rx = conn.as_ref().and_then(|c| lock(&c.parked).take());
     if offered.iter().any(|o| o == Protocol::RELIABLE_JSON) {
         ws.set_selected_protocol(HeaderValue::from_static(Protocol::RELIABLE_JSON));
     } else if let Some(first) = offered.first().and_then(|o| HeaderValue::from_str(o).ok()) {
         ws.set_selected_protocol(first);
     }
-    match (conn, rx) {
-        (Some(conn), Some(rx)) => {
-            conn.bump_generation();
-            tracing::info!(target: "webpubsub::emulator::client", connection = %conn.id, "connection recovered");
-            ws.max_message_size(MAX_FRAME)
-                .on_upgrade(move |socket| resume(shared, conn, rx, socket))
-        }
-        _ => {
-            tracing::info!(target: "webpubsub::emulator::client", connection = %id, "recovery refused");
-            // A failed recovery is an upgrade followed by close 1008, so the
-            // client stops retrying and connects anew.
-            ws.on_upgrade(|mut socket| async move {
-                let _ = socket
-                    .send(Message::Close(Some(CloseFrame {
-                        code: 1008,
-                        reason: Utf8Bytes::from_static("The connection cannot be recovered."),
-                    })))
-                    .await;
-            })
-        }
+    let Some(conn) = conn else {
+        tracing::info!(target: "webpubsub::emulator::client", connection = %id, "recovery refused");
+        return ws.on_upgrade(refuse_recovery);
+    };
+    // The old socket may still be attached (a half-open TCP connection the
+    // emulator has not noticed yet): ask it to let go, then take over.
+    let parked = lock(&conn.parked).take();
+    if parked.is_none() {
+        conn.takeover.notify_waiters();
     }
+    ws.max_message_size(MAX_FRAME).on_upgrade(move |socket| async move {
+        let rx = match parked {
+            Some(rx) => Some(rx),
+            None => wait_parked(&conn).await,
+        };
+        match rx {
+            Some(rx) => {
+                conn.bump_generation();
+                tracing::info!(target: "webpubsub::emulator::client", connection = %conn.id, "connection recovered");
+                resume(shared, conn, rx, socket).await;
+            }
+            None => {
+                tracing::info!(target: "webpubsub::emulator::client", connection = %conn.id, "recovery refused: the connection did not come free");
+                refuse_recovery(socket).await;
+            }
+        }
+    })
+}
+
+/// Waits (up to 2 s) for the socket serving a connection to let it go.
+async fn wait_parked(conn: &Connection) -> Option<mpsc::Receiver<Outbound>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        if let Some(rx) = lock(&conn.parked).take() {
+            return Some(rx);
+        }
+        if conn.ended.load(Ordering::Acquire) || tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A failed recovery is an upgrade followed by close 1008, so the client
+/// stops retrying and connects anew.
+async fn refuse_recovery(mut socket: WebSocket) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: 1008,
+            reason: Utf8Bytes::from_static("The connection cannot be recovered."),
+        })))
+        .await;
 }
 
 /// Serves a recovered connection: unacknowledged messages first, in order.
@@ -628,10 +658,16 @@ async fn serve(
         let reason = lock(&conn.kill_reason).clone().unwrap_or_default();
         Ended::Terminated(1008, reason)
     };
+    // A recovering client takes the connection over from this socket.
+    let taken_over = async {
+        conn.takeover.notified().await;
+        Ended::Dropped
+    };
     let ended = tokio::select! {
         ended = read => ended,
         ended = write => ended,
         ended = killed => ended,
+        ended = taken_over => ended,
     };
     if let Ended::Terminated(code, reason) = &ended {
         // Gone for good from now on, whatever the goodbye below takes.

@@ -170,6 +170,9 @@ pub(crate) struct Connection {
     generation: AtomicU64,
     /// Ack ids the client has used (kept across recovery).
     pub(crate) acks: Mutex<HashSet<u64>>,
+    /// Tells the socket serving the connection to let go: a recovering
+    /// client takes the connection over.
+    pub(crate) takeover: Notify,
     /// Turns `true` once the upstream has had the `connected` event; later
     /// events (user events, `disconnected`) wait for it, so the upstream
     /// sees them in order.
@@ -215,6 +218,7 @@ impl Connection {
             ended: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             acks: Mutex::new(HashSet::new()),
+            takeover: Notify::new(),
             connected_done: tokio::sync::watch::channel(false).0,
         });
         (conn, rx)
