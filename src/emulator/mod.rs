@@ -52,6 +52,70 @@ use http::{HeaderMap, Uri};
 use crate::{AccessKey, ConfigError};
 use upstream::EventKind;
 
+/// Entry points for `fuzz/` (not a public API).
+#[doc(hidden)]
+pub mod __fuzz {
+    use super::filter::{FilterSubject, ODataFilter};
+
+    struct Subject<'a> {
+        user: Option<&'a str>,
+        id: &'a str,
+        groups: &'a [&'a str],
+    }
+
+    impl FilterSubject for Subject<'_> {
+        fn user_id(&self) -> Option<&str> {
+            self.user
+        }
+        fn connection_id(&self) -> &str {
+            self.id
+        }
+        fn in_group(&self, group: &str) -> bool {
+            self.groups.contains(&group)
+        }
+        fn group_count(&self) -> usize {
+            self.groups.len()
+        }
+    }
+
+    /// Parses `text` as an OData filter and, if it is valid, evaluates it
+    /// (and its negation) against a few connections. Panics only if the
+    /// filter module breaks its own rules.
+    pub fn odata_filter(text: &str) {
+        let Ok(filter) = ODataFilter::parse(text) else {
+            return;
+        };
+        let subjects = [
+            Subject {
+                user: None,
+                id: "c1",
+                groups: &[],
+            },
+            Subject {
+                user: Some("alice"),
+                id: "c2",
+                groups: &["g1", "room"],
+            },
+            Subject {
+                user: Some(""),
+                id: "",
+                groups: &["ü", "a.b"],
+            },
+        ];
+        let negated = ODataFilter::parse(&format!("not ({text})"));
+        for subject in &subjects {
+            let yes = filter.matches(subject);
+            if let Ok(negated) = &negated {
+                assert_ne!(
+                    yes,
+                    negated.matches(subject),
+                    "`not ({text})` must invert `{text}`"
+                );
+            }
+        }
+    }
+}
+
 /// The access key the `webpubsub-emulator` binary uses unless given one.
 pub const DEFAULT_ACCESS_KEY: &str = "webpubsub-emulator-local-key-0123456789";
 
