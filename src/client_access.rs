@@ -367,21 +367,34 @@ impl ClientAccessSigner {
             .access_key()
             .ok_or(ConfigError::MissingConnectionStringKey { key: "AccessKey" })?
             .clone();
-        let http_base = connection
-            .endpoint()
-            .as_str()
-            .trim_end_matches('/')
-            .to_owned();
+        Ok(Self::from_parts(key, connection.endpoint(), hub))
+    }
+
+    /// A signer for a checked hub name of the service at `endpoint` (`http(s)`).
+    pub(crate) fn from_parts(key: AccessKey, endpoint: &url::Url, hub: String) -> Self {
+        let http_base = endpoint.as_str().trim_end_matches('/').to_owned();
         let ws_base = match http_base.strip_prefix("https") {
             Some(rest) => format!("wss{rest}"),
             None => format!("ws{}", http_base.strip_prefix("http").unwrap_or(&http_base)),
         };
-        Ok(Self {
+        Self {
             key,
             http_base,
             ws_base,
             hub,
-        })
+        }
+    }
+
+    /// The access key tokens are signed with.
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    pub(crate) fn key(&self) -> &AccessKey {
+        &self.key
+    }
+
+    /// The service endpoint, `http(s)://host[:port]` without a trailing `/`.
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.http_base
     }
 
     /// Parses `connection_string` and builds a signer for `hub`.

@@ -170,6 +170,13 @@ impl EventRouterBuilder {
     }
 }
 
+/// The service's group-name rule: 1-1024 characters, counted in UTF-16
+/// code units as the (.NET) service counts them, and not only whitespace.
+#[cfg_attr(not(feature = "client"), allow(dead_code))]
+pub(crate) fn valid_group_name(name: &str) -> bool {
+    !name.trim().is_empty() && name.encode_utf16().count() <= 1024
+}
+
 /// The service's hub-name rule: a letter, then letters, digits and `_` (plus
 /// the few punctuation marks the REST API also allows), at most 128 characters.
 pub(crate) fn valid_hub_name(name: &str) -> bool {

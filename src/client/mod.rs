@@ -675,11 +675,6 @@ impl ServiceClientBuilder {
     /// - [`ConfigError::HttpClient`] when the HTTP client cannot be set up.
     pub fn build(self) -> Result<WebPubSubServiceClient, ConfigError> {
         let signer = ClientAccessSigner::new(&self.connection, self.hub.clone())?;
-        let key = self
-            .connection
-            .access_key()
-            .ok_or(ConfigError::MissingConnectionStringKey { key: "AccessKey" })?
-            .clone();
         let proxy = self
             .reverse_proxy
             .map(|raw| {
@@ -709,20 +704,14 @@ impl ServiceClientBuilder {
                     reason: e.to_string(),
                 })?,
         };
-        let endpoint = self
-            .connection
-            .endpoint()
-            .as_str()
-            .trim_end_matches('/')
-            .to_owned();
         Ok(WebPubSubServiceClient {
             inner: Arc::new(Inner {
                 hub: self.hub,
                 transport: Transport {
                     http,
-                    endpoint,
+                    endpoint: signer.endpoint().to_owned(),
                     proxy,
-                    key,
+                    key: signer.key().clone(),
                     retry: self.retry,
                     timeout: self.timeout,
                 },
@@ -741,8 +730,7 @@ fn check_group(operation: &'static str, group: &str) -> Result<(), ServiceError>
             "the group name is empty or blank",
         ));
     }
-    // The service counts UTF-16 code units (it is .NET).
-    if group.encode_utf16().count() > 1024 {
+    if !crate::router::valid_group_name(group) {
         return Err(ServiceError::invalid(
             operation,
             "the group name is over 1024 characters",

@@ -150,17 +150,17 @@ impl<T> SendRequest<T> {
     }
 }
 
-/// `exclude` and `filter` for the targets that take them.
-macro_rules! send_options {
-    ($($target:ty),* ; exclude) => {$(
-        impl SendRequest<$target> {
-            /// Leaves out this connection (may be called several times).
+/// `exclude` / `excluding` for the requests and targets whose API takes `excluded`.
+macro_rules! exclude_options {
+    ($request:ident, $one:literal, $many:literal; $($target:ty),*) => {$(
+        impl $request<$target> {
+            #[doc = $one]
             pub fn exclude(mut self, connection_id: impl Into<String>) -> Self {
                 self.excluded.push(connection_id.into());
                 self
             }
 
-            /// Leaves out these connections.
+            #[doc = $many]
             pub fn excluding<I>(mut self, connection_ids: I) -> Self
             where
                 I: IntoIterator,
@@ -171,7 +171,11 @@ macro_rules! send_options {
             }
         }
     )*};
-    ($($target:ty),* ; filter) => {$(
+}
+
+/// `filter` for the targets that take it.
+macro_rules! filter_option {
+    ($($target:ty),*) => {$(
         impl SendRequest<$target> {
             /// Delivers only to connections for which the OData filter is true; see [`Filter`].
             pub fn filter(mut self, filter: impl Into<Filter>) -> Self {
@@ -181,8 +185,13 @@ macro_rules! send_options {
         }
     )*};
 }
-send_options!(ToAll, ToGroup; exclude);
-send_options!(ToAll, ToGroup, ToUser; filter);
+exclude_options!(
+    SendRequest,
+    "Leaves out this connection (may be called several times).",
+    "Leaves out these connections.";
+    ToAll, ToGroup
+);
+filter_option!(ToAll, ToGroup, ToUser);
 
 impl<T: Target> IntoFuture for SendRequest<T> {
     type Output = Result<(), ServiceError>;
@@ -263,28 +272,12 @@ impl<T> CloseRequest<T> {
     }
 }
 
-macro_rules! close_exclude {
-    ($($target:ty),*) => {$(
-        impl CloseRequest<$target> {
-            /// Keeps this connection open (may be called several times).
-            pub fn exclude(mut self, connection_id: impl Into<String>) -> Self {
-                self.excluded.push(connection_id.into());
-                self
-            }
-
-            /// Keeps these connections open.
-            pub fn excluding<I>(mut self, connection_ids: I) -> Self
-            where
-                I: IntoIterator,
-                I::Item: Into<String>,
-            {
-                self.excluded.extend(connection_ids.into_iter().map(Into::into));
-                self
-            }
-        }
-    )*};
-}
-close_exclude!(ToAll, ToGroup, ToUser);
+exclude_options!(
+    CloseRequest,
+    "Keeps this connection open (may be called several times).",
+    "Keeps these connections open.";
+    ToAll, ToGroup, ToUser
+);
 
 impl<T: Target> IntoFuture for CloseRequest<T> {
     type Output = Result<(), ServiceError>;

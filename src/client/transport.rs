@@ -66,18 +66,7 @@ pub(crate) struct Call {
 impl Call {
     /// A call to `/api/hubs/{hub}`; add path segments with [`Self::literal`] and [`Self::segment`].
     pub(crate) fn hub(operation: &'static str, method: Method, hub: &str) -> Self {
-        let mut call = Self {
-            operation,
-            accept: (method != Method::HEAD).then_some("application/json"),
-            method,
-            path: String::from("/api/hubs"),
-            query: String::new(),
-            body: None,
-            idempotent: true,
-            expect: Expect::Status(StatusCode::OK),
-        };
-        call.push_segment(hub);
-        call
+        Self::root(operation, method, "/api/hubs").segment(hub)
     }
 
     /// A call outside any hub, e.g. `/api/health`.
@@ -103,13 +92,9 @@ impl Call {
 
     /// Appends a caller-supplied path segment, percent-encoded.
     pub(crate) fn segment(mut self, value: &str) -> Self {
-        self.push_segment(value);
-        self
-    }
-
-    fn push_segment(&mut self, value: &str) {
         self.path.push('/');
         self.path.extend(utf8_percent_encode(value, ENCODE));
+        self
     }
 
     /// Appends `&name=value` to the query, the value percent-encoded.

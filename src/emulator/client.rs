@@ -141,10 +141,7 @@ pub(crate) async fn handshake(
     let mut user_id = claims.get("sub").and_then(Value::as_str).map(str::to_owned);
     let mut roles = auth::string_list(&claims, "role");
     let mut groups = auth::string_list(&claims, "webpubsub.group");
-    if groups
-        .iter()
-        .any(|g| g.trim().is_empty() || g.chars().count() > 1024)
-    {
+    if groups.iter().any(|g| !crate::router::valid_group_name(g)) {
         return refuse(StatusCode::BAD_REQUEST, "invalid group name in the token");
     }
 
@@ -938,7 +935,7 @@ impl Reader<'_> {
         match kind {
             "joinGroup" | "leaveGroup" => {
                 let group = string("group")
-                    .filter(|g| !g.trim().is_empty() && g.chars().count() <= 1024)
+                    .filter(|g| crate::router::valid_group_name(g))
                     .ok_or_else(|| invalid("a group name is required"))?;
                 if !lock(&self.conn.permissions).allows(Action::JoinLeave, &group) {
                     self.ack(

@@ -166,9 +166,7 @@ struct Call<'a> {
     body: Bytes,
 }
 
-fn valid_group(group: &str) -> bool {
-    !group.trim().is_empty() && group.encode_utf16().count() <= 1024
-}
+use crate::router::valid_group_name as valid_group;
 
 impl Call<'_> {
     fn param(&self, name: &str) -> Option<&str> {
@@ -492,16 +490,18 @@ impl Call<'_> {
                 )
             }
         }
-        let signer = match ClientAccessSigner::from_connection_string(
-            &format!(
-                "Endpoint=http://{};AccessKey={}",
-                self.host, self.shared.key_text
-            ),
-            hub,
-        ) {
-            Ok(signer) => signer,
-            Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+        let endpoint = match url::Url::parse(&format!("http://{}", self.host)) {
+            Ok(endpoint) if endpoint.host_str().is_some() => endpoint,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "the Host header is not a host name",
+                )
+            }
         };
+        // The hub name was checked when the path was routed.
+        let signer =
+            ClientAccessSigner::from_parts(self.shared.key.clone(), &endpoint, hub.to_owned());
         let mut options = ClientAccessOptions::new()
             .roles(self.params("role"))
             .groups(self.params("group"))
