@@ -306,7 +306,7 @@ fn pipeline(c: &mut Criterion) {
         .build()
         .expect("a tokio runtime");
     assert_eq!(
-        AccessKey::new(KEY).signature(CONNECTION_ID),
+        AccessKey::new(KEY).unwrap().signature(CONNECTION_ID),
         SIGNATURE,
         "signature.lua no longer matches its key"
     );

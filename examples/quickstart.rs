@@ -121,7 +121,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("Set the hub's event handler URL template to https://<public host>/eventhandler");
     } else {
         let signature =
-            AccessKey::new("webpubsub-emulator-local-key-0123456789").signature("conn-1");
+            AccessKey::new("webpubsub-emulator-local-key-0123456789").unwrap().signature("conn-1");
         println!(
             "No WebPubSubConnectionString set: using a local key and a service on localhost:8080."
         );

@@ -5,22 +5,30 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::ConfigError;
+
 /// An access key of a Web PubSub resource, keyed once for HMAC-SHA256.
 ///
 /// The key is used as its UTF-8 bytes (never base64-decoded), exactly as the
 /// service does. Its `Debug` output is redacted, so it can sit inside logged
 /// configuration without leaking.
 ///
-/// ```
-/// use webpubsub::AccessKey;
+/// An empty or blank key is refused ([`ConfigError::EmptyAccessKey`]): its
+/// HMAC is public knowledge, so anything "signed" with it would pass for the
+/// service. Every builder that takes a key refuses it the same way.
 ///
-/// let key = AccessKey::new("primary-key-1");
+/// ```
+/// use webpubsub::{AccessKey, ConfigError};
+///
+/// let key = AccessKey::new("primary-key-1")?;
 /// assert_eq!(format!("{key:?}"), "AccessKey(<redacted>)");
 /// // The signature the service sends for connection `conn-1`:
 /// assert_eq!(
 ///     key.signature("conn-1"),
 ///     "sha256=9d67a902d0f59a8d6d6d8ff5639a943f249a5992f0ec4ea30d3c31cd766c236a",
 /// );
+/// assert_eq!(AccessKey::new(" ").unwrap_err(), ConfigError::EmptyAccessKey);
+/// # Ok::<(), ConfigError>(())
 /// ```
 #[derive(Clone)]
 pub struct AccessKey {
@@ -29,10 +37,24 @@ pub struct AccessKey {
 
 impl AccessKey {
     /// Keys HMAC-SHA256 with the UTF-8 bytes of `key`.
-    #[must_use]
-    pub fn new(key: impl AsRef<str>) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::EmptyAccessKey`] when `key` is empty or only white space.
+    pub fn new(key: impl AsRef<str>) -> Result<Self, ConfigError> {
+        let key = key.as_ref();
+        if key.trim().is_empty() {
+            return Err(ConfigError::EmptyAccessKey);
+        }
+        Ok(Self::unchecked(key))
+    }
+
+    /// Keys HMAC-SHA256 with any key, blank ones included: only for
+    /// [`testing`](crate::testing), which must be able to sign as an attacker
+    /// holding the empty key would.
+    pub(crate) fn unchecked(key: &str) -> Self {
         // HMAC accepts keys of any length; this cannot fail.
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref().as_bytes())
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
             .unwrap_or_else(|_| unreachable!("HMAC-SHA256 takes keys of any length"));
         Self { mac }
     }
@@ -67,26 +89,33 @@ impl fmt::Debug for AccessKey {
     }
 }
 
-impl From<&str> for AccessKey {
-    fn from(key: &str) -> Self {
+impl std::str::FromStr for AccessKey {
+    type Err = ConfigError;
+
+    fn from_str(key: &str) -> Result<Self, ConfigError> {
         Self::new(key)
     }
 }
 
-impl From<String> for AccessKey {
-    fn from(key: String) -> Self {
+impl TryFrom<&str> for AccessKey {
+    type Error = ConfigError;
+
+    fn try_from(key: &str) -> Result<Self, ConfigError> {
         Self::new(key)
     }
 }
 
-impl From<&String> for AccessKey {
-    fn from(key: &String) -> Self {
+impl TryFrom<String> for AccessKey {
+    type Error = ConfigError;
+
+    fn try_from(key: String) -> Result<Self, ConfigError> {
         Self::new(key)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -114,13 +143,31 @@ mod tests {
             ),
         ];
         for (key, conn, expected) in cases {
-            assert_eq!(AccessKey::new(key).signature(conn), expected, "key {key}");
+            assert_eq!(
+                AccessKey::new(key).unwrap().signature(conn),
+                expected,
+                "key {key}"
+            );
         }
     }
 
     #[test]
     fn debug_output_never_shows_the_key() {
-        let key = AccessKey::new("super-secret");
+        let key = AccessKey::new("super-secret").unwrap();
         assert!(!format!("{key:?}").contains("super-secret"));
+    }
+
+    #[test]
+    fn empty_and_blank_keys_are_refused() {
+        for blank in ["", " ", "\t\n", "\u{3000}"] {
+            assert_eq!(
+                AccessKey::new(blank).unwrap_err(),
+                ConfigError::EmptyAccessKey,
+                "{blank:?}"
+            );
+            assert!(blank.parse::<AccessKey>().is_err());
+            assert!(AccessKey::try_from(blank.to_owned()).is_err());
+        }
+        assert!(AccessKey::new(" k ").is_ok());
     }
 }

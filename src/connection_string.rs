@@ -110,8 +110,7 @@ impl ConnectionString {
                 .map_err(|()| invalid("its port cannot be set"))?;
         }
         let access_key = match access_key {
-            Some("") => return Err(ConfigError::EmptyAccessKey),
-            Some(key) => Some(AccessKey::new(key)),
+            Some(key) => Some(AccessKey::new(key)?),
             None => None,
         };
         Ok(Self {
@@ -168,7 +167,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.endpoint().as_str(), "https://demo.webpubsub.azure.com/");
         assert_eq!(c.host(), "demo.webpubsub.azure.com");
-        let expected = AccessKey::new("k=with=eq").signature("c");
+        let expected = AccessKey::new("k=with=eq").unwrap().signature("c");
         assert_eq!(c.access_key().unwrap().signature("c"), expected);
     }
 
@@ -195,7 +194,8 @@ mod tests {
             ("Endpoint=http://x;Port=99999", "`Port=99999`"),
             ("Endpoint=http://x;Port=abc", "`Port=abc`"),
             ("Endpoint=http://x;Endpoint=http://y", "`Endpoint=` twice"),
-            ("Endpoint=http://x;AccessKey=", "empty `AccessKey=`"),
+            ("Endpoint=http://x;AccessKey=", "access key is empty"),
+            ("Endpoint=http://x;AccessKey= \t ", "access key is empty"),
         ];
         for (input, fragment) in cases {
             let err = ConnectionString::parse(input).unwrap_err().to_string();

@@ -41,8 +41,9 @@ pub enum ConfigError {
         /// The offending value.
         value: String,
     },
-    /// The `AccessKey` of a connection string is empty.
-    #[error("connection string has an empty `AccessKey=`")]
+    /// An access key is empty or only white space: in a connection string
+    /// (`AccessKey=`), or given to a builder or [`AccessKey::new`](crate::AccessKey::new).
+    #[error("access key is empty or blank (`AccessKey=` or a key given to a builder)")]
     EmptyAccessKey,
     /// An allowed origin is not a bare host name (or `*`).
     #[error(

@@ -1868,7 +1868,7 @@ async fn events_carry_the_cloud_events_headers_and_a_valid_signature() {
             .as_secs(),
     )
     .unwrap();
-    let signature = AccessKey::new(KEY).signature(&id);
+    let signature = AccessKey::new(KEY).unwrap().signature(&id);
     for (i, event) in events.iter().enumerate() {
         let name = event.event();
         let what = format!("{name} #{i}");
@@ -2230,8 +2230,8 @@ async fn a_secondary_key_adds_a_second_signature_entry() {
     let connected = up.wait_event(&c.id, "connected").await;
     let expected = format!(
         "{},{}",
-        AccessKey::new(KEY).signature(&c.id),
-        AccessKey::new(SECONDARY_KEY).signature(&c.id)
+        AccessKey::new(KEY).unwrap().signature(&c.id),
+        AccessKey::new(SECONDARY_KEY).unwrap().signature(&c.id)
     );
     for event in up.events_of(&c.id) {
         assert_eq!(event.header("ce-signature"), Some(expected.as_str()));

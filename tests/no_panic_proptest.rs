@@ -250,7 +250,7 @@ fn build(input: &Input) -> Request<Body> {
     let headers = request.headers_mut();
     headers.remove("ce-signature");
     if let (Some(key), Some(id)) = (key, connection_id) {
-        let signature = AccessKey::new(key).signature(&id);
+        let signature = AccessKey::new(key).unwrap().signature(&id);
         headers.insert("ce-signature", HeaderValue::from_str(&signature).unwrap());
     }
     request

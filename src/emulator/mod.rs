@@ -284,14 +284,17 @@ impl EmulatorBuilder {
     ///
     /// # Errors
     ///
-    /// - [`ConfigError::EmptyAccessKey`] for an empty key;
+    /// - [`ConfigError::EmptyAccessKey`] for an empty or blank key (primary or secondary);
     /// - [`ConfigError::InvalidHub`] / [`ConfigError::DuplicateHub`] for a bad or repeated hub;
     /// - [`ConfigError::InvalidEndpoint`] for an event handler URL that is not `http(s)`;
     /// - [`ConfigError::HttpClient`] when the HTTP client cannot be set up.
     pub fn build(self) -> Result<Emulator, ConfigError> {
-        if self.access_key.trim().is_empty() {
-            return Err(ConfigError::EmptyAccessKey);
-        }
+        let key = AccessKey::new(&self.access_key)?;
+        let secondary = self
+            .secondary_key
+            .as_deref()
+            .map(AccessKey::new)
+            .transpose()?;
         let mut settings = HashMap::new();
         for hub in self.hubs {
             if !crate::router::valid_hub_name(&hub.name) {
@@ -315,11 +318,8 @@ impl EmulatorBuilder {
             }
             settings.insert(key, hub);
         }
-        let key = AccessKey::new(&self.access_key);
         let mut keys = vec![key.clone()];
-        if let Some(secondary) = &self.secondary_key {
-            keys.push(AccessKey::new(secondary));
-        }
+        keys.extend(secondary.clone());
         let upstream = upstream::Upstream::new(
             keys,
             self.host.clone(),
@@ -332,7 +332,7 @@ impl EmulatorBuilder {
         Ok(Emulator {
             shared: Arc::new(Shared {
                 key,
-                secondary: self.secondary_key.as_deref().map(AccessKey::new),
+                secondary,
                 key_text: self.access_key,
                 host: self.host,
                 settings,

@@ -79,9 +79,19 @@ impl ValidationSettings {
         }
     }
 
-    pub(crate) fn endpoint(&mut self, host: &str, key: AccessKey) {
+    pub(crate) fn endpoint(&mut self, host: &str, key: &str) {
         self.add_origin(host);
-        self.add_key(Some(host.trim()), key);
+        self.key_text(Some(host.trim()), key);
+    }
+
+    /// Adds a key given as text; a blank key fails the build.
+    pub(crate) fn key_text(&mut self, host: Option<&str>, key: &str) {
+        match AccessKey::new(key) {
+            Ok(key) => self.add_key(host, key),
+            Err(error) => {
+                self.error.get_or_insert(error);
+            }
+        }
     }
 
     pub(crate) fn insecure_skip_signature_check(&mut self) {
@@ -135,16 +145,20 @@ macro_rules! validation_builder_methods {
 
         /// Adds an access key that checks requests from any origin. Call it
         /// again for a second key (key rotation: either key's signature passes).
-        pub fn access_key(mut self, key: impl Into<crate::AccessKey>) -> Self {
-            self.$($field).+.add_key(None, key.into());
+        /// An empty or blank key makes `build()` fail with
+        /// [`ConfigError::EmptyAccessKey`](crate::ConfigError::EmptyAccessKey).
+        pub fn access_key(mut self, key: impl AsRef<str>) -> Self {
+            self.$($field).+.key_text(None, key.as_ref());
             self
         }
 
         /// Adds a service host (as sent in `WebHook-Request-Origin`, e.g.
         /// `demo.webpubsub.azure.com`) with the access key that checks its
-        /// requests; the host also becomes an allowed origin.
-        pub fn endpoint(mut self, host: &str, key: impl Into<crate::AccessKey>) -> Self {
-            self.$($field).+.endpoint(host, key.into());
+        /// requests; the host also becomes an allowed origin. An empty or
+        /// blank key makes `build()` fail with
+        /// [`ConfigError::EmptyAccessKey`](crate::ConfigError::EmptyAccessKey).
+        pub fn endpoint(mut self, host: &str, key: impl AsRef<str>) -> Self {
+            self.$($field).+.endpoint(host, key.as_ref());
             self
         }
 
@@ -185,6 +199,20 @@ mod tests {
     }
 
     #[test]
+    fn blank_keys_refuse_to_build_even_when_insecure() {
+        for blank in ["", "   "] {
+            let mut s = ValidationSettings::default();
+            s.key_text(None, "good");
+            s.key_text(None, blank);
+            assert_eq!(s.build().unwrap_err(), ConfigError::EmptyAccessKey);
+            let mut s = ValidationSettings::default();
+            s.insecure_skip_signature_check();
+            s.endpoint("a.example.com", blank);
+            assert_eq!(s.build().unwrap_err(), ConfigError::EmptyAccessKey);
+        }
+    }
+
+    #[test]
     fn connection_strings_for_one_host_share_an_endpoint() {
         let mut s = ValidationSettings::default();
         s.connection(
@@ -206,7 +234,7 @@ mod tests {
     fn origins_must_be_bare_hosts() {
         for bad in ["https://a.com", "a.com:80", "", "a b"] {
             let mut s = ValidationSettings::default();
-            s.add_key(None, AccessKey::new("k"));
+            s.key_text(None, "k");
             s.add_origin(bad);
             assert!(
                 matches!(s.build(), Err(ConfigError::InvalidOrigin { .. })),

@@ -94,7 +94,7 @@ mod tests {
     fn endpoint(host: Option<&str>, keys: &[&str]) -> Endpoint {
         Endpoint {
             host: host.map(Into::into),
-            keys: keys.iter().map(AccessKey::new).collect(),
+            keys: keys.iter().map(|k| AccessKey::new(k).unwrap()).collect(),
         }
     }
 
