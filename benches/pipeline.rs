@@ -45,6 +45,8 @@ const SIGNATURE: &str = "sha256=b452c14c2a0edbd9ae834b931adb3a8c33f9d0be95ecee51
 /// Same length, one hex digit changed.
 const BAD_SIGNATURE: &str =
     "sha256=c452c14c2a0edbd9ae834b931adb3a8c33f9d0be95ecee51b353f7843208535e";
+/// The signed part of a client access token, replayed as a connection id.
+const FORGED_ID: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJodHRwOi8vbG9jYWxob3N0L2NsaWVudC9odWJzL2NoYXQiLCJzdWIiOiJtYWxsb3J5In0";
 const ORIGIN: &str = "localhost";
 const PATH: &str = "/api/webpubsub/hubs/chat/";
 
@@ -325,8 +327,18 @@ fn pipeline(c: &mut Criterion) {
         200,
         r#"{"userId":"user1","groups":["lobby"],"roles":[]}"#,
     );
+    let mut forged = connect.clone();
+    forged
+        .headers
+        .insert("ce-connectionid", HeaderValue::from_static(FORGED_ID));
     check(&rt, &message, 200, MESSAGE_BODY);
     check(&rt, &preflight, 200, "");
+    check(
+        &rt,
+        &forged,
+        401,
+        "ce-connectionId has the shape of a signed token and is never signed by the service",
+    );
     check(
         &rt,
         &bad_signature,
@@ -351,12 +363,25 @@ fn pipeline(c: &mut Criterion) {
         ("message", &message),
         ("preflight", &preflight),
         ("bad_signature", &bad_signature),
+        ("forged_from_token", &forged),
     ];
     for (name, template) in cases {
         let service = router();
         group.bench_function(name, |b| {
             // A clone per request (two `Arc` increments), as axum's `Route` does.
             iter_async(b, &rt, || service.clone().oneshot(template.request()));
+        });
+    }
+    group.finish();
+
+    // The guard alone, on a service id (no `.`: the common case) and on a
+    // token's signed part (decoded and parsed).
+    let mut group = c.benchmark_group("token_guard");
+    for (name, id) in [("service_id", CONNECTION_ID), ("token_shaped", FORGED_ID)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                webpubsub::__fuzz::is_token_signing_input(std::hint::black_box(id.as_bytes()))
+            });
         });
     }
     group.finish();

@@ -12,6 +12,7 @@ mod validate;
 pub use decode::decode_event;
 pub(crate) use rejection::excerpt;
 pub use rejection::Rejection;
+pub(crate) use signature::is_token_signing_input;
 pub use validate::{
     ResponseFuture, ValidateUpstream, ValidateUpstreamBuilder, ValidateUpstreamLayer,
 };

@@ -68,6 +68,12 @@ pub enum Rejection {
     /// No `ce-signature` entry matches a configured access key: `401`.
     #[error("ce-signature does not match any configured access key")]
     SignatureMismatch,
+    /// `ce-connectionId` has the shape of a JSON Web Token's signed part
+    /// (`<base64 JSON object>.<…>`), so its HMAC could be a token's signature
+    /// replayed as `ce-signature`: `401`, whatever the signature. See
+    /// [`ValidateUpstreamLayer`](crate::ValidateUpstreamLayer#forged-events-from-tokens).
+    #[error("ce-connectionId has the shape of a signed token and is never signed by the service")]
+    TokenShapedConnectionId,
     /// A signed request has no `WebHook-Request-Origin`, so no host's key can
     /// check it: `401`.
     #[error("missing header WebHook-Request-Origin")]
@@ -91,6 +97,7 @@ impl Rejection {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SignatureMissing
             | Self::SignatureMismatch
+            | Self::TokenShapedConnectionId
             | Self::OriginMissing
             | Self::OriginNotConfigured => StatusCode::UNAUTHORIZED,
             _ => StatusCode::BAD_REQUEST,
@@ -107,6 +114,9 @@ impl Rejection {
             Self::SignatureMismatch => {
                 Cow::Borrowed("ce-signature does not match any configured access key")
             }
+            Self::TokenShapedConnectionId => Cow::Borrowed(
+                "ce-connectionId has the shape of a signed token and is never signed by the service",
+            ),
             Self::TextNotUtf8 => Cow::Borrowed("text/plain body is not valid UTF-8"),
             other => Cow::Owned(other.to_string()),
         }
@@ -163,6 +173,7 @@ mod tests {
             Rejection::MethodNotAllowed,
             Rejection::SignatureMissing,
             Rejection::SignatureMismatch,
+            Rejection::TokenShapedConnectionId,
             Rejection::TextNotUtf8,
             Rejection::MissingHeader("ce-hub"),
         ] {

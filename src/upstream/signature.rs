@@ -1,6 +1,15 @@
 //! Checking `ce-signature`: HMAC-SHA256 of `ce-connectionId` under an access key.
+//!
+//! The same key signs client access tokens and REST tokens (HS256 JWTs: an
+//! HMAC-SHA256 of `<header>.<payload>`). A token's signature is therefore a
+//! valid `ce-signature` for the "connection id" `<header>.<payload>`: anyone
+//! holding one token could forge events. [`is_token_signing_input`] tells
+//! those ids apart, and [`verify`] refuses them before looking at any MAC.
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
 use hmac::digest::CtOutput;
 use http::HeaderMap;
 
@@ -19,6 +28,9 @@ pub(crate) fn verify(endpoints: &[Endpoint], headers: &HeaderMap) -> Result<(), 
         Some(id) if !id.is_empty() => id.as_bytes(),
         _ => return Err(Rejection::MissingHeader("ce-connectionId")),
     };
+    if is_token_signing_input(connection_id) {
+        return Err(Rejection::TokenShapedConnectionId);
+    }
     if headers.get(headers::CE_SIGNATURE).is_none() {
         return Err(Rejection::SignatureMissing);
     }
@@ -48,6 +60,58 @@ pub(crate) fn verify(endpoints: &[Endpoint], headers: &HeaderMap) -> Result<(), 
     } else {
         Err(Rejection::OriginNotConfigured)
     }
+}
+
+/// Base64 as lenient verifiers read it: either alphabet (`+/` are mapped to
+/// `-_` first), padding or not, stray low bits allowed.
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Whether `id` could be the signed part of a JSON Web Signature:
+/// `<segment>.<anything>` where `<segment>` is base64 (either alphabet,
+/// padded or not) of a JSON object, i.e. a JOSE header such as
+/// `{"alg":"HS256","typ":"JWT"}`.
+///
+/// The service's connection ids (hex, base64url, GUIDs) hold no `.` or not
+/// such a segment before it; MQTT client ids are chosen by clients, and one
+/// chosen to look like a token header is exactly what this refuses.
+pub(crate) fn is_token_signing_input(id: &[u8]) -> bool {
+    let Some(dot) = id.iter().position(|&b| b == b'.') else {
+        return false;
+    };
+    let segment = id.get(..dot).unwrap_or_default();
+    let unpadded = segment
+        .iter()
+        .rposition(|&b| b != b'=')
+        .map_or(&[][..], |last| segment.get(..=last).unwrap_or_default());
+    if unpadded.is_empty()
+        || !unpadded
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/'))
+    {
+        return false;
+    }
+    let text: Vec<u8> = unpadded
+        .iter()
+        .map(|&b| match b {
+            b'+' => b'-',
+            b'/' => b'_',
+            other => other,
+        })
+        .collect();
+    let Ok(decoded) = LENIENT_BASE64.decode(text) else {
+        return false;
+    };
+    let decoded = decoded.as_slice();
+    let json = decoded.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(decoded);
+    json.iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .is_some_and(|&b| b == b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(json).is_ok()
 }
 
 /// The well-formed `sha256=<64 hex digits>` entries of `ce-signature`.
@@ -131,6 +195,72 @@ mod tests {
             verify(&eps, &request(&["sha256=zz", "md5=1", "sha256"], None)),
             Err(Rejection::SignatureMismatch)
         );
+    }
+
+    #[test]
+    fn token_signing_inputs_are_recognised() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"aud":"x","exp":1}"#);
+        let shaped = [
+            format!("{header}.{payload}"),
+            format!("{header}.{payload}.more"),
+            format!("{header}."),
+            format!("{}.{payload}", STANDARD.encode(br#"{"alg":"HS256"}"#)),
+            format!("{}.x", URL_SAFE_NO_PAD.encode(b" \n{\"alg\":\"none\"}")),
+            format!("{}.x", URL_SAFE_NO_PAD.encode(b"\xEF\xBB\xBF{}")),
+            format!("{}.x", STANDARD.encode(b"{\"k\":\"\xff?>\"}")),
+            format!("{}.x", URL_SAFE_NO_PAD.encode(b"{}")),
+            format!(
+                "{}.x",
+                URL_SAFE_NO_PAD.encode(
+                    [b' '; 200]
+                        .iter()
+                        .chain(b"{}")
+                        .copied()
+                        .collect::<Vec<u8>>()
+                )
+            ),
+            "e30.e30".to_owned(),
+        ];
+        for id in &shaped {
+            assert!(is_token_signing_input(id.as_bytes()), "{id}");
+        }
+        let real = [
+            "0f9c97a2f0bf4706afe87a14e0797b11",
+            "conn-1",
+            "Wf3ZzLMiVKcHdqnJKdUc8wqPZ3F3Mzg0ZGM=",
+            "3f0a3c2e-9d1b-4c1e-8a63-0d1f4c7a9b21",
+            "device.sensor-42",
+            "a.b.c",
+            "sensor/room.1",
+            ".eyJ",
+            "eyJ.x",
+            "eyeball.cam",
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
+            "=.x",
+            "e30",
+            "reconnect:abc",
+            &format!("{}.x", URL_SAFE_NO_PAD.encode(b"[1,2]")),
+            &format!("{}.x", URL_SAFE_NO_PAD.encode(b"alg")),
+        ];
+        for id in real {
+            assert!(!is_token_signing_input(id.as_bytes()), "{id}");
+        }
+    }
+
+    #[test]
+    fn token_shaped_ids_are_refused_even_with_a_valid_signature() {
+        let key = AccessKey::new("primary-key-1").unwrap();
+        let id = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1In0";
+        let mut h = HeaderMap::new();
+        h.insert(headers::CE_CONNECTION_ID, HeaderValue::from_static(id));
+        h.insert(
+            headers::CE_SIGNATURE,
+            HeaderValue::from_str(&key.signature(id)).unwrap(),
+        );
+        let eps = [endpoint(None, &["primary-key-1"])];
+        assert_eq!(verify(&eps, &h), Err(Rejection::TokenShapedConnectionId));
     }
 
     #[test]

@@ -28,11 +28,28 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// - `POST` must carry a `ce-signature` entry made with an access key of an
 ///   endpoint named by `WebHook-Request-Origin` (or with a key configured for
 ///   any origin), else `401` with a short text body (`400` without
-///   `ce-connectionId`, the signed value);
+///   `ce-connectionId`, the signed value; `401` for a `ce-connectionId`
+///   shaped like a token's signed part, see below);
 /// - other methods pass through untouched.
 ///
 /// [`EventRouter`](crate::EventRouter) uses this layer itself; use it alone to
 /// guard a route you decode yourself.
+///
+/// # Forged events from tokens
+///
+/// The access key signs more than events: client access tokens and REST
+/// tokens are HS256 JWTs, whose signature is the HMAC-SHA256 of
+/// `<header>.<payload>` under the same key, while `ce-signature` is the
+/// HMAC-SHA256 of `ce-connectionId`. So a token's signature, in hex, is a
+/// valid `ce-signature` for `ce-connectionId: <header>.<payload>`: anyone
+/// who got one token from your `/negotiate` could otherwise send any event
+/// as any user. A `POST` whose `ce-connectionId` has that shape (the part
+/// before its first `.` is base64 of a JSON object) is therefore refused
+/// with `401` before any signature is checked
+/// ([`Rejection::TokenShapedConnectionId`](crate::Rejection::TokenShapedConnectionId)).
+/// The service's connection ids never have that shape, and an MQTT client
+/// id (chosen by the client) would have to be built to look like a token
+/// header to be refused.
 ///
 /// ```
 /// use tower::ServiceExt;
