@@ -84,6 +84,8 @@ impl EventHandler for Chat {
 /// The application: the event handler at `/eventhandler`, client URLs at `/negotiate`.
 fn app(connection_string: &str) -> Result<Router, webpubsub::ConfigError> {
     let service = WebPubSubServiceClient::from_connection_string(connection_string, HUB)?;
+    // Demo only: `?id=` lets every caller pick any identity. A real app takes
+    // the user its auth layer verified: `.user_id_with(|parts| …extensions…)`.
     let negotiate = Negotiate::new(service.signer().clone())
         .user_id_from_query("id")
         .options(ClientAccessOptions::new().role(Permission::JoinLeaveGroup.role()));
@@ -120,8 +122,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if from_env.is_some() {
         println!("Set the hub's event handler URL template to https://<public host>/eventhandler");
     } else {
-        let signature =
-            AccessKey::new("webpubsub-emulator-local-key-0123456789").unwrap().signature("conn-1");
+        let signature = AccessKey::new("webpubsub-emulator-local-key-0123456789")
+            .unwrap()
+            .signature("conn-1");
         println!(
             "No WebPubSubConnectionString set: using a local key and a service on localhost:8080."
         );

@@ -17,14 +17,17 @@ use crate::{ClientAccess, ClientAccessOptions, ClientAccessSigner};
 ///
 /// A tower service to mount with axum's `route_service`. Each `GET` (or
 /// `POST`) is answered with a freshly signed URL (no request to the
-/// service). The user id comes from where you say:
+/// service). **Whoever gets a URL connects as the user it names**, so the
+/// user id must come from something the caller cannot choose:
 ///
-/// - [`user_id_from_query`](Self::user_id_from_query): a query parameter, as
-///   in demos (`/negotiate?id=alice`): the client picks its own name;
+/// - [`user_id_with`](Self::user_id_with) (**the trusted way**): your code
+///   reads the user your authentication layer verified, e.g. from the
+///   request extensions;
 /// - [`user_id_from_header`](Self::user_id_from_header): a header set by an
-///   authenticating proxy;
-/// - [`user_id_with`](Self::user_id_with): your code, e.g. reading the
-///   user your auth middleware put in the request extensions.
+///   authenticating reverse proxy that strips it from client requests;
+/// - [`user_id_from_query`](Self::user_id_from_query) (**demos only**): a
+///   query parameter (`/negotiate?id=alice`), so every caller picks any
+///   identity it likes, `admin` included.
 ///
 /// Roles, groups and lifetime for every token come from
 /// [`options`](Self::options). Refusals:
@@ -33,9 +36,21 @@ use crate::{ClientAccess, ClientAccessOptions, ClientAccessSigner};
 /// - a method other than `GET`/`POST`: `405`.
 ///
 /// ```
-/// use axum::Router;
+/// use axum::{middleware, Router};
 /// use tower::ServiceExt;
 /// use webpubsub::{ClientAccessOptions, ClientAccessSigner, Negotiate, Permission};
+///
+/// /// Who your authentication layer verified (a session cookie, an OIDC token…).
+/// #[derive(Clone)]
+/// struct SignedIn(String);
+///
+/// /// A stand-in for real authentication: trusts a session id it knows.
+/// async fn authenticate(mut request: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+///     if request.headers().get("cookie").is_some_and(|c| c == "session=s3cr3t") {
+///         request.extensions_mut().insert(SignedIn("alice".to_owned()));
+///     }
+///     next.run(request).await
+/// }
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let signer = ClientAccessSigner::from_connection_string(
@@ -43,22 +58,22 @@ use crate::{ClientAccess, ClientAccessOptions, ClientAccessSigner};
 ///     "chat",
 /// )?;
 /// let negotiate = Negotiate::new(signer)
-///     .user_id_from_query("id")
+///     .user_id_with(|parts| parts.extensions.get::<SignedIn>().map(|user| user.0.clone()))
 ///     .options(ClientAccessOptions::new().role(Permission::JoinLeaveGroup.role()));
-/// let app = Router::new().route_service("/negotiate", negotiate);
+/// let app = Router::new()
+///     .route_service("/negotiate", negotiate)
+///     .layer(middleware::from_fn(authenticate));
 ///
-/// let response = app.clone()
-///     .oneshot(http::Request::get("/negotiate?id=alice").body(axum::body::Body::empty())?)
-///     .await?;
+/// let signed_in = http::Request::get("/negotiate").header("cookie", "session=s3cr3t");
+/// let response = app.clone().oneshot(signed_in.body(axum::body::Body::empty())?).await?;
 /// assert_eq!(response.status(), 200);
 /// let body = axum::body::to_bytes(response.into_body(), 4096).await?;
 /// let json: serde_json::Value = serde_json::from_slice(&body)?;
 /// assert!(json["url"].as_str().unwrap().starts_with("wss://demo.webpubsub.azure.com/client/hubs/chat?access_token="));
 ///
-/// let response = app
-///     .oneshot(http::Request::get("/negotiate").body(axum::body::Body::empty())?)
-///     .await?;
-/// assert_eq!(response.status(), 400);
+/// // Not signed in: no user, no URL (a query parameter changes nothing).
+/// let stranger = http::Request::get("/negotiate?id=alice").body(axum::body::Body::empty())?;
+/// assert_eq!(app.oneshot(stranger).await?.status(), 400);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -106,19 +121,35 @@ impl Negotiate {
         Arc::make_mut(&mut self.inner)
     }
 
-    /// Takes the user id from this query parameter (URL-decoded).
+    /// Takes the user id from this query parameter (URL-decoded): **for
+    /// demos only**. The caller chooses the parameter, so anyone can get a
+    /// URL for any user (`/negotiate?id=admin`). Anything real reads a
+    /// verified identity with [`user_id_with`](Self::user_id_with).
+    ///
+    /// ```
+    /// # use webpubsub::{ClientAccessSigner, Negotiate};
+    /// # let signer = ClientAccessSigner::from_connection_string("Endpoint=http://localhost;AccessKey=k", "chat")?;
+    /// // A local demo: `GET /negotiate?id=alice`.
+    /// let negotiate = Negotiate::new(signer).user_id_from_query("id");
+    /// # let _ = negotiate;
+    /// # Ok::<(), webpubsub::ConfigError>(())
+    /// ```
     pub fn user_id_from_query(mut self, name: impl Into<String>) -> Self {
         self.settings().source = UserSource::Query(name.into());
         self
     }
 
-    /// Takes the user id from this request header.
+    /// Takes the user id from this request header. Only safe behind a
+    /// reverse proxy that authenticates every request, sets this header
+    /// itself and drops it from what clients send.
     pub fn user_id_from_header(mut self, name: HeaderName) -> Self {
         self.settings().source = UserSource::Header(name);
         self
     }
 
-    /// Takes the user id from your function of the request head (`None`: no user).
+    /// Takes the user id from your function of the request head (`None`:
+    /// no user): the trusted way, reading the identity your authentication
+    /// layer verified.
     ///
     /// ```
     /// use webpubsub::{ClientAccessSigner, Negotiate};

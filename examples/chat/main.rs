@@ -150,6 +150,8 @@ const STYLE_CSS: &str = include_str!("style.css");
 /// The application: page, negotiate endpoint and event handler.
 fn app(connection_string: &str) -> Result<Router, webpubsub::ConfigError> {
     let service = WebPubSubServiceClient::from_connection_string(connection_string, HUB)?;
+    // A demo: visitors name themselves. A real app takes the user its auth
+    // layer verified (from the request extensions) instead.
     let negotiate = Negotiate::new(service.signer().clone()).user_id_with(|parts| {
         let query = parts.uri.query()?;
         let name = url_name(query)?;
