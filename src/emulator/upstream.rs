@@ -12,6 +12,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::hub::lock;
+use super::live::{clip, shown_header, shown_url, SHOWN_TEXT, SHOWN_VALUE};
 use super::{EventHandlerSettings, HubSettings};
 use crate::AccessKey;
 
@@ -92,20 +93,62 @@ impl UpstreamError {
     }
 }
 
-/// One upstream call, as the live view shows it.
+/// One upstream call, as the live view shows it: secrets redacted and
+/// every text clipped when it is made ([`CallRecord::new`]), so the log of
+/// [`LOG_SIZE`] records has a bounded size.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CallRecord {
-    pub(crate) at: String,
-    pub(crate) hub: String,
-    pub(crate) connection_id: String,
-    pub(crate) event: String,
-    pub(crate) method: String,
-    pub(crate) url: String,
-    pub(crate) request_headers: Vec<(String, String)>,
-    pub(crate) status: Option<u16>,
-    pub(crate) error: Option<String>,
-    pub(crate) latency_ms: f64,
+    at: String,
+    hub: String,
+    connection_id: String,
+    event: String,
+    method: &'static str,
+    url: String,
+    request_headers: Vec<(String, String)>,
+    status: Option<u16>,
+    error: Option<String>,
+    latency_ms: f64,
+}
+
+impl CallRecord {
+    /// A call to `url` with `headers`, sent at `started`: no signature,
+    /// token or connection state in it (see [`live`](super::live)).
+    fn new(
+        hub: &str,
+        connection_id: &str,
+        event: &str,
+        method: &'static str,
+        url: &str,
+        headers: &HeaderMap,
+        started: Instant,
+    ) -> Self {
+        Self {
+            at: rfc3339(SystemTime::now()),
+            hub: clip(hub, SHOWN_VALUE),
+            connection_id: clip(connection_id, SHOWN_VALUE),
+            event: clip(event, SHOWN_VALUE),
+            method,
+            url: shown_url(url),
+            request_headers: headers
+                .iter()
+                .map(|(name, value)| shown_header(name, value))
+                .collect(),
+            status: None,
+            error: None,
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        }
+    }
+
+    /// Notes why the call failed; `url` in `reason` (as given or as
+    /// `url::Url` prints it, as reqwest does) is shown as [`shown_url`] does.
+    fn failed(&mut self, reason: &str, url: &str) {
+        let mut reason = reason.replace(url, &self.url);
+        if let Ok(normalized) = url::Url::parse(url) {
+            reason = reason.replace(normalized.as_str(), &self.url);
+        }
+        self.error = Some(clip(&reason, SHOWN_TEXT));
+    }
 }
 
 /// The caller of every hub's event handlers.
@@ -183,27 +226,16 @@ impl Upstream {
                 .body(call.body.clone())
                 .send()
                 .await;
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-            let mut record = CallRecord {
-                at: rfc3339(SystemTime::now()),
-                hub: call.hub.to_owned(),
-                connection_id: call.connection_id.to_owned(),
-                event: call.kind.name().to_owned(),
-                method: "POST".to_owned(),
-                url: url.clone(),
-                request_headers: headers
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.to_string(),
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect(),
-                status: None,
-                error: None,
-                latency_ms,
-            };
+            let mut record = CallRecord::new(
+                call.hub,
+                call.connection_id,
+                call.kind.name(),
+                "POST",
+                &url,
+                &headers,
+                started,
+            );
+            let latency_ms = record.latency_ms;
             let retry = match result {
                 Ok(response) => {
                     let status = response.status();
@@ -213,7 +245,7 @@ impl Upstream {
                     if status.is_success() {
                         let answer = read_answer(response).await;
                         if let Err(reason) = &answer {
-                            record.error = Some(reason.clone());
+                            record.failed(reason, &url);
                         }
                         self.record(record);
                         return answer
@@ -231,7 +263,7 @@ impl Upstream {
                 }
                 Err(e) => {
                     let reason = e.to_string();
-                    record.error = Some(reason.clone());
+                    record.failed(&reason, &url);
                     self.record(record);
                     tracing::warn!(target: "webpubsub::emulator::upstream", event = call.kind.name(),
                         connection = call.connection_id, error = %reason, "upstream unreachable");
@@ -266,26 +298,19 @@ impl Upstream {
     }
 
     async fn handshake(&self, url: String, hub: &str) -> Result<(), UpstreamError> {
+        let mut headers = HeaderMap::new();
+        if let Ok(origin) = HeaderValue::from_str(&self.origin) {
+            headers.insert("WebHook-Request-Origin", origin);
+        }
+        headers.insert("ce-awpsversion", HeaderValue::from_static("1.0"));
         let started = Instant::now();
         let result = self
             .http
             .request(Method::OPTIONS, &url)
-            .header("WebHook-Request-Origin", &self.origin)
-            .header("ce-awpsversion", "1.0")
+            .headers(headers.clone())
             .send()
             .await;
-        let mut record = CallRecord {
-            at: rfc3339(SystemTime::now()),
-            hub: hub.to_owned(),
-            connection_id: String::new(),
-            event: "validate".to_owned(),
-            method: "OPTIONS".to_owned(),
-            url: url.clone(),
-            request_headers: vec![("webhook-request-origin".to_owned(), self.origin.clone())],
-            status: None,
-            error: None,
-            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-        };
+        let mut record = CallRecord::new(hub, "", "validate", "OPTIONS", &url, &headers, started);
         let outcome = match result {
             Ok(response) => {
                 record.status = Some(response.status().as_u16());
@@ -310,7 +335,7 @@ impl Upstream {
             Err(e) => Err(e.to_string()),
         };
         if let Err(reason) = &outcome {
-            record.error = Some(reason.clone());
+            record.failed(reason, &url);
         }
         self.record(record);
         match outcome {
