@@ -56,6 +56,8 @@ async fn main() {
     let emulator = Emulator::builder()
         .host("127.0.0.1")
         .send_queue(65_536)
+        // One socket per client, plus the service client's.
+        .max_connections(clients + 64)
         .build()
         .expect("emulator settings")
         .start("127.0.0.1:0".parse().expect("address"))

@@ -22,6 +22,11 @@ OPTIONS:
     --access-key <KEY>       access key [default: a fixed local key; env WebPubSubEmulatorAccessKey]
     --hub <NAME>=<URL>       a hub and its event handler URL template ({hub}, {event} allowed);
                              repeat for more hubs; the handler gets every event
+    --max-connections <N>    open sockets at a time; more get 503 [default: 512]
+    --max-connections-per-user <N>
+                             connections of one user id to one hub; more get 429 [default: 100]
+    --max-groups-per-connection <N>
+                             groups one connection may be in [default: 100]
     -h, --help               print this help
 
 Logs: RUST_LOG (default info,webpubsub=debug).";
@@ -32,6 +37,18 @@ struct Args {
     host: String,
     key: String,
     hubs: Vec<(String, String)>,
+    max_connections: Option<usize>,
+    max_connections_per_user: Option<usize>,
+    max_groups_per_connection: Option<usize>,
+}
+
+fn count(name: &str, value: &str) -> Result<Option<usize>, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(Some(n)),
+        _ => Err(format!(
+            "{name} {value} is not a whole number of at least 1"
+        )),
+    }
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -42,6 +59,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         key: std::env::var("WebPubSubEmulatorAccessKey")
             .unwrap_or_else(|_| DEFAULT_ACCESS_KEY.to_owned()),
         hubs: Vec::new(),
+        max_connections: None,
+        max_connections_per_user: None,
+        max_groups_per_connection: None,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -62,6 +82,15 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .split_once('=')
                     .ok_or_else(|| format!("--hub {v}: write NAME=URL"))?;
                 parsed.hubs.push((name.to_owned(), url.to_owned()));
+            }
+            "--max-connections" => {
+                parsed.max_connections = count(&arg, &value(&arg)?)?;
+            }
+            "--max-connections-per-user" => {
+                parsed.max_connections_per_user = count(&arg, &value(&arg)?)?;
+            }
+            "--max-groups-per-connection" => {
+                parsed.max_groups_per_connection = count(&arg, &value(&arg)?)?;
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -92,6 +121,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = Emulator::builder().access_key(&args.key).host(&args.host);
     for (name, url) in &args.hubs {
         builder = builder.hub(HubSettings::new(name).event_handler(EventHandlerSettings::new(url)));
+    }
+    if let Some(n) = args.max_connections {
+        builder = builder.max_connections(n);
+    }
+    if let Some(n) = args.max_connections_per_user {
+        builder = builder.max_connections_per_user(n);
+    }
+    if let Some(n) = args.max_groups_per_connection {
+        builder = builder.max_groups_per_connection(n);
     }
     let emulator = builder.build()?;
     let addr: SocketAddr = format!("{}:{}", args.bind, args.port).parse()?;

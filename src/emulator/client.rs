@@ -15,24 +15,51 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
+use hmac::{Hmac, Mac as _};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Map, Value};
+use sha2::Sha256;
 use tokio::sync::mpsc;
 
 use super::auth;
 use super::frames;
 use super::hub::{
     lock, Connection, Data, DataKind, Envelope, NewConnection, Origin, Outbound, Protocol, Target,
-    RELIABLE_MAX_BYTES, RELIABLE_MAX_MESSAGES,
 };
 use super::permissions::Action;
 use super::upstream::{EventKind, UpstreamAnswer, UpstreamCall};
 use super::Shared;
 
-/// The largest client frame accepted: 1 MB.
+/// The largest client message accepted, and the largest frame: 1 MiB (the
+/// service's limit). A frame announcing more is refused from its header,
+/// before its payload is buffered, with close code 1009.
 const MAX_FRAME: usize = 1024 * 1024;
-/// WebSocket ping interval of the service.
+/// Bytes read from a socket at a time (tungstenite's default is 128 KiB,
+/// which every idle socket would hold).
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes of frames gathered before they are written to the socket.
+const WRITE_BUFFER: usize = 16 * 1024;
+/// WebSocket ping interval of the service (the longest the emulator uses).
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+/// Sets the WebSocket limits of every socket the emulator upgrades.
+///
+/// The write buffer needs no cap of its own (`max_write_buffer_size`):
+/// the writer waits for each flush, so it holds at most `WRITE_BUFFER` plus
+/// one frame, and the queue in front of it is bounded by bytes.
+fn configure(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+}
+
+/// Whether a read failed because the peer sent a message or frame over
+/// [`MAX_FRAME`]. axum hides tungstenite's error type, so this reads its
+/// message: `Space limit exceeded: Message too long: … > …`.
+fn too_big(error: &axum::Error) -> bool {
+    error.to_string().contains("Space limit exceeded")
+}
 
 fn refuse(status: StatusCode, reason: &str) -> Response {
     tracing::info!(target: "webpubsub::emulator::client", status = status.as_u16(), %reason, "refused client");
@@ -60,13 +87,53 @@ fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// The reconnection token of a connection: an HMAC of its id, so it cannot
-/// be guessed and is bound to that connection.
-pub(crate) fn reconnection_token(shared: &Shared, connection_id: &str) -> String {
-    let tag = shared
-        .key
-        .mac(format!("reconnect:{connection_id}").as_bytes());
-    URL_SAFE_NO_PAD.encode(tag.into_bytes())
+/// The key of reconnection tokens: random, made when the emulator is
+/// built and never derived from the access key, so a token is no signature
+/// that anything else (an upstream's `ce-signature` check, the token check)
+/// would accept.
+#[derive(Clone)]
+pub(crate) struct ReconnectKey(Hmac<Sha256>);
+
+impl std::fmt::Debug for ReconnectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReconnectKey(<redacted>)")
+    }
+}
+
+impl ReconnectKey {
+    /// A fresh key from the system's random source (two v4 UUIDs: 244 random bits).
+    pub(crate) fn random() -> Self {
+        let key: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+            .iter()
+            .flat_map(|u| *u.as_bytes())
+            .collect();
+        let mac = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC-SHA256 takes keys of any length"));
+        Self(mac)
+    }
+
+    fn mac(&self, hub: &str, connection_id: &str) -> Hmac<Sha256> {
+        let mut mac = self.0.clone();
+        mac.update(b"webpubsub-emulator/reconnect\0");
+        mac.update(hub.as_bytes());
+        mac.update(b"\0");
+        mac.update(connection_id.as_bytes());
+        mac
+    }
+
+    /// The reconnection token of a connection: bound to its hub and id, and
+    /// unguessable without this emulator's key.
+    pub(crate) fn token(&self, hub: &str, connection_id: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(hub, connection_id).finalize().into_bytes())
+    }
+
+    /// Whether `token` is the token of that connection (constant-time).
+    pub(crate) fn verify(&self, hub: &str, connection_id: &str, token: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(token) else {
+            return false;
+        };
+        self.mac(hub, connection_id).verify_slice(&tag).is_ok()
+    }
 }
 
 /// Serves `GET /client/hubs/{hub}` (and `/client?hub=`).
@@ -143,6 +210,20 @@ pub(crate) async fn handshake(
     let mut groups = auth::string_list(&claims, "webpubsub.group");
     if groups.iter().any(|g| !crate::router::valid_group_name(g)) {
         return refuse(StatusCode::BAD_REQUEST, "invalid group name in the token");
+    }
+    if let Some(refusal) = shared.hubs.too_many_groups(&groups) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            &format!("The token names {} groups. {refusal}", groups.len()),
+        );
+    }
+    // Checked before the upstream hears of it, and again below for the
+    // user id the `connect` handler may pick.
+    if let Some(refusal) = user_id
+        .as_deref()
+        .and_then(|u| shared.hubs.user_full(&hub, u))
+    {
+        return refuse(StatusCode::TOO_MANY_REQUESTS, &refusal.to_string());
     }
 
     // Simple clients may publish to a group instead of raising events.
@@ -234,6 +315,22 @@ pub(crate) async fn handshake(
         }
     }
 
+    if let Some(refusal) = shared.hubs.too_many_groups(&groups) {
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!(
+                "The connect handler answered {} groups. {refusal}",
+                groups.len()
+            ),
+        );
+    }
+    if let Some(refusal) = user_id
+        .as_deref()
+        .and_then(|u| shared.hubs.user_full(&hub, u))
+    {
+        return refuse(StatusCode::TOO_MANY_REQUESTS, &refusal.to_string());
+    }
+
     if chosen.is_none() && !offered.is_empty() {
         chosen = offered
             .iter()
@@ -247,7 +344,7 @@ pub(crate) async fn handshake(
         }
     }
     let protocol = Protocol::from_subprotocol(chosen.as_deref());
-    let token = reconnection_token(&shared, &connection_id);
+    let token = shared.reconnect_key.token(&hub, &connection_id);
     let (conn, rx) = Connection::new(NewConnection {
         id: Arc::from(connection_id.as_str()),
         hub: Arc::from(hub.as_str()),
@@ -258,8 +355,10 @@ pub(crate) async fn handshake(
         reconnection_token: token,
         state,
         queue: shared.queue,
+        queue_bytes: shared.queue_bytes,
+        ack_ids: shared.ack_ids,
     });
-    let mut ws = ws.max_message_size(MAX_FRAME);
+    let mut ws = configure(ws);
     if let Some(chosen) = &chosen {
         if let Ok(value) = HeaderValue::from_str(chosen) {
             ws.set_selected_protocol(value);
@@ -357,7 +456,12 @@ async fn start(
     groups: Vec<String>,
     raw: RawMode,
 ) {
-    shared.hubs.add(&conn, &groups);
+    if let Err(refusal) = shared.hubs.add(&conn, &groups) {
+        // Another handshake of the same user got in first.
+        tracing::info!(target: "webpubsub::emulator::client", connection = %conn.id, reason = %refusal, "refused client");
+        let _ = socket.send(close_frame(1008, &refusal.to_string())).await;
+        return;
+    }
     shared.changed();
     if conn.protocol.is_json() {
         let token =
@@ -478,18 +582,17 @@ fn recover(
     hub: &str,
     id: &str,
     token: &str,
-    mut ws: WebSocketUpgrade,
+    ws: WebSocketUpgrade,
     offered: &[String],
 ) -> Response {
+    // Only a lookup: nothing is created for an unknown hub or connection.
     let conn = shared.hubs.get(hub, id).filter(|conn| {
         conn.protocol == Protocol::ReliableJson
             && !conn.is_killed()
-            && shared.key.verify(
-                format!("reconnect:{id}").as_bytes(),
-                &URL_SAFE_NO_PAD.decode(token).unwrap_or_default(),
-            )
+            && shared.reconnect_key.verify(hub, id, token)
             && offered.iter().any(|o| o == Protocol::RELIABLE_JSON)
     });
+    let mut ws = configure(ws);
     if offered.iter().any(|o| o == Protocol::RELIABLE_JSON) {
         ws.set_selected_protocol(HeaderValue::from_static(Protocol::RELIABLE_JSON));
     } else if let Some(first) = offered.first().and_then(|o| HeaderValue::from_str(o).ok()) {
@@ -505,7 +608,7 @@ fn recover(
     if parked.is_none() {
         conn.takeover.notify_waiters();
     }
-    ws.max_message_size(MAX_FRAME).on_upgrade(move |socket| async move {
+    ws.on_upgrade(move |socket| async move {
         let rx = match parked {
             Some(rx) => Some(rx),
             None => wait_parked(&conn).await,
@@ -556,17 +659,10 @@ async fn resume(
     mut rx: mpsc::Receiver<Outbound>,
     mut socket: WebSocket,
 ) {
-    let pending: Vec<Arc<str>> = lock(&conn.reliable)
-        .frames
-        .iter()
-        .map(|(_, frame)| frame.clone())
-        .collect();
-    for frame in pending {
-        if socket
-            .send(Message::Text(Utf8Bytes::from(frame.to_string())))
-            .await
-            .is_err()
-        {
+    let pending: Vec<(u64, Arc<Envelope>)> = lock(&conn.reliable).frames.iter().cloned().collect();
+    for (sequence, envelope) in pending {
+        let frame = frames::message(&envelope.origin, &envelope.data, Some(sequence));
+        if socket.send(text(frame)).await.is_err() {
             after(shared, conn, rx, Ended::Dropped);
             return;
         }
@@ -585,24 +681,41 @@ async fn serve(
 ) -> Ended {
     let (mut sink, mut stream) = socket.split();
     let mut reader = Reader { shared, conn, raw };
+    // A live client answers pings, so a silent one is gone (or stalling).
+    let silence = shared.client_timeout.max(Duration::from_millis(30));
+    let ping_every = (silence / 3).clamp(Duration::from_millis(10), KEEP_ALIVE);
     let read = async {
-        while let Some(frame) = stream.next().await {
+        loop {
+            let frame = match tokio::time::timeout(silence, stream.next()).await {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ended::Dropped,
+                Err(_) => {
+                    tracing::info!(target: "webpubsub::emulator::client", connection = %conn.id,
+                        timeout = ?silence, "client silent for too long: dropping its socket");
+                    return Ended::Dropped;
+                }
+            };
             let outcome = match frame {
                 Ok(Message::Text(text)) => reader.text(text.as_str()).await,
                 Ok(Message::Binary(bytes)) => reader.binary(bytes).await,
                 Ok(Message::Close(_)) => return Ended::ClientClosed,
                 Ok(Message::Ping(_) | Message::Pong(_)) => Ok(()),
+                Err(e) if too_big(&e) => {
+                    return Ended::Terminated(
+                        1009,
+                        format!("Message too big: the limit is {MAX_FRAME} bytes."),
+                    )
+                }
                 Err(_) => return Ended::Dropped,
             };
             if let Err(ended) = outcome {
                 return ended;
             }
         }
-        Ended::Dropped
     };
     let write = async {
         let mut keep_alive =
-            tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
         loop {
             tokio::select! {
                 message = rx.recv() => {
@@ -610,6 +723,7 @@ async fn serve(
                     // Write what is queued (up to a batch) before one flush.
                     let mut batch = 0;
                     loop {
+                        let cost = message.cost();
                         match write_one(conn, message) {
                             Write::Frame(frame) => {
                                 if sink.feed(frame).await.is_err() {
@@ -624,6 +738,7 @@ async fn serve(
                                 return Ended::ServiceClosed(reason);
                             }
                         }
+                        conn.written(cost);
                         batch += 1;
                         match rx.try_recv() {
                             Ok(next) if batch < 64 => message = next,
@@ -731,23 +846,16 @@ fn write_one(conn: &Connection, message: Outbound) -> Write {
                 .clone(),
         )),
         (Protocol::ReliableJson, Outbound::Message(envelope)) => {
-            let mut buffer = lock(&conn.reliable);
-            let sequence = buffer.next_sequence;
-            buffer.next_sequence += 1;
-            let frame: Arc<str> = Arc::from(frames::message(
+            let (sequence, over) = lock(&conn.reliable).push(&envelope);
+            if over && conn.terminate("Too many unacknowledged messages.") {
+                tracing::warn!(target: "webpubsub::emulator::client", connection = %conn.id,
+                    "too many unacknowledged messages: disconnecting the client");
+            }
+            Write::Frame(text(frames::message(
                 &envelope.origin,
                 &envelope.data,
                 Some(sequence),
-            ));
-            buffer.bytes += frame.len();
-            buffer.frames.push_back((sequence, frame.clone()));
-            let over =
-                buffer.frames.len() > RELIABLE_MAX_MESSAGES || buffer.bytes > RELIABLE_MAX_BYTES;
-            drop(buffer);
-            if over {
-                conn.terminate("Too many unacknowledged messages.");
-            }
-            Write::Frame(text(frame.to_string()))
+            )))
         }
         (_, Outbound::Ack { id, error }) => Write::Frame(text(frames::ack(id, error.as_ref()))),
         (_, Outbound::Pong) => Write::Frame(text(frames::PONG.to_owned())),
@@ -924,7 +1032,7 @@ impl Reader<'_> {
             other => return Err(invalid(&format!("unknown type `{other}`"))),
         }
         if let Some(id) = ack_id {
-            if !lock(&self.conn.acks).insert(id) {
+            if !lock(&self.conn.acks).first_use(id) {
                 self.ack(
                     Some(id),
                     Some(("Duplicate", format!("The ackId {id} was already used."))),
@@ -948,7 +1056,14 @@ impl Reader<'_> {
                     return Ok(());
                 }
                 if kind == "joinGroup" {
-                    self.shared.hubs.join(&self.conn.hub, &self.conn.id, &group);
+                    if let Err(refusal) =
+                        self.shared.hubs.join(&self.conn.hub, &self.conn.id, &group)
+                    {
+                        tracing::info!(target: "webpubsub::emulator::client", connection = %self.conn.id,
+                            reason = %refusal, "joinGroup refused");
+                        self.ack(ack_id, Some(("Forbidden", refusal.to_string())));
+                        return Ok(());
+                    }
                 } else {
                     self.shared
                         .hubs

@@ -4,7 +4,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -89,6 +89,20 @@ pub(crate) enum Outbound {
     },
 }
 
+impl Outbound {
+    /// What this message counts against the connection's byte budget: its
+    /// payload plus a fixed 64 bytes for the frame around it.
+    pub(crate) fn cost(&self) -> usize {
+        let payload = match self {
+            Self::Message(envelope) => envelope.data.bytes.len(),
+            Self::Ack { error, .. } => error.as_ref().map_or(0, |(_, m)| m.len()),
+            Self::Pong => 0,
+            Self::Close { reason } => reason.len(),
+        };
+        payload.saturating_add(64)
+    }
+}
+
 /// The client protocol of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Protocol {
@@ -115,27 +129,41 @@ impl Protocol {
     }
 }
 
-/// Messages sent to a reliable connection and not yet acknowledged.
+/// Messages sent to a reliable connection and not yet acknowledged, by
+/// sequence id. They are kept as the shared envelopes (and formatted again
+/// when resent), so a message sent to many connections is held once.
 #[derive(Debug, Default)]
 pub(crate) struct ReliableBuffer {
     pub(crate) next_sequence: u64,
-    pub(crate) frames: VecDeque<(u64, Arc<str>)>,
+    pub(crate) frames: VecDeque<(u64, Arc<Envelope>)>,
+    /// Payload bytes of `frames`.
     pub(crate) bytes: usize,
 }
 
 /// At most this many unacknowledged messages are kept…
 pub(crate) const RELIABLE_MAX_MESSAGES: usize = 1000;
-/// …or this many bytes.
+/// …or this many payload bytes.
 pub(crate) const RELIABLE_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 impl ReliableBuffer {
+    /// Keeps a message until it is acknowledged: its sequence id, and
+    /// whether the buffer is now over its bounds.
+    pub(crate) fn push(&mut self, envelope: &Arc<Envelope>) -> (u64, bool) {
+        let sequence = self.next_sequence;
+        self.next_sequence = self.next_sequence.saturating_add(1);
+        self.bytes = self.bytes.saturating_add(envelope.data.bytes.len());
+        self.frames.push_back((sequence, envelope.clone()));
+        let over = self.frames.len() > RELIABLE_MAX_MESSAGES || self.bytes > RELIABLE_MAX_BYTES;
+        (sequence, over)
+    }
+
     /// Frees every message up to `sequence` (cumulative ack).
     pub(crate) fn ack(&mut self, sequence: u64) {
-        while let Some((id, frame)) = self.frames.front() {
+        while let Some((id, envelope)) = self.frames.front() {
             if *id > sequence {
                 break;
             }
-            self.bytes -= frame.len();
+            self.bytes = self.bytes.saturating_sub(envelope.data.bytes.len());
             self.frames.pop_front();
         }
     }
@@ -168,8 +196,12 @@ pub(crate) struct Connection {
     pub(crate) ended: AtomicBool,
     /// Bumped each time a socket takes the connection over (recovery).
     generation: AtomicU64,
-    /// Ack ids the client has used (kept across recovery).
-    pub(crate) acks: Mutex<HashSet<u64>>,
+    /// The last ack ids the client used (kept across recovery).
+    pub(crate) acks: Mutex<AckIds>,
+    /// Bytes queued and not yet written ([`Outbound::cost`]).
+    queued_bytes: AtomicUsize,
+    /// Most bytes that may be queued before the connection counts as too slow.
+    queue_budget: usize,
     /// Tells the socket serving the connection to let go: a recovering
     /// client takes the connection over.
     pub(crate) takeover: Notify,
@@ -190,7 +222,46 @@ pub(crate) struct NewConnection {
     pub(crate) roles: Vec<String>,
     pub(crate) reconnection_token: String,
     pub(crate) state: Option<String>,
+    /// Most messages queued for it.
     pub(crate) queue: usize,
+    /// Most bytes queued for it.
+    pub(crate) queue_bytes: usize,
+    /// How many of its last ack ids are remembered.
+    pub(crate) ack_ids: usize,
+}
+
+/// The last ack ids a connection used, oldest first: a repeated id within
+/// them gets a `Duplicate` ack; older ids are forgotten (and would be
+/// accepted again), so the set stays bounded.
+#[derive(Debug)]
+pub(crate) struct AckIds {
+    seen: HashSet<u64>,
+    order: VecDeque<u64>,
+    capacity: usize,
+}
+
+impl AckIds {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Remembers `id`; `false` if it is among the remembered ones already.
+    pub(crate) fn first_use(&mut self, id: u64) -> bool {
+        if !self.seen.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        while self.order.len() > self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.seen.remove(&oldest);
+            }
+        }
+        true
+    }
 }
 
 impl Connection {
@@ -217,7 +288,9 @@ impl Connection {
             kill: Notify::new(),
             ended: AtomicBool::new(false),
             generation: AtomicU64::new(0),
-            acks: Mutex::new(HashSet::new()),
+            acks: Mutex::new(AckIds::new(new.ack_ids)),
+            queued_bytes: AtomicUsize::new(0),
+            queue_budget: new.queue_bytes,
             takeover: Notify::new(),
             connected_done: tokio::sync::watch::channel(false).0,
         });
@@ -243,25 +316,54 @@ impl Connection {
         self.event_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Queues a message; a full queue means a slow reader, which is disconnected.
+    /// Queues a message. A queue over its message count or byte budget
+    /// means a slow reader, which is disconnected (logged once).
     pub(crate) fn send(&self, message: Outbound) {
+        let cost = message.cost();
+        let queued = self
+            .queued_bytes
+            .fetch_add(cost, Ordering::AcqRel)
+            .saturating_add(cost);
+        if queued > self.queue_budget {
+            self.written(cost);
+            self.too_slow(queued);
+            return;
+        }
         match self.tx.try_send(message) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(target: "webpubsub::emulator", connection = %self.id,
-                    "send queue full: disconnecting the slow client");
-                self.terminate("The client is too slow to receive messages.");
+                self.written(cost);
+                self.too_slow(queued);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => self.written(cost),
         }
     }
 
-    /// Ends the connection at once (not recoverable).
-    pub(crate) fn terminate(&self, reason: &str) {
-        if !self.killed.swap(true, Ordering::AcqRel) {
+    /// Releases `cost` bytes of the budget once a message left the queue.
+    pub(crate) fn written(&self, cost: usize) {
+        let _ = self
+            .queued_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(cost))
+            });
+    }
+
+    fn too_slow(&self, queued: usize) {
+        if self.terminate("The client is too slow to receive messages.") {
+            tracing::warn!(target: "webpubsub::emulator::client", connection = %self.id,
+                queued_bytes = queued, budget = self.queue_budget,
+                "send queue full: disconnecting the slow client");
+        }
+    }
+
+    /// Ends the connection at once (not recoverable); `true` the first time.
+    pub(crate) fn terminate(&self, reason: &str) -> bool {
+        let first = !self.killed.swap(true, Ordering::AcqRel);
+        if first {
             *lock(&self.kill_reason) = Some(reason.to_owned());
         }
         self.kill.notify_one();
+        first
     }
 
     pub(crate) fn is_killed(&self) -> bool {
@@ -308,17 +410,28 @@ struct HubState {
 }
 
 impl HubState {
-    fn join(&mut self, id: &Arc<str>, group: &str) -> bool {
+    /// Adds a connection to a group (a member already stays one).
+    fn join(&mut self, id: &Arc<str>, group: &str, max_groups: usize) -> Result<(), Refusal> {
         let Some(entry) = self.conns.get_mut(id) else {
-            return false;
+            return Err(Refusal::UnknownConnection);
         };
-        if entry.groups.insert(group.to_owned()) {
-            self.groups
-                .entry(group.to_owned())
-                .or_default()
-                .insert(id.clone());
+        if entry.groups.contains(group) {
+            return Ok(());
         }
-        true
+        if entry.groups.len() >= max_groups {
+            return Err(Refusal::TooManyGroups(max_groups));
+        }
+        entry.groups.insert(group.to_owned());
+        self.groups
+            .entry(group.to_owned())
+            .or_default()
+            .insert(id.clone());
+        Ok(())
+    }
+
+    /// Whether nothing is left: the hub's state can go.
+    fn is_empty(&self) -> bool {
+        self.conns.is_empty() && self.groups.is_empty() && self.users.is_empty()
     }
 
     fn leave(&mut self, id: &str, group: &str) {
@@ -370,79 +483,60 @@ pub(crate) struct ConnectionInfo {
     pub(crate) user_id: Option<String>,
 }
 
-/// A connection as the live view shows it: its first
-/// [`SHOWN_GROUPS`](super::live::SHOWN_GROUPS) groups (by name) and roles,
-/// with their counts, every text clipped.
+/// A connection as the live view shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ConnectionView {
-    connection_id: String,
-    user_id: Option<String>,
-    protocol: Option<String>,
-    groups: Vec<String>,
-    group_count: usize,
-    roles: Vec<String>,
-    role_count: usize,
+    pub(crate) connection_id: String,
+    pub(crate) user_id: Option<String>,
+    pub(crate) protocol: Option<String>,
+    pub(crate) groups: Vec<String>,
+    pub(crate) roles: Vec<String>,
 }
 
-impl ConnectionView {
-    fn new(entry: &Entry) -> Self {
-        use super::live::{clip, SHOWN_GROUPS, SHOWN_VALUE};
-        // The SHOWN_GROUPS smallest names, without sorting (or copying) all.
-        let mut first = BTreeSet::new();
-        for group in &entry.groups {
-            first.insert(group.as_str());
-            if first.len() > SHOWN_GROUPS {
-                first.pop_last();
-            }
-        }
-        let permissions = lock(&entry.conn.permissions);
-        let roles = permissions.roles();
-        Self {
-            connection_id: clip(&entry.conn.id, SHOWN_VALUE),
-            user_id: entry.conn.user_id.as_deref().map(|u| clip(u, SHOWN_VALUE)),
-            protocol: entry
-                .conn
-                .subprotocol
-                .as_deref()
-                .map(|p| clip(p, SHOWN_VALUE)),
-            groups: first.into_iter().map(|g| clip(g, SHOWN_VALUE)).collect(),
-            group_count: entry.groups.len(),
-            roles: roles
-                .iter()
-                .take(SHOWN_GROUPS)
-                .map(|r| clip(r, SHOWN_VALUE))
-                .collect(),
-            role_count: roles.len(),
+/// The caps on what one connection or user can make the emulator hold.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caps {
+    pub(crate) connections_per_user: usize,
+    pub(crate) groups_per_connection: usize,
+}
+
+/// Why a connection was not added, or not added to a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No such connection (any more).
+    UnknownConnection,
+    /// The connection is in this many groups already, the cap.
+    TooManyGroups(usize),
+    /// The user has this many connections to the hub already, the cap.
+    TooManyConnections(usize),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownConnection => f.write_str("The connection does not exist."),
+            Self::TooManyGroups(max) => write!(
+                f,
+                "Too many groups: a connection may be in at most {max} groups (max_groups_per_connection)."
+            ),
+            Self::TooManyConnections(max) => write!(
+                f,
+                "Too many connections: a user may have at most {max} connections to a hub (max_connections_per_user)."
+            ),
         }
     }
 }
 
-/// How big a hub is, for the live view.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub(crate) struct HubTotals {
-    connections: usize,
-    groups: usize,
-    users: usize,
-}
-
-/// One page of the live view's connections, in (hub, connection id) order.
-#[derive(Debug, Default)]
-pub(crate) struct Snapshot {
-    /// The page's connections by hub (lowercase hub names).
-    pub(crate) hubs: BTreeMap<String, Vec<ConnectionView>>,
-    /// The totals of the hubs on the page.
-    pub(crate) hub_totals: BTreeMap<String, HubTotals>,
-    /// Connections in all hubs asked for (the page holds `offset..` of them).
-    pub(crate) connections: usize,
-    /// Hubs asked for that have a connection.
-    pub(crate) hub_count: usize,
-}
-
 /// Every hub's connections and groups. Hub names are case-insensitive.
-#[derive(Debug, Default)]
+///
+/// A hub has state only while it has a connection: reads never create
+/// any, and a hub whose last connection leaves is forgotten, so requests
+/// for made-up hub names cost nothing that stays.
+#[derive(Debug)]
 pub(crate) struct Hubs {
     hubs: Mutex<HashMap<String, HubState>>,
+    caps: Caps,
 }
 
 fn key(hub: &str) -> String {
@@ -450,37 +544,90 @@ fn key(hub: &str) -> String {
 }
 
 impl Hubs {
-    fn with<R>(&self, hub: &str, f: impl FnOnce(&mut HubState) -> R) -> R {
-        let mut hubs = lock(&self.hubs);
-        let state = hubs.entry(key(hub)).or_default();
-        f(state)
+    pub(crate) fn new(caps: Caps) -> Self {
+        Self {
+            hubs: Mutex::new(HashMap::new()),
+            caps: Caps {
+                connections_per_user: caps.connections_per_user.max(1),
+                groups_per_connection: caps.groups_per_connection.max(1),
+            },
+        }
     }
 
-    /// Registers a connection and joins its first groups.
-    pub(crate) fn add(&self, conn: &Arc<Connection>, groups: &[String]) {
-        self.with(&conn.hub, |hub| {
-            hub.conns.insert(
-                conn.id.clone(),
-                Entry {
-                    conn: conn.clone(),
-                    groups: HashSet::new(),
-                },
-            );
-            if let Some(user) = &conn.user_id {
-                hub.users
-                    .entry(user.clone())
-                    .or_default()
-                    .insert(conn.id.clone());
+    /// Reads a hub's state; `None` for a hub without connections.
+    fn read<R>(&self, hub: &str, f: impl FnOnce(&HubState) -> R) -> Option<R> {
+        lock(&self.hubs).get(&key(hub)).map(f)
+    }
+
+    /// Changes a hub's state, if it has any, and forgets the hub once it
+    /// holds nothing.
+    fn update<R>(&self, hub: &str, f: impl FnOnce(&mut HubState) -> R) -> Option<R> {
+        let key = key(hub);
+        let mut hubs = lock(&self.hubs);
+        let state = hubs.get_mut(&key)?;
+        let result = f(state);
+        if state.is_empty() {
+            hubs.remove(&key);
+        }
+        Some(result)
+    }
+
+    /// How many hubs have state (for tests of the bounds).
+    pub(crate) fn hub_count(&self) -> usize {
+        lock(&self.hubs).len()
+    }
+
+    /// Why `user` may not open another connection to `hub`, if it may not.
+    pub(crate) fn user_full(&self, hub: &str, user: &str) -> Option<Refusal> {
+        let max = self.caps.connections_per_user;
+        let count = self
+            .read(hub, |state| state.users.get(user).map_or(0, BTreeSet::len))
+            .unwrap_or(0);
+        (count >= max).then_some(Refusal::TooManyConnections(max))
+    }
+
+    /// Whether `groups` are more than a connection may be in.
+    pub(crate) fn too_many_groups(&self, groups: &[String]) -> Option<Refusal> {
+        let max = self.caps.groups_per_connection;
+        (groups.len() > max).then_some(Refusal::TooManyGroups(max))
+    }
+
+    /// Registers a connection and joins its first groups (checked with
+    /// [`too_many_groups`](Self::too_many_groups); any beyond the cap are
+    /// left out). Refused when its user has too many connections already.
+    pub(crate) fn add(&self, conn: &Arc<Connection>, groups: &[String]) -> Result<(), Refusal> {
+        let caps = self.caps;
+        let mut hubs = lock(&self.hubs);
+        let hub = hubs.entry(key(&conn.hub)).or_default();
+        if let Some(user) = &conn.user_id {
+            let count = hub.users.get(user).map_or(0, BTreeSet::len);
+            if count >= caps.connections_per_user {
+                if hub.is_empty() {
+                    hubs.remove(&key(&conn.hub));
+                }
+                return Err(Refusal::TooManyConnections(caps.connections_per_user));
             }
-            for group in groups {
-                hub.join(&conn.id, group);
-            }
-        });
+            hub.users
+                .entry(user.clone())
+                .or_default()
+                .insert(conn.id.clone());
+        }
+        hub.conns.insert(
+            conn.id.clone(),
+            Entry {
+                conn: conn.clone(),
+                groups: HashSet::new(),
+            },
+        );
+        for group in groups {
+            let _ = hub.join(&conn.id, group, caps.groups_per_connection);
+        }
+        Ok(())
     }
 
     /// Removes a connection from its hub, groups and user.
     pub(crate) fn remove(&self, hub: &str, id: &str) -> Option<Arc<Connection>> {
-        self.with(hub, |state| {
+        self.update(hub, |state| {
             state.leave_all(id);
             let entry = state.conns.remove(id)?;
             if let Some(user) = &entry.conn.user_id {
@@ -493,43 +640,51 @@ impl Hubs {
             }
             Some(entry.conn)
         })
+        .flatten()
     }
 
     pub(crate) fn get(&self, hub: &str, id: &str) -> Option<Arc<Connection>> {
-        self.with(hub, |state| state.conns.get(id).map(|e| e.conn.clone()))
+        self.read(hub, |state| state.conns.get(id).map(|e| e.conn.clone()))
+            .flatten()
     }
 
-    /// Adds a connection to a group; `false` if the connection is unknown.
-    pub(crate) fn join(&self, hub: &str, id: &str, group: &str) -> bool {
-        self.with(hub, |state| {
+    /// Adds a connection to a group.
+    pub(crate) fn join(&self, hub: &str, id: &str, group: &str) -> Result<(), Refusal> {
+        let max = self.caps.groups_per_connection;
+        self.update(hub, |state| {
             let Some(id) = state.conns.get_key_value(id).map(|(k, _)| k.clone()) else {
-                return false;
+                return Err(Refusal::UnknownConnection);
             };
-            state.join(&id, group)
+            state.join(&id, group, max)
         })
+        .unwrap_or(Err(Refusal::UnknownConnection))
     }
 
     pub(crate) fn leave(&self, hub: &str, id: &str, group: &str) {
-        self.with(hub, |state| state.leave(id, group));
+        self.update(hub, |state| state.leave(id, group));
     }
 
     pub(crate) fn leave_all(&self, hub: &str, id: &str) {
-        self.with(hub, |state| state.leave_all(id));
+        self.update(hub, |state| state.leave_all(id));
     }
 
-    /// Adds every current connection of a user; `false` if it has none.
-    pub(crate) fn user_join(&self, hub: &str, user: &str, group: &str) -> bool {
-        self.with(hub, |state| {
+    /// Adds every current connection of a user to a group: how many it
+    /// has, and how many of them were refused for being in too many groups.
+    pub(crate) fn user_join(&self, hub: &str, user: &str, group: &str) -> (usize, usize) {
+        let max = self.caps.groups_per_connection;
+        self.update(hub, |state| {
             let ids = state.user_connections(user);
-            for id in &ids {
-                state.join(id, group);
-            }
-            !ids.is_empty()
+            let refused = ids
+                .iter()
+                .filter(|id| state.join(id, group, max).is_err())
+                .count();
+            (ids.len(), refused)
         })
+        .unwrap_or((0, 0))
     }
 
     pub(crate) fn user_leave(&self, hub: &str, user: &str, group: Option<&str>) {
-        self.with(hub, |state| {
+        self.update(hub, |state| {
             for id in state.user_connections(user) {
                 match group {
                     Some(group) => state.leave(&id, group),
@@ -540,15 +695,18 @@ impl Hubs {
     }
 
     pub(crate) fn connection_exists(&self, hub: &str, id: &str) -> bool {
-        self.with(hub, |state| state.conns.contains_key(id))
+        self.read(hub, |state| state.conns.contains_key(id))
+            .unwrap_or(false)
     }
 
     pub(crate) fn group_exists(&self, hub: &str, group: &str) -> bool {
-        self.with(hub, |state| state.groups.contains_key(group))
+        self.read(hub, |state| state.groups.contains_key(group))
+            .unwrap_or(false)
     }
 
     pub(crate) fn user_exists(&self, hub: &str, user: &str) -> bool {
-        self.with(hub, |state| state.users.contains_key(user))
+        self.read(hub, |state| state.users.contains_key(user))
+            .unwrap_or(false)
     }
 
     /// The connections a target names, minus `excluded`, where `filter` holds.
@@ -559,7 +717,7 @@ impl Hubs {
         excluded: &[String],
         filter: Option<&ODataFilter>,
     ) -> Vec<Arc<Connection>> {
-        self.with(hub, |state| {
+        self.read(hub, |state| {
             let ids: Vec<Arc<str>> = match target {
                 Target::All => state.conns.keys().cloned().collect(),
                 Target::Group(group) => state
@@ -588,33 +746,40 @@ impl Hubs {
                 .map(|entry| entry.conn.clone())
                 .collect()
         })
+        .unwrap_or_default()
     }
 
-    /// Adds (or removes) every connection where `filter` holds to (from) `groups`.
+    /// Adds (or removes) every connection where `filter` holds to (from)
+    /// `groups`; returns how many additions were refused for too many groups.
     pub(crate) fn bulk(
         &self,
         hub: &str,
         groups: &[String],
         filter: Option<&ODataFilter>,
         add: bool,
-    ) {
+    ) -> usize {
+        let max = self.caps.groups_per_connection;
         let targets = self.targets(hub, Target::All, &[], filter);
-        self.with(hub, |state| {
+        self.update(hub, |state| {
+            let mut refused = 0;
             for conn in &targets {
                 for group in groups {
-                    if add {
-                        state.join(&conn.id, group);
-                    } else {
+                    if !add {
                         state.leave(&conn.id, group);
+                    } else if let Err(Refusal::TooManyGroups(_)) = state.join(&conn.id, group, max)
+                    {
+                        refused += 1;
                     }
                 }
             }
-        });
+            refused
+        })
+        .unwrap_or(0)
     }
 
     /// The members of a group, ordered by connection id.
     pub(crate) fn list_group(&self, hub: &str, group: &str) -> Vec<ConnectionInfo> {
-        self.with(hub, |state| {
+        self.read(hub, |state| {
             state
                 .groups
                 .get(group)
@@ -629,61 +794,32 @@ impl Hubs {
                 })
                 .unwrap_or_default()
         })
+        .unwrap_or_default()
     }
 
-    /// Connections `offset..offset + limit` of `hub` (or of every hub,
-    /// hub by hub in name order), for the live view. Takes only that page
-    /// under the lock: skipping costs a step per connection, copying is
-    /// bounded by `limit`.
-    pub(crate) fn snapshot(&self, hub: Option<&str>, offset: usize, limit: usize) -> Snapshot {
+    /// Every hub with its connections, for the live view.
+    pub(crate) fn snapshot(&self) -> BTreeMap<String, Vec<ConnectionView>> {
         let hubs = lock(&self.hubs);
-        let mut asked: Vec<(&String, &HubState)> = match hub {
-            Some(hub) => hubs.get_key_value(&key(hub)).into_iter().collect(),
-            None => hubs.iter().collect(),
-        };
-        asked.retain(|(_, state)| !state.conns.is_empty());
-        asked.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut page = Snapshot {
-            connections: asked.iter().map(|(_, state)| state.conns.len()).sum(),
-            hub_count: asked.len(),
-            ..Snapshot::default()
-        };
-        let (mut skip, mut left) = (offset, limit);
-        for (name, state) in asked {
-            if left == 0 {
-                break;
-            }
-            if skip >= state.conns.len() {
-                skip -= state.conns.len();
-                continue;
-            }
-            let views: Vec<ConnectionView> = state
-                .conns
-                .values()
-                .skip(skip)
-                .take(left)
-                .map(ConnectionView::new)
-                .collect();
-            skip = 0;
-            left -= views.len();
-            page.hub_totals.insert(
-                name.clone(),
-                HubTotals {
-                    connections: state.conns.len(),
-                    groups: state.groups.len(),
-                    users: state.users.len(),
-                },
-            );
-            page.hubs.insert(name.clone(), views);
-        }
-        page
-    }
-
-    /// Every connection of every hub.
-    pub(crate) fn connections(&self) -> Vec<Arc<Connection>> {
-        lock(&self.hubs)
-            .values()
-            .flat_map(|state| state.conns.values().map(|e| e.conn.clone()))
+        hubs.iter()
+            .filter(|(_, state)| !state.conns.is_empty())
+            .map(|(name, state)| {
+                let conns = state
+                    .conns
+                    .values()
+                    .map(|e| {
+                        let mut groups: Vec<String> = e.groups.iter().cloned().collect();
+                        groups.sort();
+                        ConnectionView {
+                            connection_id: e.conn.id.to_string(),
+                            user_id: e.conn.user_id.as_deref().map(str::to_owned),
+                            protocol: e.conn.subprotocol.clone(),
+                            groups,
+                            roles: lock(&e.conn.permissions).roles().to_vec(),
+                        }
+                    })
+                    .collect();
+                (name.clone(), conns)
+            })
             .collect()
     }
 }

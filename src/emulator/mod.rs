@@ -8,16 +8,6 @@
 //! token check and status codes. Microsoft's own client libraries work
 //! against it unchanged, and so does [`WebPubSubServiceClient`](crate::WebPubSubServiceClient).
 //!
-//! Its live view at `/_emulator` shows each hub's connections (a page at a
-//! time, with their groups and roles) and the latest 200 upstream calls
-//! with their request headers. It is for this machine only: it answers
-//! only when the request's `Host` is `localhost`, `*.localhost`,
-//! `127.0.0.0/8`, `[::1]` or the [host](EmulatorBuilder::host) the emulator
-//! goes by (else `421`), and refuses cross-site browser requests (`403`).
-//! It never shows `ce-signature`, `ce-connectionState`, `Authorization`
-//! or cookie values (only their length), nor token-like query values of
-//! handler URLs.
-//!
 //! Run it alone with `cargo run --features emulator --bin webpubsub-emulator`,
 //! or embed it:
 //!
@@ -41,6 +31,7 @@ mod client;
 mod filter;
 mod frames;
 mod hub;
+mod listen;
 mod live;
 mod permissions;
 mod rest;
@@ -224,7 +215,30 @@ impl HubSettings {
 }
 
 /// Settings of an [`Emulator`], checked by [`build`](Self::build).
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output shows neither access key.
+///
+/// # Bounds
+///
+/// Whatever its clients do, the emulator holds a bounded amount: the
+/// defaults below keep a laptop responsive, and every bound has a setter.
+///
+/// | bound | default | over it |
+/// |---|---|---|
+/// | [open sockets](Self::max_connections) ([`start`](Emulator::start) only) | 512 | `503` and closed at once |
+/// | [time for a request head](Self::header_read_timeout) ([`start`](Emulator::start) only) | 10 s | closed |
+/// | [connections per user and hub](Self::max_connections_per_user) | 100 | handshake `429` |
+/// | [groups per connection](Self::max_groups_per_connection) | 100 | `joinGroup` error ack, REST `403`, handshake `400` |
+/// | [remembered ack ids](Self::remembered_ack_ids) | 1,000 | older ids forgotten |
+/// | [queued bytes](Self::send_queue_bytes) / [messages](Self::send_queue) per connection | 16 MiB / 4,096 | disconnected as too slow |
+/// | [client silence](Self::client_timeout) | 60 s | socket dropped |
+/// | WebSocket message and frame | 1 MiB | close `1009` |
+/// | unacknowledged reliable messages | 1,000 or 16 MiB | close `1008` |
+///
+/// A message sent to many connections is held once, however many queues
+/// and reliable buffers it waits in, so what clients can make the emulator
+/// hold grows with what they upload, within the caps above.
+#[derive(Clone)]
 #[must_use]
 pub struct EmulatorBuilder {
     access_key: String,
@@ -234,7 +248,39 @@ pub struct EmulatorBuilder {
     retry_delays: Vec<Duration>,
     upstream_timeout: Duration,
     queue: usize,
+    queue_bytes: usize,
     recovery_window: Duration,
+    max_connections: usize,
+    header_read_timeout: Duration,
+    connections_per_user: usize,
+    groups_per_connection: usize,
+    ack_ids: usize,
+    client_timeout: Duration,
+}
+
+impl fmt::Debug for EmulatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorBuilder")
+            .field("access_key", &"<redacted>")
+            .field(
+                "secondary_access_key",
+                &self.secondary_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("host", &self.host)
+            .field("hubs", &self.hubs)
+            .field("upstream_retry_delays", &self.retry_delays)
+            .field("upstream_timeout", &self.upstream_timeout)
+            .field("send_queue", &self.queue)
+            .field("send_queue_bytes", &self.queue_bytes)
+            .field("recovery_window", &self.recovery_window)
+            .field("max_connections", &self.max_connections)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_connections_per_user", &self.connections_per_user)
+            .field("max_groups_per_connection", &self.groups_per_connection)
+            .field("remembered_ack_ids", &self.ack_ids)
+            .field("client_timeout", &self.client_timeout)
+            .finish()
+    }
 }
 
 impl EmulatorBuilder {
@@ -280,6 +326,77 @@ impl EmulatorBuilder {
     /// disconnected as too slow (default 4096).
     pub fn send_queue(mut self, messages: usize) -> Self {
         self.queue = messages;
+        self
+    }
+
+    /// How many bytes of messages may wait for one connection before it is
+    /// disconnected as too slow (default 16 MiB). A message counts its
+    /// payload plus 64 bytes from when it is queued until it is written to
+    /// the socket; keep this above the largest message you send.
+    pub fn send_queue_bytes(mut self, bytes: usize) -> Self {
+        self.queue_bytes = bytes;
+        self
+    }
+
+    /// How many sockets [`Emulator::start`] keeps open at a time, HTTP and
+    /// WebSocket alike (default 512; 0 counts as 1). Sockets over it get a
+    /// `503 Service Unavailable` and are closed at once. Keep it below the
+    /// process's file-descriptor limit (`ulimit -n`). Does not apply to a
+    /// [`router`](Emulator::router) you serve yourself.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections;
+        self
+    }
+
+    /// How long a socket of [`Emulator::start`] may take to send a
+    /// complete request head, counted from when it opened or from the
+    /// previous response (default 10 s). Covers sockets that send nothing,
+    /// heads trickled byte by byte and idle keep-alive connections: all are
+    /// closed when it passes. Does not apply to a
+    /// [`router`](Emulator::router) you serve yourself.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// How many connections one user id may have to one hub at a time
+    /// (default 100; 0 counts as 1). The handshake of one more is refused
+    /// with `429 Too Many Requests`. Connections without a user id are
+    /// bounded by [`max_connections`](Self::max_connections) only.
+    pub fn max_connections_per_user(mut self, connections: usize) -> Self {
+        self.connections_per_user = connections;
+        self
+    }
+
+    /// How many groups one connection may be in (default 100; 0 counts as
+    /// 1). Joining one more is refused: a `joinGroup` gets an error ack
+    /// (`Forbidden`, "Too many groups…"), a REST add of that connection
+    /// `403`, REST adds of a user or by filter leave that connection out,
+    /// and a token or `connect` answer with more groups fails the handshake
+    /// (`400` / `500`).
+    pub fn max_groups_per_connection(mut self, groups: usize) -> Self {
+        self.groups_per_connection = groups;
+        self
+    }
+
+    /// How many of its last `ackId`s a connection's duplicates are checked
+    /// against (default 1000; 0 counts as 1). A repeated id among them gets
+    /// a `Duplicate` ack and is not executed again; older ids are forgotten
+    /// and count as new. Client libraries number acks 1, 2, 3… and retry
+    /// within seconds, so only a retry more than this many requests late
+    /// would run twice.
+    pub fn remembered_ack_ids(mut self, ack_ids: usize) -> Self {
+        self.ack_ids = ack_ids;
+        self
+    }
+
+    /// How long a client WebSocket may stay silent — no message, no pong —
+    /// before its socket is dropped (default 60 s). The emulator pings every
+    /// client every third of this (at most every 20 s, as the service), so a
+    /// live client always has something to answer. A reliable connection
+    /// whose socket is dropped can still be recovered.
+    pub fn client_timeout(mut self, timeout: Duration) -> Self {
+        self.client_timeout = timeout;
         self
     }
 
@@ -346,9 +463,20 @@ impl EmulatorBuilder {
                 key_text: self.access_key,
                 host: self.host,
                 settings,
-                hubs: hub::Hubs::default(),
+                hubs: hub::Hubs::new(hub::Caps {
+                    connections_per_user: self.connections_per_user,
+                    groups_per_connection: self.groups_per_connection,
+                }),
                 upstream,
                 queue: self.queue,
+                queue_bytes: self.queue_bytes,
+                ack_ids: self.ack_ids,
+                client_timeout: self.client_timeout,
+                listener: listen::Limits {
+                    max_connections: self.max_connections,
+                    header_read_timeout: self.header_read_timeout,
+                },
+                reconnect_key: client::ReconnectKey::random(),
                 recovery_window: self.recovery_window,
             }),
         })
@@ -365,6 +493,12 @@ pub(crate) struct Shared {
     pub(crate) hubs: hub::Hubs,
     pub(crate) upstream: upstream::Upstream,
     pub(crate) queue: usize,
+    pub(crate) queue_bytes: usize,
+    pub(crate) ack_ids: usize,
+    pub(crate) client_timeout: Duration,
+    listener: listen::Limits,
+    /// Signs reconnection tokens; random, made at build time.
+    pub(crate) reconnect_key: client::ReconnectKey,
     pub(crate) recovery_window: Duration,
 }
 
@@ -412,45 +546,19 @@ impl Emulator {
             ],
             upstream_timeout: Duration::from_secs(100),
             queue: 4096,
+            queue_bytes: 16 * 1024 * 1024,
             recovery_window: Duration::from_secs(30),
+            max_connections: 512,
+            header_read_timeout: Duration::from_secs(10),
+            connections_per_user: 100,
+            groups_per_connection: 100,
+            ack_ids: 1000,
+            client_timeout: Duration::from_secs(60),
         }
     }
 
     /// The emulator's routes (`/client/…`, `/api/…`, `/_emulator/…`), to
     /// serve at the root of an axum server.
-    ///
-    /// `/_emulator` is the live view (hubs, connections, recent upstream
-    /// calls), fed by `GET /_emulator/api/state[?hub=&offset=&limit=&since=]`:
-    /// one page of connections (`limit` 1 to 500, default 100), each with at
-    /// most 10 groups and roles plus their counts, per-hub totals and the
-    /// `nextOffset`. It is for this machine only, and rejects:
-    ///
-    /// - a `Host` that is not `localhost`, `*.localhost`, `127.0.0.0/8`,
-    ///   `[::1]` or the configured [host](EmulatorBuilder::host) (port
-    ///   ignored) — so DNS rebinding does not reach it — with
-    ///   `421 Misdirected Request`; a missing `Host` with `400`;
-    /// - `Sec-Fetch-Site: cross-site`, or an `Origin` other than the `Host`,
-    ///   with `403`;
-    /// - a malformed `since`, `hub`, `offset` or `limit` with `400`.
-    ///
-    /// The values of `ce-signature`, `ce-connectionState`, `Authorization`,
-    /// `Proxy-Authorization` and `Cookie` are never shown (only their
-    /// length), nor passwords and token-like query values (`access_token`,
-    /// `code`, `key`, `sig`, …) in handler URLs; other values are cut to
-    /// 256 bytes.
-    ///
-    /// ```
-    /// # use webpubsub::emulator::Emulator;
-    /// # use tower::ServiceExt;
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let router = Emulator::builder().build()?.router();
-    /// let request = http::Request::get("/_emulator/api/state")
-    ///     .header("host", "attacker.example")
-    ///     .body(axum::body::Body::empty())?;
-    /// let response = router.oneshot(request).await?;
-    /// assert_eq!(response.status(), http::StatusCode::MISDIRECTED_REQUEST);
-    /// # Ok(()) }
-    /// ```
     pub fn router(&self) -> Router {
         Router::new()
             .route("/client/hubs/{hub}", any(client_by_path))
@@ -473,7 +581,9 @@ impl Emulator {
     }
 
     /// Binds `addr` and serves in the background until
-    /// [`RunningEmulator::shutdown`].
+    /// [`RunningEmulator::shutdown`], with the listener's bounds
+    /// ([`max_connections`](EmulatorBuilder::max_connections),
+    /// [`header_read_timeout`](EmulatorBuilder::header_read_timeout)).
     ///
     /// # Errors
     ///
@@ -483,14 +593,10 @@ impl Emulator {
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = self.router();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        tracing::info!(target: "webpubsub::emulator", %addr, "emulator listening");
+        let limits = self.shared.listener;
+        let task = tokio::spawn(listen::serve(listener, router, limits, stopped));
+        tracing::info!(target: "webpubsub::emulator", %addr,
+            max_connections = limits.max_connections, "emulator listening");
         Ok(RunningEmulator {
             emulator: self,
             addr,
@@ -525,6 +631,14 @@ impl RunningEmulator {
         self.addr
     }
 
+    /// How many hubs the emulator holds state for (hubs with a connection).
+    /// For tests of its bounds; not a stable API.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn __hubs_with_state(&self) -> usize {
+        self.emulator.shared.hubs.hub_count()
+    }
+
     /// `http://{host}:{port}`.
     #[must_use]
     pub fn endpoint(&self) -> String {
@@ -548,13 +662,17 @@ impl RunningEmulator {
 }
 
 fn close_all(shared: &Arc<Shared>, reason: &str) {
-    for conn in shared.hubs.connections() {
-        if hub::lock(&conn.parked).take().is_some() {
-            client::finish(shared, &conn, Some(reason.to_owned()));
-        } else {
-            conn.send(hub::Outbound::Close {
-                reason: reason.to_owned(),
-            });
+    for (hub, conns) in shared.hubs.snapshot() {
+        for view in conns {
+            if let Some(conn) = shared.hubs.get(&hub, &view.connection_id) {
+                if hub::lock(&conn.parked).take().is_some() {
+                    client::finish(shared, &conn, Some(reason.to_owned()));
+                } else {
+                    conn.send(hub::Outbound::Close {
+                        reason: reason.to_owned(),
+                    });
+                }
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::auth;
 use super::client::finish;
 use super::filter::ODataFilter;
-use super::hub::{lock, Data, DataKind, Envelope, Origin, Outbound, Target};
+use super::hub::{lock, Data, DataKind, Envelope, Origin, Outbound, Refusal, Target};
 use super::permissions::Action;
 use super::Shared;
 use crate::{ClientAccessOptions, ClientAccessSigner};
@@ -30,6 +30,9 @@ const API_VERSIONS: [&str; 5] = [
 ];
 /// The largest request body read.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// The longest lifetime `:generateToken` signs: one year, in minutes. The
+/// service documents no maximum; this one keeps `exp` far from overflow.
+const MAX_TOKEN_MINUTES: u64 = 365 * 24 * 60;
 
 /// A refusal with the service's JSON error body (401s have no body).
 fn error(status: StatusCode, message: &str) -> Response {
@@ -39,6 +42,7 @@ fn error(status: StatusCode, message: &str) -> Response {
     }
     let code = match status {
         StatusCode::NOT_FOUND => "Error.NotFound",
+        StatusCode::FORBIDDEN => "Error.Forbidden",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "Error.UnsupportedMediaType",
         StatusCode::PAYLOAD_TOO_LARGE => "Error.PayloadTooLarge",
         _ => "Error.BadRequest",
@@ -231,17 +235,17 @@ impl Call<'_> {
             (&M::HEAD, ["connections", id]) => bool_status(hubs.connection_exists(hub, id)),
             (&M::HEAD, ["groups", group]) => bool_status(hubs.group_exists(hub, group)),
             (&M::HEAD, ["users", user]) => bool_status(hubs.user_exists(hub, user)),
-            (&M::PUT, ["groups", group, "connections", id]) => {
-                if hubs.join(hub, id, group) {
+            (&M::PUT, ["groups", group, "connections", id]) => match hubs.join(hub, id, group) {
+                Ok(()) => {
                     self.shared.changed();
                     status(StatusCode::OK)
-                } else {
-                    error(
-                        StatusCode::NOT_FOUND,
-                        &format!("Connection id '{id}' doesn't exist."),
-                    )
                 }
-            }
+                Err(Refusal::UnknownConnection) => error(
+                    StatusCode::NOT_FOUND,
+                    &format!("Connection id '{id}' doesn't exist."),
+                ),
+                Err(refusal) => error(StatusCode::FORBIDDEN, &refusal.to_string()),
+            },
             (&M::DELETE, ["groups", group, "connections", id]) => {
                 hubs.leave(hub, id, group);
                 self.shared.changed();
@@ -253,15 +257,19 @@ impl Call<'_> {
                 status(StatusCode::NO_CONTENT)
             }
             (&M::PUT, ["users", user, "groups", group]) => {
-                if hubs.user_join(hub, user, group) {
-                    self.shared.changed();
-                    status(StatusCode::OK)
-                } else {
-                    error(
+                let (connections, refused) = hubs.user_join(hub, user, group);
+                if connections == 0 {
+                    return error(
                         StatusCode::NOT_FOUND,
                         &format!("User `{user}` is not found."),
-                    )
+                    );
                 }
+                if refused > 0 {
+                    tracing::info!(target: "webpubsub::emulator::rest", hub, refused,
+                        "connections in too many groups were not added to the group");
+                }
+                self.shared.changed();
+                status(StatusCode::OK)
             }
             (&M::DELETE, ["users", user, "groups", group]) => {
                 hubs.user_leave(hub, user, Some(group));
@@ -415,9 +423,14 @@ impl Call<'_> {
             Ok(filter) => filter,
             Err(message) => return error(StatusCode::BAD_REQUEST, &message),
         };
-        self.shared
+        let refused = self
+            .shared
             .hubs
             .bulk(hub, &body.groups, filter.as_ref(), add);
+        if refused > 0 {
+            tracing::info!(target: "webpubsub::emulator::rest", hub, refused,
+                "connections in too many groups were not added to some groups");
+        }
         self.shared.changed();
         status(StatusCode::OK)
     }
@@ -465,11 +478,11 @@ impl Call<'_> {
         let minutes = match self.param("minutesToExpire") {
             None => 60,
             Some(m) => match m.parse::<u64>() {
-                Ok(m) if m >= 1 => m,
+                Ok(m) if (1..=MAX_TOKEN_MINUTES).contains(&m) => m,
                 _ => {
                     return error(
                         StatusCode::BAD_REQUEST,
-                        "minutesToExpire must be at least 1",
+                        &format!("minutesToExpire must be 1-{MAX_TOKEN_MINUTES} (one year)"),
                     )
                 }
             },
@@ -505,7 +518,7 @@ impl Call<'_> {
         let mut options = ClientAccessOptions::new()
             .roles(self.params("role"))
             .groups(self.params("group"))
-            .expires_after(std::time::Duration::from_secs(minutes * 60));
+            .expires_after(std::time::Duration::from_secs(minutes.saturating_mul(60)));
         if let Some(user) = self.param("userId") {
             options = options.user_id(user);
         }
@@ -534,15 +547,21 @@ impl Call<'_> {
                 _ => return error(StatusCode::BAD_REQUEST, "top must be at least 1"),
             },
         };
-        let start = self
-            .param("continuationToken")
-            .and_then(|t| t.parse::<usize>().ok())
-            .unwrap_or(0);
+        let start = match self.param("continuationToken") {
+            None => 0,
+            Some(t) => match t.parse::<usize>() {
+                Ok(n) => n,
+                _ => return error(
+                    StatusCode::BAD_REQUEST,
+                    "continuationToken is not valid: pass the one of the previous page's nextLink",
+                ),
+            },
+        };
         let members = self.shared.hubs.list_group(hub, group);
         let take = top.map_or(page_size, |t| t.min(page_size));
         let page: Vec<_> = members.iter().skip(start).take(take).cloned().collect();
-        let next = start + page.len();
-        let remaining = top.map(|t| t - page.len());
+        let next = start.saturating_add(page.len());
+        let remaining = top.map(|t| t.saturating_sub(page.len()));
         let mut body = serde_json::json!({ "value": page });
         if next < members.len() && remaining != Some(0) {
             let mut link = format!(

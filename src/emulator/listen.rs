@@ -1,0 +1,178 @@
+//! The emulator's own listener ([`Emulator::start`](super::Emulator::start)):
+//! at most `max_connections` sockets at a time, HTTP/1.1 with a deadline
+//! for every request head, and a graceful stop.
+//!
+//! `axum::serve` has neither a connection limit nor a timer (so hyper's
+//! header-read timeout is off there), hence this small accept loop around
+//! hyper's HTTP/1 connection, which brings both: hyper starts its
+//! header-read timer as soon as a connection waits for a request head —
+//! right after accept and after each response — so one setting covers
+//! sockets that never send anything, heads trickled byte by byte, and idle
+//! keep-alive connections.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
+
+/// The most bytes hyper buffers for one request head.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// How the listener bounds its connections.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Open sockets at a time (HTTP and WebSocket alike).
+    pub(crate) max_connections: usize,
+    /// How long a connection may take to deliver a request head, counted
+    /// from accept or from the previous response.
+    pub(crate) header_read_timeout: Duration,
+}
+
+/// A socket that holds one of the listener's permits until it is dropped,
+/// also after hyper handed it over to a WebSocket.
+struct Counted {
+    stream: TcpStream,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Tells a socket over the limit why it is closed, without waiting for it.
+fn refuse(stream: &TcpStream, max: usize) {
+    let body = format!("too many connections: the emulator serves at most {max} at a time\n");
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.try_write(response.as_bytes());
+}
+
+/// Serves `router` on `listener` until `stop` fires (or is dropped), then
+/// lets open HTTP connections finish their requests.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    stop: oneshot::Receiver<()>,
+) {
+    let max = limits.max_connections.max(1);
+    let permits = Arc::new(Semaphore::new(max));
+    // Dropping `shutdown` asks every connection to finish; each holds a
+    // `done` receiver, so `done_tx.closed()` waits for all of them.
+    let (shutdown, shutdown_rx) = watch::channel(());
+    let (done_tx, done) = watch::channel(());
+    let mut full = false;
+    let mut failing = false;
+    tokio::pin!(stop);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut stop => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                failing = false;
+                stream
+            }
+            Err(error) => {
+                // Out of file descriptors, most likely: say so once, retry soon.
+                if !failing {
+                    failing = true;
+                    tracing::warn!(target: "webpubsub::emulator", %error, "accepting a connection failed; retrying");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            if !full {
+                full = true;
+                tracing::warn!(target: "webpubsub::emulator", max_connections = max,
+                    "connection limit reached: refusing new connections with 503");
+            }
+            refuse(&stream, max);
+            continue;
+        };
+        if full {
+            full = false;
+            tracing::info!(target: "webpubsub::emulator", "below the connection limit again");
+        }
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(Counted {
+            stream,
+            _permit: permit,
+        });
+        let service = TowerToHyperService::new(router.clone());
+        let mut shutdown = shutdown_rx.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(MAX_HEAD);
+            let conn = http.serve_connection(io, service).with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = shutdown.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(done);
+        });
+    }
+    drop(listener);
+    drop(shutdown);
+    drop(done);
+    done_tx.closed().await;
+}
