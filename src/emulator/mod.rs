@@ -8,6 +8,16 @@
 //! token check and status codes. Microsoft's own client libraries work
 //! against it unchanged, and so does [`WebPubSubServiceClient`](crate::WebPubSubServiceClient).
 //!
+//! Its live view at `/_emulator` shows each hub's connections (a page at a
+//! time, with their groups and roles) and the latest 200 upstream calls
+//! with their request headers. It is for this machine only: it answers
+//! only when the request's `Host` is `localhost`, `*.localhost`,
+//! `127.0.0.0/8`, `[::1]` or the [host](EmulatorBuilder::host) the emulator
+//! goes by (else `421`), and refuses cross-site browser requests (`403`).
+//! It never shows `ce-signature`, `ce-connectionState`, `Authorization`
+//! or cookie values (only their length), nor token-like query values of
+//! handler URLs.
+//!
 //! Run it alone with `cargo run --features emulator --bin webpubsub-emulator`,
 //! or embed it:
 //!
@@ -559,6 +569,39 @@ impl Emulator {
 
     /// The emulator's routes (`/client/…`, `/api/…`, `/_emulator/…`), to
     /// serve at the root of an axum server.
+    ///
+    /// `/_emulator` is the live view (hubs, connections, recent upstream
+    /// calls), fed by `GET /_emulator/api/state[?hub=&offset=&limit=&since=]`:
+    /// one page of connections (`limit` 1 to 500, default 100), each with at
+    /// most 10 groups and roles plus their counts, per-hub totals and the
+    /// `nextOffset`. It is for this machine only, and rejects:
+    ///
+    /// - a `Host` that is not `localhost`, `*.localhost`, `127.0.0.0/8`,
+    ///   `[::1]` or the configured [host](EmulatorBuilder::host) (port
+    ///   ignored) — so DNS rebinding does not reach it — with
+    ///   `421 Misdirected Request`; a missing `Host` with `400`;
+    /// - `Sec-Fetch-Site: cross-site`, or an `Origin` other than the `Host`,
+    ///   with `403`;
+    /// - a malformed `since`, `hub`, `offset` or `limit` with `400`.
+    ///
+    /// The values of `ce-signature`, `ce-connectionState`, `Authorization`,
+    /// `Proxy-Authorization` and `Cookie` are never shown (only their
+    /// length), nor passwords and token-like query values (`access_token`,
+    /// `code`, `key`, `sig`, …) in handler URLs; other values are cut to
+    /// 256 bytes.
+    ///
+    /// ```
+    /// # use webpubsub::emulator::Emulator;
+    /// # use tower::ServiceExt;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let router = Emulator::builder().build()?.router();
+    /// let request = http::Request::get("/_emulator/api/state")
+    ///     .header("host", "attacker.example")
+    ///     .body(axum::body::Body::empty())?;
+    /// let response = router.oneshot(request).await?;
+    /// assert_eq!(response.status(), http::StatusCode::MISDIRECTED_REQUEST);
+    /// # Ok(()) }
+    /// ```
     pub fn router(&self) -> Router {
         Router::new()
             .route("/client/hubs/{hub}", any(client_by_path))
@@ -662,17 +705,13 @@ impl RunningEmulator {
 }
 
 fn close_all(shared: &Arc<Shared>, reason: &str) {
-    for (hub, conns) in shared.hubs.snapshot() {
-        for view in conns {
-            if let Some(conn) = shared.hubs.get(&hub, &view.connection_id) {
-                if hub::lock(&conn.parked).take().is_some() {
-                    client::finish(shared, &conn, Some(reason.to_owned()));
-                } else {
-                    conn.send(hub::Outbound::Close {
-                        reason: reason.to_owned(),
-                    });
-                }
-            }
+    for conn in shared.hubs.connections() {
+        if hub::lock(&conn.parked).take().is_some() {
+            client::finish(shared, &conn, Some(reason.to_owned()));
+        } else {
+            conn.send(hub::Outbound::Close {
+                reason: reason.to_owned(),
+            });
         }
     }
 }
