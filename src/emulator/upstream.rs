@@ -81,6 +81,10 @@ pub(crate) enum UpstreamError {
     Transport { url: String, reason: String },
     #[error("{url} answered {status}")]
     Status { url: String, status: StatusCode },
+    /// The connection id has the shape of a token's signed part: its
+    /// `ce-signature` would be a token signature, so it is never signed.
+    #[error("connection id `{connection_id}` looks like a signed token and is never signed")]
+    TokenShapedConnectionId { connection_id: String },
 }
 
 impl UpstreamError {
@@ -213,6 +217,14 @@ impl Upstream {
         let Some(handler) = settings.and_then(|s| s.handler_for(call.kind)) else {
             return Ok(None);
         };
+        // Signing such an id would hand out a token signature (see
+        // `Rejection::TokenShapedConnectionId`). The emulator's own ids are
+        // hex; this holds for ids that clients choose too.
+        if crate::upstream::is_token_signing_input(call.connection_id.as_bytes()) {
+            return Err(UpstreamError::TokenShapedConnectionId {
+                connection_id: crate::upstream::excerpt(call.connection_id),
+            });
+        }
         self.preflight(handler, call.hub).await?;
         let url = expand(&handler.url_template, call.hub, call.kind.name());
         let headers = self.headers(&call);
@@ -461,6 +473,37 @@ pub(crate) fn rfc3339(time: SystemTime) -> String {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn token_shaped_connection_ids_are_never_signed() {
+        let upstream = Upstream::new(
+            vec![AccessKey::new("k").unwrap()],
+            "localhost".to_owned(),
+            Vec::new(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        // Port 9 (discard) on loopback: were anything sent, the call would fail otherwise.
+        let hub = HubSettings::new("chat")
+            .event_handler(EventHandlerSettings::new("http://127.0.0.1:9/eventhandler"));
+        let call = UpstreamCall {
+            hub: "chat",
+            connection_id: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ4In0",
+            user_id: Some("admin"),
+            subprotocol: None,
+            state: None,
+            event_id: 1,
+            kind: EventKind::User("message"),
+            content_type: "text/plain",
+            body: Bytes::from_static(b"hi"),
+        };
+        let error = upstream.call(Some(&hub), call).await.unwrap_err();
+        assert!(
+            matches!(error, UpstreamError::TokenShapedConnectionId { .. }),
+            "{error}"
+        );
+        assert!(upstream.recent().is_empty(), "nothing was sent or recorded");
+    }
 
     #[test]
     fn times_are_utc_seconds() {
