@@ -148,7 +148,10 @@ mod tests {
 
     #[test]
     fn the_spec_vector_is_signed_with_the_key_but_has_expired() {
-        assert_eq!(verify(REST, &AccessKey::new(KEY).unwrap()), Err(AuthError::Expired));
+        assert_eq!(
+            verify(REST, &AccessKey::new(KEY).unwrap()),
+            Err(AuthError::Expired)
+        );
         assert_eq!(
             verify(REST, &AccessKey::new("other").unwrap()),
             Err(AuthError::Signature)
