@@ -3,14 +3,16 @@
 
 #![cfg(feature = "emulator")]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::emulator::{self, send_json, Env, Ws};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-use webpubsub::emulator::{Emulator, EventHandlerSettings, HubSettings, RunningEmulator};
+use webpubsub::emulator::RunningEmulator;
 use webpubsub::{
     ClientAccessOptions, ConnectEventRequest, ConnectEventResponse, ConnectedEventRequest,
     DisconnectedEventRequest, EventErrorResponse, Permission, UserEventRequest, UserEventResponse,
@@ -86,34 +88,15 @@ struct Setup {
 
 async fn setup() -> Setup {
     let seen = Arc::new(Seen::default());
-    let events = webpubsub::EventRouter::builder()
-        .hub("chat", App { seen: seen.clone() })
-        .connection_string(&format!("Endpoint=http://127.0.0.1;AccessKey={KEY}"))
-        .unwrap()
-        .build()
-        .unwrap();
-    let app = axum::Router::new().nest_service("/eventhandler", events);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let emulator = Emulator::builder()
-        .access_key(KEY)
-        .host("127.0.0.1")
-        .upstream_retry_delays([Duration::from_millis(10)])
-        .hub(
-            HubSettings::new("chat").event_handler(EventHandlerSettings::new(format!(
-                "http://{upstream}/eventhandler/{{hub}}/{{event}}"
-            ))),
-        )
-        .build()
-        .unwrap()
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let service =
-        WebPubSubServiceClient::from_connection_string(&emulator.connection_string(), "chat")
-            .unwrap();
+    let events = common::local_router(App { seen: seen.clone() }, KEY);
+    let upstream = common::serve(common::at_eventhandler(events)).await;
+    let Env { emulator, service } = emulator::start(
+        emulator::builder(KEY).hub(emulator::chat_hub(format!(
+            "http://{upstream}/eventhandler/{{hub}}/{{event}}"
+        ))),
+        "chat",
+    )
+    .await;
     Setup {
         emulator,
         seen,
@@ -121,18 +104,9 @@ async fn setup() -> Setup {
     }
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 async fn connect(service: &WebPubSubServiceClient, user: &str, protocol: Option<&str>) -> Ws {
     let url = service.client_access_url(&ClientAccessOptions::new().user_id(user));
-    let mut request = url.into_client_request().unwrap();
-    if let Some(protocol) = protocol {
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
-    }
-    let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (ws, response) = emulator::open(&url, protocol.as_slice()).await.unwrap();
     if let Some(protocol) = protocol {
         assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
     }
@@ -140,24 +114,7 @@ async fn connect(service: &WebPubSubServiceClient, user: &str, protocol: Option<
 }
 
 async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a frame within 10 s")
-            .expect("the socket is open")
-            .expect("a valid frame");
-        match frame {
-            Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
-            Message::Ping(_) | Message::Pong(_) => {}
-            other => panic!("unexpected frame {other:?}"),
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, value: Value) {
-    ws.send(Message::Text(value.to_string().into()))
-        .await
-        .unwrap();
+    emulator::next_json(ws, Duration::from_secs(10)).await
 }
 
 #[tokio::test]
@@ -169,7 +126,7 @@ async fn json_clients_join_groups_send_events_and_get_replies_before_acks() {
     assert_eq!(connected["event"], "connected");
     assert_eq!(connected["userId"], "alice");
 
-    send(
+    send_json(
         &mut alice,
         json!({"type":"joinGroup","group":"room","ackId":1}),
     )
@@ -179,7 +136,7 @@ async fn json_clients_join_groups_send_events_and_get_replies_before_acks() {
         json!({"type":"ack","ackId":1,"success":true})
     );
 
-    send(
+    send_json(
         &mut alice,
         json!({"type":"event","event":"echo","dataType":"text","data":"hi","ackId":2}),
     )
@@ -193,7 +150,7 @@ async fn json_clients_join_groups_send_events_and_get_replies_before_acks() {
         json!({"type":"ack","ackId":2,"success":true})
     );
 
-    send(
+    send_json(
         &mut alice,
         json!({"type":"sendToGroup","group":"room","dataType":"json","data":{"n":1},"ackId":3}),
     )
@@ -208,7 +165,7 @@ async fn json_clients_join_groups_send_events_and_get_replies_before_acks() {
         json!({"type":"message","from":"group","group":"room","fromUserId":"alice","dataType":"json","data":{"n":1}})
     );
 
-    send(
+    send_json(
         &mut alice,
         json!({"type":"joinGroup","group":"room","ackId":3}),
     )

@@ -6,28 +6,28 @@
 
 #![cfg(feature = "emulator")]
 
-use std::future::Future;
+mod common;
+
 use std::sync::{Mutex, Once};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use futures_util::{SinkExt, StreamExt};
+use common::emulator::{
+    self, eventually, ok_ack, refused_handshake, refused_recovery, Client, Env, JSON, RELIABLE,
+    WAIT,
+};
+use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::{self, Message};
-use webpubsub::emulator::{Emulator, EmulatorBuilder, RunningEmulator};
-use webpubsub::{ClientAccessOptions, ConfigError, Permission, WebPubSubServiceClient};
+use tokio_tungstenite::tungstenite::Message;
+use webpubsub::emulator::EmulatorBuilder;
+use webpubsub::{ClientAccessOptions, ConfigError, Permission};
 
 const KEY: &str = "emulator-limits-test-key-0123456789abcdef";
-const JSON: &str = "json.webpubsub.azure.v1";
-const RELIABLE: &str = "json.reliable.webpubsub.azure.v1";
-/// The longest any single wait in these tests may take.
-const WAIT: Duration = Duration::from_secs(5);
 
 // ---------------------------------------------------------------------------
 // What the crate logs, captured once for the whole test binary.
@@ -77,94 +77,14 @@ fn logged(text: &str) -> bool {
 // The emulator and its clients.
 // ---------------------------------------------------------------------------
 
-struct Env {
-    emulator: RunningEmulator,
-    service: WebPubSubServiceClient,
-}
-
 fn builder() -> EmulatorBuilder {
-    Emulator::builder()
-        .access_key(KEY)
-        .host("127.0.0.1")
-        .upstream_retry_delays([Duration::from_millis(10)])
+    emulator::builder(KEY)
 }
 
+/// Starts `builder` with the logs captured, with a service client for hub `chat`.
 async fn start(builder: EmulatorBuilder) -> Env {
     capture_logs();
-    let emulator = builder
-        .build()
-        .unwrap()
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let service =
-        WebPubSubServiceClient::from_connection_string(&emulator.connection_string(), "chat")
-            .unwrap();
-    Env { emulator, service }
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn open(
-    url: &str,
-    protocols: &[&str],
-) -> Result<(Ws, tungstenite::handshake::client::Response), tungstenite::Error> {
-    let mut request = url.into_client_request().unwrap();
-    if !protocols.is_empty() {
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            protocols.join(", ").parse().unwrap(),
-        );
-    }
-    tokio_tungstenite::connect_async(request).await
-}
-
-/// The status and body of a refused handshake.
-async fn refused_handshake(url: &str) -> (u16, String) {
-    match open(url, &[JSON]).await {
-        Err(tungstenite::Error::Http(response)) => (
-            response.status().as_u16(),
-            String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned(),
-        ),
-        Ok(_) => panic!("the handshake to {url} unexpectedly succeeded"),
-        Err(other) => panic!("expected an HTTP refusal, got {other}"),
-    }
-}
-
-/// A recovery the emulator refuses: the upgrade completes, then it closes;
-/// returns the close code.
-async fn refused_recovery(url: &str) -> Option<u16> {
-    let (mut ws, _) = open(url, &[RELIABLE])
-        .await
-        .expect("a refused recovery still completes the upgrade");
-    loop {
-        let next = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("the refused recovery is closed in time");
-        match next {
-            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-            Some(Ok(Message::Text(text))) => panic!("the recovery was not refused: got {text}"),
-            Some(Ok(_)) => {}
-            Some(Err(_)) | None => return None,
-        }
-    }
-}
-
-/// Polls `check` every 10 ms until it gives a value.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    emulator::start(builder, "chat").await
 }
 
 /// Reads until the server closes the socket; returns what it sent first.
@@ -182,47 +102,10 @@ async fn closed_by_server(stream: &mut (impl AsyncRead + Unpin)) -> Vec<u8> {
     }
 }
 
-struct Client {
-    ws: Ws,
-    id: String,
-    /// The `connected` system message.
-    connected: Value,
-}
-
 impl Env {
-    fn url(&self, options: &ClientAccessOptions) -> String {
-        self.service.client_access_url(options)
-    }
-
-    fn service_for(&self, hub: &str) -> WebPubSubServiceClient {
-        WebPubSubServiceClient::from_connection_string(&self.emulator.connection_string(), hub)
-            .unwrap()
-    }
-
     async fn json_client(&self, user: &str) -> Client {
         self.client(ClientAccessOptions::new().user_id(user), JSON)
             .await
-    }
-
-    /// A client at `options`' URL, after its `connected` message.
-    async fn client(&self, options: ClientAccessOptions, protocol: &str) -> Client {
-        let (ws, _) = open(&self.url(&options), &[protocol])
-            .await
-            .expect("the handshake succeeds");
-        let mut client = Client {
-            ws,
-            id: String::new(),
-            connected: Value::Null,
-        };
-        let connected = client.next_json().await;
-        assert_eq!(connected["event"], "connected", "{connected}");
-        client.id = connected["connectionId"].as_str().unwrap().to_owned();
-        client.connected = connected;
-        client
-    }
-
-    async fn exists(&self, connection: &str) -> bool {
-        self.service.connection_exists(connection).await.unwrap()
     }
 
     async fn gone(&self, connection: &str) {
@@ -239,81 +122,30 @@ impl Env {
             "http://{}/api/hubs/chat/{path}&api-version=2024-12-01",
             self.emulator.local_addr()
         );
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let token = jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &json!({"aud": url, "iat": now, "exp": now + 300}),
-            &jsonwebtoken::EncodingKey::from_secret(KEY.as_bytes()),
-        )
-        .unwrap();
-        let response = reqwest::Client::new()
-            .request(method, &url)
-            .bearer_auth(token)
-            .header("content-type", "text/plain")
-            .body("x")
-            .send()
-            .await
-            .unwrap();
+        let response = emulator::signed_rest_call(method, &url, KEY).await;
         let status = response.status().as_u16();
         (status, response.text().await.unwrap())
     }
 }
 
 impl Client {
-    async fn next_json(&mut self) -> Value {
-        loop {
-            let frame = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("a frame in time")
-                .expect("the socket is open")
-                .expect("a valid frame");
-            match frame {
-                Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
-                Message::Ping(_) | Message::Pong(_) => {}
-                other => panic!("expected a JSON text frame, got {other:?}"),
-            }
-        }
-    }
-
-    async fn request(&mut self, request: Value) -> Value {
-        self.ws
-            .send(Message::Text(request.to_string().into()))
-            .await
-            .unwrap();
-        self.next_json().await
-    }
-
-    /// Reads until the server closes: the frames before the close frame and
-    /// its code (`None` when the transport ended without one).
-    async fn closed(&mut self) -> (Vec<Value>, Option<u16>) {
-        let mut frames = Vec::new();
-        loop {
-            let next = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("the server closes the socket in time");
-            match next {
-                Some(Ok(Message::Close(frame))) => {
-                    return (frames, Some(frame.map_or(1005, |f| u16::from(f.code))))
-                }
-                Some(Ok(Message::Text(text))) => {
-                    frames.push(serde_json::from_str(text.as_str()).unwrap());
-                }
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => return (frames, None),
-            }
-        }
+    /// Reads until the server closes: the JSON text frames before the close
+    /// frame and its code (`None` when the transport ended without one).
+    async fn closed_json(&mut self) -> (Vec<Value>, Option<u16>) {
+        let (frames, code) = self.closed().await;
+        let texts = frames
+            .into_iter()
+            .filter_map(|frame| match frame {
+                Message::Text(text) => Some(serde_json::from_str(text.as_str()).unwrap()),
+                _ => None,
+            })
+            .collect();
+        (texts, code)
     }
 }
 
 fn join(group: &str, ack_id: u64) -> Value {
     json!({"type": "joinGroup", "group": group, "ackId": ack_id})
-}
-
-fn ok_ack(ack_id: u64) -> Value {
-    json!({"type": "ack", "ackId": ack_id, "success": true})
 }
 
 fn joiner(user: &str) -> ClientAccessOptions {
@@ -334,7 +166,7 @@ async fn recoveries_and_rest_calls_for_made_up_hubs_leave_no_hub_state_behind() 
         let url = format!(
             "ws://{addr}/client/hubs/made_up_{i}?awps_connection_id=c{i}&awps_reconnection_token=forged"
         );
-        assert_eq!(refused_recovery(&url).await, Some(1008));
+        assert_eq!(refused_recovery(&url, &[RELIABLE]).await, Some(1008));
     }
     for i in 0..10 {
         let service = env.service_for(&format!("rest_{i}"));
@@ -370,7 +202,7 @@ async fn a_frame_announcing_more_than_the_message_limit_is_refused_with_1009() {
     frame.extend_from_slice(&[0; 1000]);
     client.ws.get_mut().write_all(&frame).await.unwrap();
 
-    let (frames, code) = client.closed().await;
+    let (frames, code) = client.closed_json().await;
     assert_eq!(code, Some(1009));
     assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!(frames[0]["event"], "disconnected");
@@ -436,7 +268,7 @@ async fn a_user_over_the_connection_cap_is_refused_with_429_until_one_leaves() {
         alice.push(env.json_client("alice").await);
     }
     let url = env.url(&ClientAccessOptions::new().user_id("alice"));
-    let (status, body) = refused_handshake(&url).await;
+    let (status, body) = refused_handshake(&url, &[JSON]).await;
     assert_eq!(status, 429);
     assert!(body.contains("at most 3 connections"), "{body}");
     assert!(logged("status=429"));
@@ -483,7 +315,7 @@ async fn joining_more_groups_than_the_cap_is_refused_by_ack_rest_and_handshake()
 
     // A token naming more groups than the cap fails the handshake.
     let url = env.url(&joiner("v").groups((0..6).map(|i| format!("t{i}"))));
-    let (status, body) = refused_handshake(&url).await;
+    let (status, body) = refused_handshake(&url, &[JSON]).await;
     assert_eq!(status, 400);
     assert!(body.contains("at most 5 groups"), "{body}");
 }
@@ -748,7 +580,7 @@ async fn reconnection_tokens_are_no_hmac_under_the_access_key_and_such_an_hmac_d
         env.url(&ClientAccessOptions::new().user_id("r"))
     );
     drop(client);
-    assert_eq!(refused_recovery(&url).await, Some(1008));
+    assert_eq!(refused_recovery(&url, &[RELIABLE]).await, Some(1008));
 }
 
 #[test]

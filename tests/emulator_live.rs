@@ -14,18 +14,14 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Empty};
 use serde_json::Value;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use webpubsub::emulator::{
-    Emulator, EmulatorBuilder, EventHandlerSettings, HubSettings, RunningEmulator,
-};
+use webpubsub::emulator::{Emulator, EmulatorBuilder, HubSettings, RunningEmulator};
 use webpubsub::http::{Request, StatusCode};
 use webpubsub::{ClientAccessOptions, ConnectEventResponse, Event, WebPubSubServiceClient};
 
+use common::emulator::{self, Ws, JSON};
 use common::{LogCapture, Recorder, KEY};
 
 const PATHS: [&str; 3] = ["/_emulator", "/_emulator/", "/_emulator/api/state"];
@@ -34,16 +30,8 @@ const CONFIGURED: &str = "emulator.internal";
 
 /// Starts `builder` with [`KEY`] on 127.0.0.1, with a service client for `hub`.
 async fn start(builder: EmulatorBuilder, hub: &str) -> (RunningEmulator, WebPubSubServiceClient) {
-    let emulator = builder
-        .access_key(KEY)
-        .build()
-        .unwrap()
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let service =
-        WebPubSubServiceClient::from_connection_string(&emulator.connection_string(), hub).unwrap();
-    (emulator, service)
+    let env = emulator::start(builder.access_key(KEY), hub).await;
+    (env.emulator, env.service)
 }
 
 /// An emulator without hubs, going by [`CONFIGURED`].
@@ -235,29 +223,9 @@ async fn bad_paging_parameters_are_bad_requests() {
     emulator.shutdown().await;
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// A `json.webpubsub.azure.v1` client at `url`, and its `connected` message.
 async fn json_client(url: &str) -> (Ws, Value) {
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "json.webpubsub.azure.v1".parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a frame within 10 s")
-            .expect("the socket is open")
-            .expect("a valid frame");
-        if let Message::Text(text) = frame {
-            let connected: Value = serde_json::from_str(text.as_str()).unwrap();
-            assert_eq!(connected["event"], "connected", "{connected}");
-            return (ws, connected);
-        }
-    }
+    emulator::connect(url, JSON, Duration::from_secs(10)).await
 }
 
 #[tokio::test]
@@ -268,23 +236,15 @@ async fn the_call_log_shows_no_signature_token_or_connection_state() {
             .roles(["webpubsub.joinLeaveGroup"]))
     });
     let calls = recorder.calls();
-    let events = webpubsub::EventRouter::builder()
-        .hub("chat", recorder)
-        .connection_string(&format!("Endpoint=http://127.0.0.1;AccessKey={KEY}"))
-        .unwrap()
-        .build()
-        .unwrap();
-    let app = axum::Router::new().nest_service("/eventhandler", events);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let events = common::local_router(recorder, KEY);
+    let upstream = common::serve(common::at_eventhandler(events)).await;
     let handler = format!(
         "http://{upstream}/eventhandler/{{hub}}/{{event}}?code=fn-key-s3cret&access_token=tok-s3cret&v=1"
     );
     let (emulator, service) = start(
         Emulator::builder()
             .host("127.0.0.1")
-            .hub(HubSettings::new("chat").event_handler(EventHandlerSettings::new(handler))),
+            .hub(emulator::chat_hub(handler)),
         "chat",
     )
     .await;

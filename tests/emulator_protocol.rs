@@ -6,23 +6,25 @@
 
 #![cfg(feature = "emulator")]
 
-use std::future::Future;
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use bytes::Bytes;
+use common::emulator::{
+    self, eventually, ok_ack, open, refused_handshake, refused_recovery, Client, Env, Ws, JSON,
+    RELIABLE, WAIT,
+};
 use futures_util::{SinkExt, StreamExt};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{self, Message};
-use webpubsub::emulator::{
-    Emulator, EmulatorBuilder, EventHandlerSettings, HubSettings, RunningEmulator, SystemEvent,
-};
+use tokio_tungstenite::tungstenite::Message;
+use webpubsub::emulator::{EmulatorBuilder, EventHandlerSettings, HubSettings, SystemEvent};
 use webpubsub::{
     AccessKey, ClientAccessOptions, Filter, Message as RestMessage, Permission, ServiceError,
     WebPubSubServiceClient,
@@ -30,10 +32,6 @@ use webpubsub::{
 
 const KEY: &str = "emulator-protocol-test-key-0123456789abcdef";
 const SECONDARY_KEY: &str = "emulator-protocol-secondary-key-0123456789";
-const JSON: &str = "json.webpubsub.azure.v1";
-const RELIABLE: &str = "json.reliable.webpubsub.azure.v1";
-/// The longest any single wait in these tests may take.
-const WAIT: Duration = Duration::from_secs(5);
 
 // ---------------------------------------------------------------------------
 // A recording upstream: a bare axum server that keeps every request.
@@ -206,9 +204,7 @@ impl Upstream {
         let app = axum::Router::new()
             .fallback(record)
             .with_state(recorder.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = common::serve(app).await;
         Self { addr, recorder }
     }
 
@@ -274,29 +270,13 @@ impl Upstream {
 // The emulator and its clients.
 // ---------------------------------------------------------------------------
 
-struct Env {
-    emulator: RunningEmulator,
-    service: WebPubSubServiceClient,
-}
-
 fn builder() -> EmulatorBuilder {
-    Emulator::builder()
-        .access_key(KEY)
-        .host("127.0.0.1")
-        .upstream_retry_delays([Duration::from_millis(10)])
+    emulator::builder(KEY)
 }
 
+/// Starts `builder`, with a service client for hub `chat`.
 async fn start(builder: EmulatorBuilder) -> Env {
-    let emulator = builder
-        .build()
-        .unwrap()
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let service =
-        WebPubSubServiceClient::from_connection_string(&emulator.connection_string(), "chat")
-            .unwrap();
-    Env { emulator, service }
+    emulator::start(builder, "chat").await
 }
 
 /// Hub `chat`, every event sent to `up`.
@@ -317,48 +297,6 @@ async fn env_without_connect(up: &Upstream) -> Env {
     .await
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn open(
-    url: &str,
-    protocols: &[&str],
-) -> Result<(Ws, tungstenite::handshake::client::Response), tungstenite::Error> {
-    let mut request = url.into_client_request().unwrap();
-    if !protocols.is_empty() {
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            protocols.join(", ").parse().unwrap(),
-        );
-    }
-    tokio_tungstenite::connect_async(request).await
-}
-
-/// The HTTP status of a refused handshake.
-async fn handshake_status(url: &str, protocols: &[&str]) -> u16 {
-    match open(url, protocols).await {
-        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Ok(_) => panic!("the handshake to {url} unexpectedly succeeded"),
-        Err(other) => panic!("expected an HTTP refusal, got {other}"),
-    }
-}
-
-/// Polls `check` every 10 ms until it gives a value.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 fn enc(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
@@ -371,54 +309,9 @@ fn recovery_url(url: &str, id: &str, token: &str) -> String {
     )
 }
 
-struct Client {
-    ws: Ws,
-    /// The URL it connected with.
-    url: String,
-    id: String,
-    /// The `connected` system message (JSON protocols).
-    connected: Value,
-}
-
 impl Env {
-    fn url(&self, options: &ClientAccessOptions) -> String {
-        self.service.client_access_url(options)
-    }
-
-    fn service_for(&self, hub: &str) -> WebPubSubServiceClient {
-        WebPubSubServiceClient::from_connection_string(&self.emulator.connection_string(), hub)
-            .unwrap()
-    }
-
     async fn json_client(&self, options: ClientAccessOptions) -> Client {
         self.client(options, JSON).await
-    }
-
-    async fn client(&self, options: ClientAccessOptions, protocol: &str) -> Client {
-        self.client_at(self.url(&options), protocol).await
-    }
-
-    /// A JSON-protocol client at `url`, after its `connected` message.
-    async fn client_at(&self, url: String, protocol: &str) -> Client {
-        let (ws, response) = open(&url, &[protocol])
-            .await
-            .expect("the handshake succeeds");
-        assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
-        let mut client = Client {
-            ws,
-            url,
-            id: String::new(),
-            connected: Value::Null,
-        };
-        let connected = client.next_json().await;
-        assert_eq!(connected["type"], "system", "{connected}");
-        assert_eq!(connected["event"], "connected", "{connected}");
-        client.id = connected["connectionId"]
-            .as_str()
-            .expect("connected names the connection")
-            .to_owned();
-        client.connected = connected;
-        client
     }
 
     /// The connection ids of `user`, from the emulator's live view.
@@ -470,47 +363,9 @@ impl Env {
             connected: Value::Null,
         }
     }
-
-    async fn exists(&self, connection: &str) -> bool {
-        self.service.connection_exists(connection).await.unwrap()
-    }
 }
 
 impl Client {
-    async fn send(&mut self, value: Value) {
-        self.ws
-            .send(Message::Text(value.to_string().into()))
-            .await
-            .unwrap();
-    }
-
-    /// The next data or close frame (pings and pongs skipped).
-    async fn next_frame(&mut self) -> Message {
-        loop {
-            let frame = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("a frame in time")
-                .expect("the socket is open")
-                .expect("a valid frame");
-            if !matches!(frame, Message::Ping(_) | Message::Pong(_)) {
-                return frame;
-            }
-        }
-    }
-
-    async fn next_json(&mut self) -> Value {
-        match self.next_frame().await {
-            Message::Text(text) => serde_json::from_str(text.as_str()).unwrap(),
-            other => panic!("expected a JSON text frame, got {other:?}"),
-        }
-    }
-
-    /// Sends `request` and returns the next frame.
-    async fn request(&mut self, request: Value) -> Value {
-        self.send(request).await;
-        self.next_json().await
-    }
-
     /// Sends a `ping` and returns every frame that arrived before the
     /// `pong`: everything queued for this connection before the ping was read.
     async fn until_pong(&mut self) -> Vec<Value> {
@@ -543,25 +398,6 @@ impl Client {
                 Message::Pong(_) => return before,
                 Message::Ping(_) => {}
                 other => before.push(other),
-            }
-        }
-    }
-
-    /// Reads until the server closes: the frames before the close frame and
-    /// its code (`None` when the transport ended without one).
-    async fn closed(&mut self) -> (Vec<Message>, Option<u16>) {
-        let mut frames = Vec::new();
-        loop {
-            let next = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("the server closes the socket in time");
-            match next {
-                Some(Ok(Message::Close(frame))) => {
-                    return (frames, Some(frame.map_or(1005, |f| u16::from(f.code))))
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(other)) => frames.push(other),
-                Some(Err(_)) | None => return (frames, None),
             }
         }
     }
@@ -601,10 +437,6 @@ fn forbidden(frame: &Value, ack_id: u64) {
     assert_eq!(frame["ackId"], ack_id, "{frame}");
     assert_eq!(frame["success"], false, "{frame}");
     assert_eq!(frame["error"]["name"], "Forbidden", "{frame}");
-}
-
-fn ok_ack(ack_id: u64) -> Value {
-    json!({"type": "ack", "ackId": ack_id, "success": true})
 }
 
 /// One recovery attempt: `Ok` with the frames resent before the pong of a
@@ -651,26 +483,6 @@ async fn recover(url: &str) -> (Ws, Vec<Value>) {
                 assert!(Instant::now() < deadline, "recovery kept being refused");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-        }
-    }
-}
-
-/// A recovery that must fail: the upgrade succeeds (101), then the server
-/// closes; returns the close code.
-async fn refused_recovery(url: &str, protocols: &[&str]) -> Option<u16> {
-    let (mut ws, response) = open(url, protocols)
-        .await
-        .expect("a refused recovery still completes the upgrade");
-    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-    loop {
-        let next = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("the refused recovery is closed in time");
-        match next {
-            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-            Some(Ok(Message::Text(text))) => panic!("the recovery was not refused: got {text}"),
-            Some(Ok(_)) => {}
-            Some(Err(_)) | None => return None,
         }
     }
 }
@@ -2118,11 +1930,11 @@ async fn a_connect_answer_sets_user_groups_roles_and_subprotocol() {
     // A subprotocol the client did not offer fails the handshake; a refusal
     // passes its status on and raises no further events.
     let url = format!("{}&case=unoffered", env.url(&token_options));
-    assert_eq!(handshake_status(&url, &[JSON]).await, 500);
+    assert_eq!(refused_handshake(&url, &[JSON]).await.0, 500);
     let url = format!("{}&case=garbage", env.url(&token_options));
-    assert_eq!(handshake_status(&url, &[JSON]).await, 500);
+    assert_eq!(refused_handshake(&url, &[JSON]).await.0, 500);
     let url = format!("{}&case=refuse", env.url(&token_options));
-    assert_eq!(handshake_status(&url, &[JSON]).await, 401);
+    assert_eq!(refused_handshake(&url, &[JSON]).await.0, 401);
     let refused = up
         .requests()
         .into_iter()
@@ -2273,7 +2085,7 @@ async fn a_failing_abuse_protection_handshake_refuses_connects_until_the_upstrea
     .await;
     let env = env(&up).await;
     let url = env.url(&ClientAccessOptions::new().user_id("u"));
-    assert_eq!(handshake_status(&url, &[JSON]).await, 500);
+    assert_eq!(refused_handshake(&url, &[JSON]).await.0, 500);
 
     // 200 without WebHook-Allowed-Origin, or allowing another host: still refused.
     up.respond_with(|req| {
@@ -2283,7 +2095,7 @@ async fn a_failing_abuse_protection_handshake_refuses_connects_until_the_upstrea
             default_reply(req)
         }
     });
-    assert_eq!(handshake_status(&url, &[JSON]).await, 500);
+    assert_eq!(refused_handshake(&url, &[JSON]).await.0, 500);
     up.respond_with(|req| {
         if req.method == Method::OPTIONS {
             Reply::status(200).header("WebHook-Allowed-Origin", "elsewhere.example.com")
@@ -2291,7 +2103,7 @@ async fn a_failing_abuse_protection_handshake_refuses_connects_until_the_upstrea
             default_reply(req)
         }
     });
-    assert_eq!(handshake_status(&url, &[JSON]).await, 500);
+    assert_eq!(refused_handshake(&url, &[JSON]).await.0, 500);
     assert!(
         up.requests().iter().all(|r| r.method == Method::OPTIONS),
         "no event is sent to an unvalidated URL"
@@ -2875,7 +2687,7 @@ async fn rest_errors_become_service_errors() {
         Some(StatusCode::UNAUTHORIZED)
     );
     let url = wrong.client_access_url(&ClientAccessOptions::new().user_id("u"));
-    assert_eq!(handshake_status(&url, &[JSON]).await, 401);
+    assert_eq!(refused_handshake(&url, &[JSON]).await.0, 401);
 
     // An invalid filter: 400.
     match env
@@ -2911,25 +2723,9 @@ async fn rest_errors_become_service_errors() {
         let url = format!(
             "http://127.0.0.1:{port}/api/hubs/chat/:send?api-version=2024-12-01&messageTtlSeconds={ttl}"
         );
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let token = jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &json!({"aud": url, "iat": now, "exp": now + 300}),
-            &jsonwebtoken::EncodingKey::from_secret(KEY.as_bytes()),
-        )
-        .unwrap();
         async move {
-            reqwest::Client::new()
-                .post(&url)
-                .bearer_auth(token)
-                .header("content-type", "text/plain")
-                .body("x")
-                .send()
+            emulator::signed_rest_call(Method::POST, &url, KEY)
                 .await
-                .unwrap()
                 .status()
         }
     };

@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::{assert_one_rejection_logged, call, call_count, call_logged, Recorder, KEY};
-use futures_util::StreamExt as _;
+use common::emulator::{self, Env};
+use common::{
+    assert_one_rejection_logged, call, call_count, call_logged, local_router, Recorder, KEY,
+};
 use proptest::prelude::*;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-use tokio_tungstenite::tungstenite::Message;
-use webpubsub::emulator::{Emulator, EventHandlerSettings, HubSettings};
+use webpubsub::emulator::Emulator;
 use webpubsub::http::Request;
 use webpubsub::{
     testing, AccessKey, ClientAccessOptions, ClientAccessSigner, ClientProtocol, ConfigError,
@@ -96,12 +96,7 @@ async fn events_forged_from_a_client_token_are_refused_by_the_router() {
     common::init_tracing();
     let recorder = Recorder::new();
     let calls = recorder.calls();
-    let router = EventRouter::builder()
-        .hub("chat", recorder)
-        .connection_string(CONN_STR)
-        .unwrap()
-        .build()
-        .unwrap();
+    let router = local_router(recorder, KEY);
     for token in client_tokens() {
         for request in forged_events(&token, "admin") {
             let (answer, log) = call_logged(&router, request).await;
@@ -154,22 +149,13 @@ async fn events_forged_from_a_client_token_are_refused_by_the_validation_layer_a
 async fn a_token_from_negotiate_cannot_forge_events_over_http() {
     let recorder = Recorder::new();
     let calls = recorder.calls();
-    let events = EventRouter::builder()
-        .hub("chat", recorder)
-        .connection_string(CONN_STR)
-        .unwrap()
-        .build()
-        .unwrap();
+    let events = local_router(recorder, KEY);
     let signer = ClientAccessSigner::from_connection_string(CONN_STR, "chat").unwrap();
-    let app = axum::Router::new()
-        .nest_service("/eventhandler", events)
-        .route_service(
-            "/negotiate",
-            Negotiate::new(signer).user_id_from_query("id"),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let app = common::at_eventhandler(events).route_service(
+        "/negotiate",
+        Negotiate::new(signer).user_id_from_query("id"),
+    );
+    let addr = common::serve(app).await;
 
     let http = reqwest::Client::new();
     let negotiated = http
@@ -218,9 +204,7 @@ async fn a_rest_token_seen_on_the_wire_cannot_forge_events() {
         }
         async { axum::http::StatusCode::ACCEPTED }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, fake_service).await });
+    let addr = common::serve(fake_service).await;
     let conn = format!(
         "Endpoint=http://127.0.0.1;Port={};AccessKey={KEY}",
         addr.port()
@@ -232,11 +216,7 @@ async fn a_rest_token_seen_on_the_wire_cannot_forge_events() {
 
     let recorder = Recorder::new();
     let calls = recorder.calls();
-    let router = EventRouter::builder()
-        .hub("chat", recorder)
-        .access_key(KEY)
-        .build()
-        .unwrap();
+    let router = common::router(recorder);
     for request in forged_events(token, "admin") {
         let answer = call(&router, request).await;
         assert_eq!(answer.status, 401);
@@ -253,48 +233,21 @@ async fn a_rest_token_seen_on_the_wire_cannot_forge_events() {
 async fn the_emulators_reconnection_token_is_no_signature_under_the_access_key() {
     let recorder = Recorder::new();
     let calls = recorder.calls();
-    let events = EventRouter::builder()
-        .hub("chat", recorder)
-        .access_key(KEY)
-        .build()
-        .unwrap();
-    let app = axum::Router::new().nest_service("/eventhandler", events.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let emulator = Emulator::builder()
-        .access_key(KEY)
-        .host("127.0.0.1")
-        .hub(
-            HubSettings::new("chat").event_handler(EventHandlerSettings::new(format!(
+    let events = common::router(recorder);
+    let upstream = common::serve(common::at_eventhandler(events.clone())).await;
+    let Env { emulator, service } = emulator::start(
+        Emulator::builder()
+            .access_key(KEY)
+            .host("127.0.0.1")
+            .hub(emulator::chat_hub(format!(
                 "http://{upstream}/eventhandler"
             ))),
-        )
-        .build()
-        .unwrap()
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let service =
-        WebPubSubServiceClient::from_connection_string(&emulator.connection_string(), "chat")
-            .unwrap();
+        "chat",
+    )
+    .await;
     let url = service.client_access_url(&ClientAccessOptions::new().user_id("mallory"));
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "json.reliable.webpubsub.azure.v1".parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let connected = loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a frame within 10 s")
-            .unwrap()
-            .unwrap();
-        if let Message::Text(text) = frame {
-            break serde_json::from_str::<serde_json::Value>(text.as_str()).unwrap();
-        }
-    };
+    let (_ws, connected) =
+        emulator::connect(&url, emulator::RELIABLE, Duration::from_secs(10)).await;
     assert_eq!(connected["event"], "connected");
     let id = connected["connectionId"].as_str().unwrap().to_owned();
     let token = connected["reconnectionToken"].as_str().unwrap().to_owned();
@@ -425,11 +378,7 @@ proptest! {
         );
         let (forged_id, _) = forge(token.token());
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let router = EventRouter::builder()
-            .hub("chat", Recorder::new())
-            .access_key(KEY)
-            .build()
-            .unwrap();
+        let router = common::router(Recorder::new());
         runtime.block_on(async {
             for request in forged_events(token.token(), &user) {
                 prop_assert_eq!(call(&router, request).await.status, 401);

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use common::{Recorder, CONN_STR, HOST, KEY};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use webpubsub::http::Request;
 use webpubsub::{testing, ConnectEventResponse, EventRouter, UserEventResponse};
@@ -41,12 +41,7 @@ async fn serve() -> Server {
         .unwrap()
         .build()
         .unwrap();
-    let app = axum::Router::new().nest_service("/eventhandler", events);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
+    let (addr, task) = common::spawn_server(common::at_eventhandler(events)).await;
     Server { addr, task, calls }
 }
 
@@ -285,13 +280,7 @@ async fn chunked_body_over_the_limit_is_refused_with_413_over_http() {
         .body_limit(100)
         .build()
         .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, axum::Router::new().fallback_service(events))
-            .await
-            .unwrap();
-    });
+    let (addr, task) = common::spawn_server(axum::Router::new().fallback_service(events)).await;
     let request = testing::user_event("chat", "c1", "message")
         .text("")
         .sign(KEY);

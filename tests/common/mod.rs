@@ -1,16 +1,22 @@
 //! Helpers shared by the integration tests: a recording handler, a router
-//! built around it, and a tracing layer that captures what the crate logs.
+//! built around it, a real server on 127.0.0.1, and a tracing layer that
+//! captures what the crate logs.
 #![allow(dead_code)] // each test file uses a different subset
+
+#[cfg(feature = "emulator")]
+pub(crate) mod emulator;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Once};
 
 use axum::body::Body;
 use bytes::Bytes;
+use tokio::task::JoinHandle;
 use tower::ServiceExt as _;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
@@ -146,6 +152,38 @@ pub(crate) fn router(handler: impl EventHandler) -> EventRouter {
         .access_key(KEY)
         .build()
         .expect("a valid router")
+}
+
+/// A router serving hub `chat` with `handler`, configured from the connection
+/// string of an endpoint on 127.0.0.1 with `key`.
+pub(crate) fn local_router(handler: impl EventHandler, key: &str) -> EventRouter {
+    EventRouter::builder()
+        .hub("chat", handler)
+        .connection_string(&format!("Endpoint=http://127.0.0.1;AccessKey={key}"))
+        .expect("a valid connection string")
+        .build()
+        .expect("a valid router")
+}
+
+/// An app serving `events` at `/eventhandler`.
+pub(crate) fn at_eventhandler(events: EventRouter) -> axum::Router {
+    axum::Router::new().nest_service("/eventhandler", events)
+}
+
+/// Serves `app` over HTTP/1.1 on a free port of 127.0.0.1: its address, and
+/// the server's task (to abort; it ends with the test's runtime otherwise).
+pub(crate) async fn spawn_server(app: axum::Router) -> (SocketAddr, JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (addr, task)
+}
+
+/// Serves `app` on a free port of 127.0.0.1 for the rest of the test; its address.
+pub(crate) async fn serve(app: axum::Router) -> SocketAddr {
+    spawn_server(app).await.0
 }
 
 /// Sends one request through `service` (a router, or an axum app).
