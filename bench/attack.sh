@@ -17,6 +17,9 @@
 #                  or the hard limit if lower)
 #   SLOW_NOFILE    the emulator's limit in slow-headers (1024, as in the issue)
 #   EMULATOR_LOG   RUST_LOG of the emulator (info)
+#   EMULATOR_ARGS  extra flags for the emulator, e.g. to raise its caps and
+#                  measure what every socket costs:
+#                  EMULATOR_ARGS="--max-connections 6000 --max-connections-per-user 6000"
 #   OUT            where the logs and the table go (bench/attack/target/runs/<time>)
 #   and each scenario's counts and durations: see the top of
 #   bench/attack/src/scenarios/<scenario>.rs.
@@ -35,6 +38,7 @@ SETTLE=${SETTLE:-5}
 RSS_LIMIT_MIB=${RSS_LIMIT_MIB:-6144}
 SLOW_NOFILE=${SLOW_NOFILE:-1024}
 EMULATOR_LOG=${EMULATOR_LOG:-info}
+read -r -a EMULATOR_ARGS <<<"${EMULATOR_ARGS:-}"
 KEY=${ATTACK_KEY:-attackBenchAccessKey0123456789abcdef}
 OUT=${OUT:-$ROOT/bench/attack/target/runs/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
@@ -108,7 +112,7 @@ for scenario in "${SCENARIOS[@]}"; do
   nofile=$NOFILE
   [[ $scenario == slow-headers ]] && nofile=$SLOW_NOFILE
   echo "== $scenario (port $port, emulator fd limit $nofile)" >&2
-  (ulimit -n "$nofile"; RUST_LOG=$EMULATOR_LOG exec "$EMULATOR_BIN" --port "$port" --access-key "$KEY") \
+  (ulimit -n "$nofile"; RUST_LOG=$EMULATOR_LOG exec "$EMULATOR_BIN" --port "$port" --access-key "$KEY" ${EMULATOR_ARGS[@]+"${EMULATOR_ARGS[@]}"}) \
     >"$OUT/$scenario.emulator.log" 2>&1 &
   pid=$!
   if ! wait_ready "$port" "$pid"; then
