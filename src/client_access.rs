@@ -359,10 +359,7 @@ impl ClientAccessSigner {
     /// - [`ConfigError::MissingConnectionStringKey`] when it has no `AccessKey`;
     /// - [`ConfigError::InvalidHub`] when `hub` is not a valid hub name.
     pub fn new(connection: &ConnectionString, hub: impl Into<String>) -> Result<Self, ConfigError> {
-        let hub = hub.into();
-        if !crate::router::valid_hub_name(&hub) {
-            return Err(ConfigError::InvalidHub { hub });
-        }
+        let hub = crate::names::HubName::new(hub)?.into();
         let key = connection
             .access_key()
             .ok_or(ConfigError::MissingConnectionStringKey { key: "AccessKey" })?

@@ -4,6 +4,8 @@
 /// or an [`EventRouter`](crate::EventRouter) could not be built.
 ///
 /// Secrets are never part of the message: a bad access key is named, not shown.
+/// An invalid hub name ([`InvalidName`](crate::names::InvalidName) of a hub)
+/// converts into [`ConfigError::InvalidHub`].
 ///
 /// ```
 /// use webpubsub::{ConfigError, ConnectionString};
@@ -88,4 +90,23 @@ pub enum ConfigError {
         /// The offending hub name.
         hub: String,
     },
+    /// A group name breaks the service's rule (see [`GroupName`](crate::names::GroupName)).
+    #[error("group name `{group}` is invalid: use 1 to 1024 characters, not only white space")]
+    InvalidGroup {
+        /// The offending group name.
+        group: String,
+    },
+}
+
+impl From<crate::names::InvalidName> for ConfigError {
+    fn from(invalid: crate::names::InvalidName) -> Self {
+        match invalid.kind() {
+            crate::names::NameKind::Group => Self::InvalidGroup {
+                group: invalid.into_name(),
+            },
+            _ => Self::InvalidHub {
+                hub: invalid.into_name(),
+            },
+        }
+    }
 }

@@ -26,6 +26,7 @@ mod events;
 mod extract;
 mod handler;
 mod jwt;
+pub mod names;
 mod negotiate;
 mod reply;
 mod router;

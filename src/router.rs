@@ -146,9 +146,7 @@ impl EventRouterBuilder {
         }
         let mut hubs: Vec<(Box<str>, Arc<dyn EventHandler>)> = Vec::with_capacity(self.hubs.len());
         for (name, handler) in self.hubs {
-            if !valid_hub_name(&name) {
-                return Err(ConfigError::InvalidHub { hub: name });
-            }
+            let name = String::from(crate::names::HubName::new(name)?);
             if hubs
                 .iter()
                 .any(|(existing, _)| existing.eq_ignore_ascii_case(&name))
@@ -168,24 +166,6 @@ impl EventRouterBuilder {
             service: validation.layer(dispatch),
         })
     }
-}
-
-/// The service's group-name rule: 1-1024 characters, counted in UTF-16
-/// code units as the (.NET) service counts them, and not only whitespace.
-#[cfg_attr(not(feature = "client"), allow(dead_code))]
-pub(crate) fn valid_group_name(name: &str) -> bool {
-    !name.trim().is_empty() && name.encode_utf16().count() <= 1024
-}
-
-/// The service's hub-name rule: a letter, then letters, digits and `_` (plus
-/// the few punctuation marks the REST API also allows), at most 128 characters.
-pub(crate) fn valid_hub_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic())
-        && name.len() <= 128
-        && bytes.all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'`' | b',' | b'.' | b'[' | b']')
-        })
 }
 
 impl fmt::Debug for EventRouter {
@@ -392,21 +372,6 @@ async fn dispatch(
         Event::GroupLeft(req) => {
             guarded!(handler.group_left(req));
             encode::no_content()
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_hub_name;
-
-    #[test]
-    fn hub_names_follow_the_service_rule() {
-        for good in ["chat", "Chat_2", "a"] {
-            assert!(valid_hub_name(good), "{good}");
-        }
-        for bad in ["", "2chat", "chat room", "chat/x", &"a".repeat(129)] {
-            assert!(!valid_hub_name(bad), "{bad}");
         }
     }
 }

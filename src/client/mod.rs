@@ -721,19 +721,14 @@ impl ServiceClientBuilder {
     }
 }
 
-/// Refuses group names the API does not take: empty, all whitespace, over
-/// 1024 characters, or a dot segment that a URL would swallow.
+/// Refuses group names the API does not take (the rule of
+/// [`GroupName`](crate::names::GroupName)), or a dot segment that a URL
+/// would swallow.
 fn check_group(operation: &'static str, group: &str) -> Result<(), ServiceError> {
-    if group.trim().is_empty() {
+    if let Err(invalid) = crate::names::GroupName::new(group) {
         return Err(ServiceError::invalid(
             operation,
-            "the group name is empty or blank",
-        ));
-    }
-    if !crate::router::valid_group_name(group) {
-        return Err(ServiceError::invalid(
-            operation,
-            "the group name is over 1024 characters",
+            format!("the group name is invalid: {}", invalid.rule()),
         ));
     }
     check_dots(operation, "group name", group)

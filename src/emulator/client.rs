@@ -152,7 +152,7 @@ pub(crate) async fn handshake(
     };
     let query = query_pairs(uri.query());
     let hub_name = hub.or_else(|| first(&query, "hub").map(str::to_owned));
-    let Some(named_hub) = hub_name.filter(|h| crate::router::valid_hub_name(h)) else {
+    let Some(named_hub) = hub_name.filter(|h| crate::names::HubName::is_valid(h)) else {
         return refuse(StatusCode::BAD_REQUEST, "missing or invalid hub name");
     };
     // The service lower-cases hub names (`ce-hub`, `{hub}`); tokens keep the client's spelling.
@@ -208,7 +208,7 @@ pub(crate) async fn handshake(
     let mut user_id = claims.get("sub").and_then(Value::as_str).map(str::to_owned);
     let mut roles = auth::string_list(&claims, "role");
     let mut groups = auth::string_list(&claims, "webpubsub.group");
-    if groups.iter().any(|g| !crate::router::valid_group_name(g)) {
+    if groups.iter().any(|g| !crate::names::GroupName::is_valid(g)) {
         return refuse(StatusCode::BAD_REQUEST, "invalid group name in the token");
     }
     if let Some(refusal) = shared.hubs.too_many_groups(&groups) {
@@ -1043,7 +1043,7 @@ impl Reader<'_> {
         match kind {
             "joinGroup" | "leaveGroup" => {
                 let group = string("group")
-                    .filter(|g| crate::router::valid_group_name(g))
+                    .filter(|g| crate::names::GroupName::is_valid(g))
                     .ok_or_else(|| invalid("a group name is required"))?;
                 if !lock(&self.conn.permissions).allows(Action::JoinLeave, &group) {
                     self.ack(

@@ -244,7 +244,7 @@ fn parse_query(query: Option<&str>) -> Result<StateQuery, Refusal> {
                 })?)
                 .is_some(),
             "hub" => {
-                if !value.is_empty() && !crate::router::valid_hub_name(&value) {
+                if !value.is_empty() && !crate::names::HubName::is_valid(&value) {
                     return Err(Refusal::BadQuery(
                         "hub must be a hub name: a letter, then up to 127 letters, digits or _`,.[]",
                     ));

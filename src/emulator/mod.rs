@@ -434,7 +434,7 @@ impl EmulatorBuilder {
             .transpose()?;
         let mut settings = HashMap::new();
         for hub in self.hubs {
-            if !crate::router::valid_hub_name(&hub.name) {
+            if !crate::names::HubName::is_valid(&hub.name) {
                 return Err(ConfigError::InvalidHub { hub: hub.name });
             }
             for handler in &hub.handlers {

@@ -18,6 +18,7 @@ use super::filter::ODataFilter;
 use super::hub::{lock, Data, DataKind, Envelope, Origin, Outbound, Refusal, Target};
 use super::permissions::Action;
 use super::Shared;
+use crate::names::GroupName;
 use crate::{ClientAccessOptions, ClientAccessSigner};
 
 /// API versions accepted (the stable ones).
@@ -170,8 +171,6 @@ struct Call<'a> {
     body: Bytes,
 }
 
-use crate::router::valid_group_name as valid_group;
-
 impl Call<'_> {
     fn param(&self, name: &str) -> Option<&str> {
         self.query
@@ -194,7 +193,7 @@ impl Call<'_> {
         let segs = match segments {
             ["health"] if method == M::HEAD || method == M::GET => return status(StatusCode::OK),
             ["hubs", hub, rest @ ..] => {
-                if !crate::router::valid_hub_name(hub) {
+                if !crate::names::HubName::is_valid(hub) {
                     return error(
                         StatusCode::BAD_REQUEST,
                         &format!("invalid hub name `{hub}`"),
@@ -207,7 +206,7 @@ impl Call<'_> {
         let (hub, rest) = segs;
         for (i, seg) in rest.iter().enumerate() {
             let is_group = i > 0 && rest.get(i - 1) == Some(&"groups");
-            if is_group && !valid_group(seg) {
+            if is_group && !GroupName::is_valid(seg) {
                 return error(
                     StatusCode::BAD_REQUEST,
                     "group names are 1-1024 characters, not only whitespace",
@@ -413,7 +412,7 @@ impl Call<'_> {
             Ok(body) => body,
             Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid body: {e}")),
         };
-        if body.groups.is_empty() || !body.groups.iter().all(|g| valid_group(g)) {
+        if body.groups.is_empty() || !body.groups.iter().all(|g| GroupName::is_valid(g)) {
             return error(
                 StatusCode::BAD_REQUEST,
                 "groups must be a non-empty list of valid group names",
@@ -443,7 +442,7 @@ impl Call<'_> {
             );
         };
         let target = self.param("targetName");
-        if target.is_some_and(|t| !valid_group(t)) {
+        if target.is_some_and(|t| !GroupName::is_valid(t)) {
             return error(
                 StatusCode::BAD_REQUEST,
                 "targetName is not a valid group name",
