@@ -33,6 +33,7 @@ mod router;
 mod state;
 pub mod testing;
 mod upstream;
+mod wire;
 
 pub use access_key::AccessKey;
 #[cfg(feature = "client")]

@@ -39,6 +39,7 @@ use serde_json::{json, Value};
 use crate::events::{
     ConnectEventResponse, ErrorCode, EventData, EventErrorResponse, UserEventResponse,
 };
+use crate::wire::{CloudEvent, EventType};
 use crate::{AccessKey, ConnectionStates, ConnectionString, StateChanges};
 
 /// A fake upstream event being built; see the [module docs](self).
@@ -66,10 +67,10 @@ pub struct TestEvent {
     body: Bytes,
 }
 
-fn event(hub: &str, connection_id: &str, ce_type: String, event_name: &str) -> TestEvent {
+fn event(hub: &str, connection_id: &str, kind: EventType<'_>) -> TestEvent {
     TestEvent {
-        ce_type,
-        event_name: event_name.to_owned(),
+        ce_type: kind.ce_type().into_owned(),
+        event_name: kind.event_name().to_owned(),
         hub: hub.to_owned(),
         connection_id: connection_id.to_owned(),
         user_id: None,
@@ -87,12 +88,7 @@ fn event(hub: &str, connection_id: &str, ce_type: String, event_name: &str) -> T
 
 /// A `connect` event: the client `connection_id` asks to join `hub`.
 pub fn connect(hub: &str, connection_id: &str) -> TestEvent {
-    let mut e = event(
-        hub,
-        connection_id,
-        "azure.webpubsub.sys.connect".into(),
-        "connect",
-    );
+    let mut e = event(hub, connection_id, EventType::Connect);
     for field in ["claims", "query", "headers"] {
         e.connect.insert(field, json!({}));
     }
@@ -103,52 +99,27 @@ pub fn connect(hub: &str, connection_id: &str) -> TestEvent {
 
 /// A `connected` event.
 pub fn connected(hub: &str, connection_id: &str) -> TestEvent {
-    event(
-        hub,
-        connection_id,
-        "azure.webpubsub.sys.connected".into(),
-        "connected",
-    )
-    .body_json(&json!({}))
+    event(hub, connection_id, EventType::Connected).body_json(&json!({}))
 }
 
 /// A `disconnected` event (set the reason with [`TestEvent::reason`]).
 pub fn disconnected(hub: &str, connection_id: &str) -> TestEvent {
-    event(
-        hub,
-        connection_id,
-        "azure.webpubsub.sys.disconnected".into(),
-        "disconnected",
-    )
-    .body_json(&json!({}))
+    event(hub, connection_id, EventType::Disconnected).body_json(&json!({}))
 }
 
 /// A user event `name` (set its data with `text`, `json` or `binary`; empty text by default).
 pub fn user_event(hub: &str, connection_id: &str, name: &str) -> TestEvent {
-    event(
-        hub,
-        connection_id,
-        format!("azure.webpubsub.user.{name}"),
-        name,
-    )
-    .text("")
+    event(hub, connection_id, EventType::User(name)).text("")
 }
 
 /// A group presence event: the connection joined `group`.
 pub fn group_joined(hub: &str, connection_id: &str, group: &str) -> TestEvent {
-    event(
-        hub,
-        connection_id,
-        "azure.webpubsub.gp.joined".into(),
-        "joined",
-    )
-    .body_json(&json!({ "group": group }))
+    event(hub, connection_id, EventType::GroupJoined).body_json(&json!({ "group": group }))
 }
 
 /// A group presence event: the connection left `group`.
 pub fn group_left(hub: &str, connection_id: &str, group: &str) -> TestEvent {
-    event(hub, connection_id, "azure.webpubsub.gp.left".into(), "left")
-        .body_json(&json!({ "group": group }))
+    event(hub, connection_id, EventType::GroupLeft).body_json(&json!({ "group": group }))
 }
 
 /// The abuse-protection handshake the service sends before delivering
@@ -350,46 +321,34 @@ impl TestEvent {
     /// The headers and body of the request, for [`decode_event`](crate::decode_event).
     #[must_use]
     pub fn into_parts(self) -> (HeaderMap, Bytes) {
-        let mut headers = HeaderMap::new();
-        let mut put = |name: &'static str, value: &str| {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                headers.append(name, value);
-            }
+        let state = match &self.state_header {
+            Some(raw) => Some(raw.clone()),
+            None if !self.states.is_empty() => Some(self.states.to_header()),
+            None => None,
         };
-        put("ce-specversion", "1.0");
-        put("ce-awpsversion", "1.0");
-        put("ce-type", &self.ce_type);
-        put(
-            "ce-source",
-            &format!("/hubs/{}/client/{}", self.hub, self.connection_id),
-        );
-        put("ce-id", "1");
-        put("ce-time", "2024-01-01T00:00:00Z");
-        put("ce-hub", &self.hub);
-        put("ce-connectionId", &self.connection_id);
-        put("ce-eventName", &self.event_name);
-        if let Some(user) = &self.user_id {
-            put("ce-userId", user); // any UTF-8 is a valid header value
-        }
-        if let Some(origin) = &self.origin {
-            put("webhook-request-origin", origin);
-        }
-        match &self.state_header {
-            Some(raw) => put("ce-connectionstate", raw),
-            None if !self.states.is_empty() => put("ce-connectionstate", &self.states.to_header()),
-            None => {}
-        }
-        if !self.keys.is_empty() {
+        let signature = (!self.keys.is_empty()).then(|| {
             let entries: Vec<String> = self
                 .keys
                 .iter()
                 .map(|k| k.signature(&self.connection_id))
                 .collect();
-            put("ce-signature", &entries.join(","));
+            entries.join(",")
+        });
+        let mut headers = CloudEvent {
+            ce_type: &self.ce_type,
+            event_name: &self.event_name,
+            hub: &self.hub,
+            connection_id: &self.connection_id,
+            id: "1",
+            time: "2024-01-01T00:00:00Z",
+            user_id: self.user_id.as_deref(),
+            subprotocol: None,
+            state: state.as_deref(),
+            signature: signature.as_deref(),
+            origin: self.origin.as_deref(),
+            content_type: self.content_type.as_deref(),
         }
-        if let Some(content_type) = &self.content_type {
-            put("content-type", content_type);
-        }
+        .headers();
         for (name, value) in self.extra {
             headers.append(name, value);
         }

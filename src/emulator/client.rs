@@ -27,8 +27,10 @@ use super::hub::{
     lock, Connection, Data, DataKind, Envelope, NewConnection, Origin, Outbound, Protocol, Target,
 };
 use super::permissions::Action;
-use super::upstream::{EventKind, UpstreamAnswer, UpstreamCall};
+use super::upstream::{UpstreamAnswer, UpstreamCall};
 use super::Shared;
+use crate::wire::EventType;
+use crate::ConnectEventResponse;
 
 /// The largest client message accepted, and the largest frame: 1 MiB (the
 /// service's limit). A frame announcing more is refused from its header,
@@ -261,7 +263,7 @@ pub(crate) async fn handshake(
         subprotocol: None,
         state: None,
         event_id: 0,
-        kind: EventKind::Connect,
+        kind: EventType::Connect,
         content_type: "application/json",
         body: Bytes::from(body),
     };
@@ -272,40 +274,31 @@ pub(crate) async fn handshake(
                 state = Some(s).filter(|s| !s.is_empty());
             }
             if answer.status != StatusCode::NO_CONTENT && !answer.body.is_empty() {
-                let Ok(Value::Object(reply)) = serde_json::from_slice::<Value>(&answer.body) else {
+                // The answer is read with the crate's own type, so the
+                // emulator accepts exactly what the crate writes.
+                let Ok(reply) = serde_json::from_slice::<ConnectEventResponse>(&answer.body) else {
                     return refuse(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "the connect handler answered invalid JSON",
                     );
                 };
-                if let Some(user) = reply.get("userId") {
-                    user_id = user.as_str().filter(|u| !u.is_empty()).map(str::to_owned);
+                if let Some(user) = reply.user_id {
+                    user_id = Some(user).filter(|u| !u.is_empty());
                 }
-                if let Some(Value::Array(list)) = reply.get("roles") {
-                    roles = list
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect();
+                if let Some(list) = reply.roles {
+                    roles = list;
                 }
-                if let Some(Value::Array(list)) = reply.get("groups") {
-                    let list: Vec<String> = list
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect();
-                    if !list.is_empty() {
-                        groups = list;
-                    }
+                if let Some(list) = reply.groups.filter(|list| !list.is_empty()) {
+                    groups = list;
                 }
-                if let Some(sub) = reply.get("subprotocol").and_then(Value::as_str) {
-                    if !offered.iter().any(|o| o == sub) {
+                if let Some(sub) = reply.subprotocol {
+                    if !offered.iter().any(|o| *o == sub) {
                         return refuse(
                             StatusCode::INTERNAL_SERVER_ERROR,
                             "the connect handler chose a subprotocol the client did not offer",
                         );
                     }
-                    chosen = Some(sub.to_owned());
+                    chosen = Some(sub);
                 }
             }
         }
@@ -484,7 +477,7 @@ async fn start(
         tokio::spawn(async move {
             let call = event_call(
                 &conn,
-                EventKind::Connected,
+                EventType::Connected,
                 "application/json",
                 Bytes::from_static(b"{}"),
             );
@@ -543,7 +536,7 @@ pub(crate) fn finish(shared: &Arc<Shared>, conn: &Arc<Connection>, reason: Optio
         };
         let call = event_call(
             &conn,
-            EventKind::Disconnected,
+            EventType::Disconnected,
             "application/json",
             Bytes::from(body),
         );
@@ -553,7 +546,7 @@ pub(crate) fn finish(shared: &Arc<Shared>, conn: &Arc<Connection>, reason: Optio
 
 fn event_call<'a>(
     conn: &'a Connection,
-    kind: EventKind<'a>,
+    kind: EventType<'a>,
     content_type: &'static str,
     body: Bytes,
 ) -> UpstreamCall<'a> {
@@ -925,7 +918,7 @@ impl Reader<'_> {
         };
         let call = event_call(
             self.conn,
-            EventKind::User(name),
+            EventType::User(name),
             content_type,
             data.bytes.clone(),
         );

@@ -60,8 +60,8 @@ use axum::routing::{any, get};
 use axum::Router;
 use http::{HeaderMap, Uri};
 
+use crate::wire::EventType;
 use crate::{AccessKey, ConfigError};
-use upstream::EventKind;
 
 /// Entry points for `fuzz/` (not a public API).
 #[doc(hidden)]
@@ -181,12 +181,14 @@ impl EventHandlerSettings {
         self
     }
 
-    fn matches(&self, kind: EventKind<'_>) -> bool {
+    fn matches(&self, kind: EventType<'_>) -> bool {
         match kind {
-            EventKind::Connect => self.system_events.contains(&SystemEvent::Connect),
-            EventKind::Connected => self.system_events.contains(&SystemEvent::Connected),
-            EventKind::Disconnected => self.system_events.contains(&SystemEvent::Disconnected),
-            EventKind::User(name) => self
+            EventType::Connect => self.system_events.contains(&SystemEvent::Connect),
+            EventType::Connected => self.system_events.contains(&SystemEvent::Connected),
+            EventType::Disconnected => self.system_events.contains(&SystemEvent::Disconnected),
+            // The emulator sends no group presence events.
+            EventType::GroupJoined | EventType::GroupLeft => false,
+            EventType::User(name) => self
                 .user_events
                 .split(',')
                 .map(str::trim)
@@ -219,7 +221,7 @@ impl HubSettings {
         self
     }
 
-    fn handler_for(&self, kind: EventKind<'_>) -> Option<&EventHandlerSettings> {
+    fn handler_for(&self, kind: EventType<'_>) -> Option<&EventHandlerSettings> {
         self.handlers.iter().find(|h| h.matches(kind))
     }
 }

@@ -14,39 +14,13 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use super::hub::lock;
 use super::live::{clip, shown_header, shown_url, SHOWN_TEXT, SHOWN_VALUE};
 use super::{EventHandlerSettings, HubSettings};
+use crate::wire::{CloudEvent, EventType};
 use crate::AccessKey;
 
 /// The most of an upstream answer that is read.
 const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
 /// How many upstream calls the live view keeps.
 const LOG_SIZE: usize = 200;
-
-/// Which event is sent.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum EventKind<'a> {
-    Connect,
-    Connected,
-    Disconnected,
-    User(&'a str),
-}
-
-impl EventKind<'_> {
-    pub(crate) fn name(&self) -> &str {
-        match self {
-            Self::Connect => "connect",
-            Self::Connected => "connected",
-            Self::Disconnected => "disconnected",
-            Self::User(name) => name,
-        }
-    }
-
-    fn ce_type(&self) -> String {
-        match self {
-            Self::User(name) => format!("azure.webpubsub.user.{name}"),
-            other => format!("azure.webpubsub.sys.{}", other.name()),
-        }
-    }
-}
 
 /// One event to send.
 #[derive(Debug)]
@@ -57,7 +31,7 @@ pub(crate) struct UpstreamCall<'a> {
     pub(crate) subprotocol: Option<&'a str>,
     pub(crate) state: Option<String>,
     pub(crate) event_id: u64,
-    pub(crate) kind: EventKind<'a>,
+    pub(crate) kind: EventType<'a>,
     pub(crate) content_type: &'static str,
     pub(crate) body: Bytes,
 }
@@ -226,7 +200,7 @@ impl Upstream {
             });
         }
         self.preflight(handler, call.hub).await?;
-        let url = expand(&handler.url_template, call.hub, call.kind.name());
+        let url = expand(&handler.url_template, call.hub, call.kind.event_name());
         let headers = self.headers(&call);
         let mut attempt = 0;
         loop {
@@ -241,7 +215,7 @@ impl Upstream {
             let mut record = CallRecord::new(
                 call.hub,
                 call.connection_id,
-                call.kind.name(),
+                call.kind.event_name(),
                 "POST",
                 &url,
                 &headers,
@@ -252,7 +226,7 @@ impl Upstream {
                 Ok(response) => {
                     let status = response.status();
                     record.status = Some(status.as_u16());
-                    tracing::debug!(target: "webpubsub::emulator::upstream", event = call.kind.name(),
+                    tracing::debug!(target: "webpubsub::emulator::upstream", event = call.kind.event_name(),
                         connection = call.connection_id, status = status.as_u16(), latency_ms, "upstream answered");
                     if status.is_success() {
                         let answer = read_answer(response).await;
@@ -277,7 +251,7 @@ impl Upstream {
                     let reason = e.to_string();
                     record.failed(&reason, &url);
                     self.record(record);
-                    tracing::warn!(target: "webpubsub::emulator::upstream", event = call.kind.name(),
+                    tracing::warn!(target: "webpubsub::emulator::upstream", event = call.kind.event_name(),
                         connection = call.connection_id, error = %reason, "upstream unreachable");
                     UpstreamError::Transport {
                         url: url.clone(),
@@ -360,43 +334,27 @@ impl Upstream {
     }
 
     fn headers(&self, call: &UpstreamCall<'_>) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        let mut put = |name: &'static str, value: &str| {
-            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
-                headers.insert(name, value);
-            }
-        };
-        put("content-type", call.content_type);
-        put("ce-specversion", "1.0");
-        put("ce-awpsversion", "1.0");
-        put("ce-type", &call.kind.ce_type());
-        put(
-            "ce-source",
-            &format!("/hubs/{}/client/{}", call.hub, call.connection_id),
-        );
-        put("ce-id", &call.event_id.to_string());
-        put("ce-time", &rfc3339(SystemTime::now()));
-        put("ce-hub", call.hub);
-        put("ce-connectionId", call.connection_id);
-        put("ce-eventName", call.kind.name());
-        if let Some(user) = call.user_id {
-            put("ce-userId", user);
-        }
-        if let Some(subprotocol) = call.subprotocol {
-            put("ce-subprotocol", subprotocol);
-        }
-        if let Some(state) = call.state.as_deref().filter(|s| !s.is_empty()) {
-            put("ce-connectionState", state);
-        }
         let signature = self
             .keys
             .iter()
             .map(|k| k.signature(call.connection_id))
             .collect::<Vec<_>>()
             .join(",");
-        put("ce-signature", &signature);
-        put("WebHook-Request-Origin", &self.origin);
-        headers
+        CloudEvent {
+            ce_type: &call.kind.ce_type(),
+            event_name: call.kind.event_name(),
+            hub: call.hub,
+            connection_id: call.connection_id,
+            id: &call.event_id.to_string(),
+            time: &rfc3339(SystemTime::now()),
+            user_id: call.user_id,
+            subprotocol: call.subprotocol,
+            state: call.state.as_deref().filter(|s| !s.is_empty()),
+            signature: Some(&signature),
+            origin: Some(&self.origin),
+            content_type: Some(call.content_type),
+        }
+        .headers()
     }
 }
 
@@ -493,7 +451,7 @@ mod tests {
             subprotocol: None,
             state: None,
             event_id: 1,
-            kind: EventKind::User("message"),
+            kind: EventType::User("message"),
             content_type: "text/plain",
             body: Bytes::from_static(b"hi"),
         };

@@ -12,40 +12,8 @@ use crate::events::{
     ConnectEventRequest, ConnectedEventRequest, DisconnectedEventRequest, Event, EventData,
     GroupJoinedEventRequest, GroupLeftEventRequest, UserEventRequest,
 };
+use crate::wire::EventType as Kind;
 use crate::{ConnectionContext, ConnectionStates};
-
-const USER_PREFIX: &str = "azure.webpubsub.user.";
-
-/// The kind of event a `ce-type` names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind<'a> {
-    Connect,
-    Connected,
-    Disconnected,
-    GroupJoined,
-    GroupLeft,
-    User(&'a str),
-}
-
-fn kind(ce_type: &str) -> Option<Kind<'_>> {
-    const SYSTEM: [(&str, Kind<'static>); 5] = [
-        ("azure.webpubsub.sys.connect", Kind::Connect),
-        ("azure.webpubsub.sys.connected", Kind::Connected),
-        ("azure.webpubsub.sys.disconnected", Kind::Disconnected),
-        ("azure.webpubsub.gp.joined", Kind::GroupJoined),
-        ("azure.webpubsub.gp.left", Kind::GroupLeft),
-    ];
-    if let Some(prefix) = ce_type.get(..USER_PREFIX.len()) {
-        if prefix.eq_ignore_ascii_case(USER_PREFIX) {
-            let name = ce_type.get(USER_PREFIX.len()..).unwrap_or_default();
-            return (!name.is_empty()).then_some(Kind::User(name));
-        }
-    }
-    SYSTEM
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(ce_type))
-        .map(|(_, kind)| *kind)
-}
 
 /// Decodes one upstream request into an [`Event`], checking everything the
 /// handler relies on. Pure: it reads only its arguments and calls no user code.
@@ -83,7 +51,7 @@ fn kind(ce_type: &str) -> Option<Kind<'_>> {
 pub fn decode_event(headers: &HeaderMap, body: Bytes) -> Result<Event, Rejection> {
     let found = EventHeaders::scan(headers)?;
     let ce_type = text_required(found.ce_type, &headers::CE_TYPE)?;
-    let kind = kind(ce_type).ok_or_else(|| Rejection::UnknownEventType(excerpt(ce_type)))?;
+    let kind = Kind::parse(ce_type).ok_or_else(|| Rejection::UnknownEventType(excerpt(ce_type)))?;
     let context = context(headers, &found, ce_type, kind)?;
     Ok(match kind {
         Kind::Connect => {
@@ -254,26 +222,5 @@ fn user_data(
             Ok(EventData::Json(body))
         }
         crate::DataType::Binary => Ok(EventData::Binary(body)),
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_types_are_recognised() {
-        assert_eq!(kind("azure.webpubsub.sys.connect"), Some(Kind::Connect));
-        assert_eq!(kind("azure.webpubsub.sys.CONNECTED"), Some(Kind::Connected));
-        assert_eq!(
-            kind("azure.webpubsub.user.chat.v2"),
-            Some(Kind::User("chat.v2"))
-        );
-        assert_eq!(kind("azure.webpubsub.gp.left"), Some(Kind::GroupLeft));
-        assert_eq!(kind("azure.webpubsub.user."), None);
-        assert_eq!(kind("azure.webpubsub.sys.foo"), None);
-        assert_eq!(kind("azure.webpubsub.use"), None);
-        assert_eq!(kind("é"), None);
     }
 }

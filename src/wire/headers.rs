@@ -1,0 +1,49 @@
+//! The names of the headers of the upstream protocol, and how the service
+//! spells each one (for messages).
+
+use http::header::HeaderName;
+
+pub(crate) const CE_TYPE: HeaderName = HeaderName::from_static("ce-type");
+pub(crate) const CE_HUB: HeaderName = HeaderName::from_static("ce-hub");
+pub(crate) const CE_CONNECTION_ID: HeaderName = HeaderName::from_static("ce-connectionid");
+pub(crate) const CE_EVENT_NAME: HeaderName = HeaderName::from_static("ce-eventname");
+pub(crate) const CE_USER_ID: HeaderName = HeaderName::from_static("ce-userid");
+pub(crate) const CE_ID: HeaderName = HeaderName::from_static("ce-id");
+pub(crate) const CE_TIME: HeaderName = HeaderName::from_static("ce-time");
+pub(crate) const CE_SOURCE: HeaderName = HeaderName::from_static("ce-source");
+pub(crate) const CE_SPEC_VERSION: HeaderName = HeaderName::from_static("ce-specversion");
+pub(crate) const CE_AWPS_VERSION: HeaderName = HeaderName::from_static("ce-awpsversion");
+pub(crate) const CE_SUBPROTOCOL: HeaderName = HeaderName::from_static("ce-subprotocol");
+pub(crate) const CE_CONNECTION_STATE: HeaderName = HeaderName::from_static("ce-connectionstate");
+pub(crate) const CE_SIGNATURE: HeaderName = HeaderName::from_static("ce-signature");
+pub(crate) const CE_PHYSICAL_CONNECTION_ID: HeaderName =
+    HeaderName::from_static("ce-physicalconnectionid");
+pub(crate) const CE_SESSION_ID: HeaderName = HeaderName::from_static("ce-sessionid");
+pub(crate) const WEBHOOK_REQUEST_ORIGIN: HeaderName =
+    HeaderName::from_static("webhook-request-origin");
+pub(crate) const WEBHOOK_ALLOWED_ORIGIN: HeaderName =
+    HeaderName::from_static("webhook-allowed-origin");
+
+/// How the service spells each header, for messages.
+pub(crate) fn display_name(name: &HeaderName) -> &'static str {
+    match name.as_str() {
+        "ce-type" => "ce-type",
+        "ce-hub" => "ce-hub",
+        "ce-connectionid" => "ce-connectionId",
+        "ce-eventname" => "ce-eventName",
+        "ce-userid" => "ce-userId",
+        "ce-id" => "ce-id",
+        "ce-time" => "ce-time",
+        "ce-source" => "ce-source",
+        "ce-specversion" => "ce-specversion",
+        "ce-awpsversion" => "ce-awpsversion",
+        "ce-subprotocol" => "ce-subprotocol",
+        "ce-connectionstate" => "ce-connectionState",
+        "ce-signature" => "ce-signature",
+        "ce-physicalconnectionid" => "ce-physicalConnectionId",
+        "ce-sessionid" => "ce-sessionId",
+        "webhook-request-origin" => "WebHook-Request-Origin",
+        "content-type" => "Content-Type",
+        _ => "header",
+    }
+}
