@@ -4,6 +4,8 @@ use bytes::Bytes;
 use http::HeaderValue;
 use serde::Serialize;
 
+use crate::DataType;
+
 /// A message to send through the service: text, JSON or binary.
 ///
 /// The kind decides what clients receive: JSON-subprotocol clients get
@@ -29,15 +31,8 @@ use serde::Serialize;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
-    kind: Kind,
+    kind: DataType,
     body: Bytes,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Text,
-    Json,
-    Binary,
 }
 
 impl Message {
@@ -45,7 +40,7 @@ impl Message {
     #[must_use]
     pub fn text(text: impl Into<String>) -> Self {
         Self {
-            kind: Kind::Text,
+            kind: DataType::Text,
             body: Bytes::from(text.into()),
         }
     }
@@ -58,7 +53,7 @@ impl Message {
     /// a failing `Serialize` implementation).
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
         Ok(Self {
-            kind: Kind::Json,
+            kind: DataType::Json,
             body: Bytes::from(serde_json::to_vec(value)?),
         })
     }
@@ -69,7 +64,7 @@ impl Message {
     #[must_use]
     pub fn json_text(json: impl Into<String>) -> Self {
         Self {
-            kind: Kind::Json,
+            kind: DataType::Json,
             body: Bytes::from(json.into()),
         }
     }
@@ -78,7 +73,7 @@ impl Message {
     #[must_use]
     pub fn binary(bytes: impl Into<Bytes>) -> Self {
         Self {
-            kind: Kind::Binary,
+            kind: DataType::Binary,
             body: bytes.into(),
         }
     }
@@ -87,9 +82,9 @@ impl Message {
     #[must_use]
     pub fn content_type(&self) -> &'static str {
         match self.kind {
-            Kind::Text => "text/plain",
-            Kind::Json => "application/json",
-            Kind::Binary => "application/octet-stream",
+            DataType::Text => "text/plain",
+            DataType::Json => "application/json",
+            DataType::Binary => "application/octet-stream",
         }
     }
 
@@ -152,7 +147,7 @@ impl From<crate::EventData> for Message {
         match data {
             crate::EventData::Text(text) => Self::text(text),
             crate::EventData::Json(json) => Self {
-                kind: Kind::Json,
+                kind: DataType::Json,
                 body: json,
             },
             crate::EventData::Binary(bytes) => Self::binary(bytes),

@@ -24,13 +24,13 @@ use tokio::sync::mpsc;
 use super::auth;
 use super::frames;
 use super::hub::{
-    lock, Connection, Data, DataKind, Envelope, NewConnection, Origin, Outbound, Protocol, Target,
+    lock, Connection, Data, Envelope, NewConnection, Origin, Outbound, Protocol, Target,
 };
 use super::permissions::Action;
 use super::upstream::{UpstreamAnswer, UpstreamCall};
 use super::Shared;
 use crate::wire::EventType;
-use crate::ConnectEventResponse;
+use crate::{ConnectEventResponse, DataType};
 
 /// The largest client message accepted, and the largest frame: 1 MiB (the
 /// service's limit). A frame announcing more is refused from its header,
@@ -818,7 +818,7 @@ fn write_one(conn: &Connection, message: Outbound) -> Write {
         (Protocol::Raw, Outbound::Message(envelope)) => {
             let bytes = envelope.data.bytes.clone();
             match envelope.data.kind {
-                DataKind::Binary => Write::Frame(Message::Binary(bytes)),
+                DataType::Binary => Write::Frame(Message::Binary(bytes)),
                 _ => Write::Frame(Message::Text(
                     Utf8Bytes::try_from(bytes.clone()).unwrap_or_else(|_| {
                         Utf8Bytes::from(String::from_utf8_lossy(&bytes).into_owned())
@@ -882,7 +882,7 @@ impl Reader<'_> {
         if self.conn.protocol.is_json() {
             return self.json(text).await;
         }
-        self.raw_frame(DataKind::Text, Bytes::from(text.to_owned()))
+        self.raw_frame(DataType::Text, Bytes::from(text.to_owned()))
             .await
     }
 
@@ -890,11 +890,11 @@ impl Reader<'_> {
         if self.conn.protocol.is_json() {
             return Err(invalid("binary frames are not part of the JSON protocol"));
         }
-        self.raw_frame(DataKind::Binary, bytes).await
+        self.raw_frame(DataType::Binary, bytes).await
     }
 
     /// A frame of a simple client: a `message` event, or a group message in `sendToGroup` mode.
-    async fn raw_frame(&mut self, kind: DataKind, bytes: Bytes) -> Result<(), Ended> {
+    async fn raw_frame(&mut self, kind: DataType, bytes: Bytes) -> Result<(), Ended> {
         let data = Data { kind, bytes };
         if let Some(group) = &self.raw.group {
             if lock(&self.conn.permissions).allows(Action::Send, group) {
@@ -912,9 +912,9 @@ impl Reader<'_> {
     async fn event(&mut self, name: &str, data: Data) -> Result<(), String> {
         self.conn.connected_delivered().await;
         let content_type = match data.kind {
-            DataKind::Text => "text/plain; charset=utf-8",
-            DataKind::Json => "application/json",
-            DataKind::Binary => "application/octet-stream",
+            DataType::Text => "text/plain; charset=utf-8",
+            DataType::Json => "application/json",
+            DataType::Binary => "application/octet-stream",
         };
         let call = event_call(
             self.conn,
@@ -933,15 +933,15 @@ impl Reader<'_> {
                 if !answer.body.is_empty() && answer.status != StatusCode::NO_CONTENT {
                     let content_type = answer.content_type.as_deref().unwrap_or("");
                     let kind = if content_type.starts_with("text/plain") {
-                        DataKind::Text
+                        DataType::Text
                     } else if content_type.starts_with("application/json") {
                         if serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_ok() {
-                            DataKind::Json
+                            DataType::Json
                         } else {
-                            DataKind::Text
+                            DataType::Text
                         }
                     } else {
-                        DataKind::Binary
+                        DataType::Binary
                     };
                     self.conn.send(Outbound::Message(Envelope::new(
                         Origin::Server,
@@ -1112,12 +1112,12 @@ fn payload(message: &Map<String, Value>) -> Result<Data, Ended> {
         .unwrap_or("json")
     {
         "json" => Ok(Data {
-            kind: DataKind::Json,
+            kind: DataType::Json,
             bytes: Bytes::from(data.to_string()),
         }),
         "text" => match data {
             Value::String(s) => Ok(Data {
-                kind: DataKind::Text,
+                kind: DataType::Text,
                 bytes: Bytes::from(s),
             }),
             _ => Err(invalid("text data must be a string")),
@@ -1126,7 +1126,7 @@ fn payload(message: &Map<String, Value>) -> Result<Data, Ended> {
             Value::String(s) => STANDARD
                 .decode(s.as_bytes())
                 .map(|b| Data {
-                    kind: DataKind::Binary,
+                    kind: DataType::Binary,
                     bytes: Bytes::from(b),
                 })
                 .map_err(|_| invalid("binary data must be base64")),

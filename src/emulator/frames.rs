@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
-use super::hub::{Data, DataKind, Origin};
+use super::hub::{Data, Origin};
+use crate::DataType;
 
 /// Appends `value` as a JSON string.
 fn push_str(out: &mut String, value: &str) {
@@ -37,12 +38,16 @@ pub(crate) fn message(origin: &Origin, data: &Data, sequence: Option<u64>) -> St
             }
         }
     }
-    let _ = write!(out, "\"dataType\":\"{}\",\"data\":", data.kind.name());
+    let _ = write!(
+        out,
+        "\"dataType\":\"{}\",\"data\":",
+        data.kind.json_protocol_name()
+    );
     match data.kind {
-        DataKind::Text => push_str(&mut out, &String::from_utf8_lossy(&data.bytes)),
+        DataType::Text => push_str(&mut out, &String::from_utf8_lossy(&data.bytes)),
         // Checked to be one JSON value when it was received.
-        DataKind::Json => out.push_str(&String::from_utf8_lossy(&data.bytes)),
-        DataKind::Binary => {
+        DataType::Json => out.push_str(&String::from_utf8_lossy(&data.bytes)),
+        DataType::Binary => {
             out.push('"');
             STANDARD.encode_string(&data.bytes, &mut out);
             out.push('"');
@@ -117,7 +122,7 @@ mod tests {
             from_user: Some(Arc::from("alice")),
         };
         let json_data = Data {
-            kind: DataKind::Json,
+            kind: DataType::Json,
             bytes: Bytes::from_static(br#"{"a":[1,2]}"#),
         };
         assert_eq!(
@@ -125,7 +130,7 @@ mod tests {
             json!({"sequenceId":7,"type":"message","from":"group","group":"g\"1","fromUserId":"alice","dataType":"json","data":{"a":[1,2]}})
         );
         let bin = Data {
-            kind: DataKind::Binary,
+            kind: DataType::Binary,
             bytes: Bytes::from_static(&[0, 255]),
         };
         assert_eq!(

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+
+use crate::DataType;
 use tokio::sync::{mpsc, Notify};
 
 use super::filter::{FilterSubject, ODataFilter};
@@ -19,29 +21,11 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// How a payload is typed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DataKind {
-    Text,
-    /// The bytes are one valid JSON value.
-    Json,
-    Binary,
-}
-
-impl DataKind {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::Text => "text",
-            Self::Json => "json",
-            Self::Binary => "binary",
-        }
-    }
-}
-
 /// A message payload, shared by every recipient.
 #[derive(Debug)]
 pub(crate) struct Data {
-    pub(crate) kind: DataKind,
+    /// How the bytes are typed (`Json`: they are one valid JSON value).
+    pub(crate) kind: DataType,
     pub(crate) bytes: Bytes,
 }
 

@@ -15,10 +15,11 @@ use serde_json::Value;
 use super::auth;
 use super::client::finish;
 use super::filter::ODataFilter;
-use super::hub::{lock, Data, DataKind, Envelope, Origin, Outbound, Refusal, Target};
+use super::hub::{lock, Data, Envelope, Origin, Outbound, Refusal, Target};
 use super::permissions::Action;
 use super::Shared;
 use crate::names::GroupName;
+use crate::DataType;
 use crate::{ClientAccessOptions, ClientAccessSigner};
 
 /// API versions accepted (the stable ones).
@@ -314,14 +315,14 @@ impl Call<'_> {
             .trim()
             .to_ascii_lowercase();
         let kind = match essence.as_str() {
-            "text/plain" => DataKind::Text,
+            "text/plain" => DataType::Text,
             "application/json" => {
                 if serde_json::from_slice::<serde::de::IgnoredAny>(&self.body).is_err() {
                     return error(StatusCode::BAD_REQUEST, "the body is not valid JSON");
                 }
-                DataKind::Json
+                DataType::Json
             }
-            "application/octet-stream" => DataKind::Binary,
+            "application/octet-stream" => DataType::Binary,
             _ => {
                 return error(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,

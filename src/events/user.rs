@@ -95,6 +95,16 @@ impl DataType {
             Self::Binary => "application/octet-stream",
         }
     }
+
+    /// The `dataType` of the JSON subprotocols' messages (`text`, `json`, `binary`).
+    #[cfg_attr(not(feature = "emulator"), allow(dead_code))]
+    pub(crate) fn json_protocol_name(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+            Self::Binary => "binary",
+        }
+    }
 }
 
 /// A payload: text, JSON or binary.
