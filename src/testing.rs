@@ -27,8 +27,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::BTreeMap;
-
 use axum::body::Body;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
@@ -37,7 +35,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::events::{
-    ConnectEventResponse, ErrorCode, EventData, EventErrorResponse, UserEventResponse,
+    ClientCertificate, ConnectBody, ConnectEventResponse, ErrorCode, EventData, EventErrorResponse,
+    MqttConnectProperties, UserEventResponse,
 };
 use crate::wire::{CloudEvent, EventType};
 use crate::{AccessKey, ConnectionStates, ConnectionString, StateChanges};
@@ -62,9 +61,18 @@ pub struct TestEvent {
     state_header: Option<String>,
     keys: Vec<AccessKey>,
     extra: Vec<(HeaderName, HeaderValue)>,
-    connect: BTreeMap<&'static str, Value>,
+    /// The `connect` body, when the body is one.
+    connect: Option<ConnectBody>,
     content_type: Option<String>,
     body: Bytes,
+}
+
+/// The multi-valued maps of a `connect` body.
+#[derive(Debug, Clone, Copy)]
+enum Multi {
+    Claims,
+    Query,
+    Headers,
 }
 
 fn event(hub: &str, connection_id: &str, kind: EventType<'_>) -> TestEvent {
@@ -80,7 +88,7 @@ fn event(hub: &str, connection_id: &str, kind: EventType<'_>) -> TestEvent {
         state_header: None,
         keys: Vec::new(),
         extra: Vec::new(),
-        connect: BTreeMap::new(),
+        connect: None,
         content_type: Some("application/json".to_owned()),
         body: Bytes::new(),
     }
@@ -89,11 +97,7 @@ fn event(hub: &str, connection_id: &str, kind: EventType<'_>) -> TestEvent {
 /// A `connect` event: the client `connection_id` asks to join `hub`.
 pub fn connect(hub: &str, connection_id: &str) -> TestEvent {
     let mut e = event(hub, connection_id, EventType::Connect);
-    for field in ["claims", "query", "headers"] {
-        e.connect.insert(field, json!({}));
-    }
-    e.connect.insert("subprotocols", json!([]));
-    e.connect.insert("clientCertificates", json!([]));
+    e.connect = Some(ConnectBody::default());
     e
 }
 
@@ -182,17 +186,17 @@ impl TestEvent {
 
     /// `connect`: adds a value of claim `name` (e.g. `sub`, `role`).
     pub fn claim(self, name: &str, value: &str) -> Self {
-        self.push_multi("claims", name, value)
+        self.push_multi(Multi::Claims, name, value)
     }
 
     /// `connect`: adds a value of query parameter `name`.
     pub fn query(self, name: &str, value: &str) -> Self {
-        self.push_multi("query", name, value)
+        self.push_multi(Multi::Query, name, value)
     }
 
     /// `connect`: adds a value of the client's request header `name`.
     pub fn client_header(self, name: &str, value: &str) -> Self {
-        self.push_multi("headers", name, value)
+        self.push_multi(Multi::Headers, name, value)
     }
 
     /// `connect`: the subprotocols the client offered.
@@ -201,19 +205,18 @@ impl TestEvent {
         subprotocols: I,
     ) -> Self {
         let list: Vec<String> = subprotocols.into_iter().map(Into::into).collect();
-        self.connect.insert("subprotocols", json!(list));
+        self.connect_body().subprotocols = list;
         self
     }
 
     /// `connect`: adds a client certificate.
     pub fn client_certificate(mut self, thumbprint: &str, content: Option<&str>) -> Self {
-        let entry = self
-            .connect
-            .entry("clientCertificates")
-            .or_insert_with(|| json!([]));
-        if let Value::Array(list) = entry {
-            list.push(json!({ "thumbprint": thumbprint, "content": content }));
-        }
+        self.connect_body()
+            .client_certificates
+            .push(ClientCertificate {
+                thumbprint: thumbprint.to_owned(),
+                content: content.map(str::to_owned),
+            });
         self
     }
 
@@ -225,10 +228,12 @@ impl TestEvent {
             .header("ce-subprotocol", "mqtt")
             .header("ce-physicalConnectionId", "physical-1");
         if self.ce_type.ends_with(".connect") {
-            self.connect.insert(
-                "mqtt",
-                json!({ "protocolVersion": protocol_version, "username": "user", "password": "cGFzcw==", "userProperties": [] }),
-            );
+            self.connect_body().mqtt = Some(MqttConnectProperties {
+                protocol_version,
+                username: Some("user".to_owned()),
+                password: Some("cGFzcw==".to_owned()),
+                user_properties: Vec::new(),
+            });
         }
         self
     }
@@ -263,7 +268,7 @@ impl TestEvent {
 
     /// Replaces the body verbatim (for malformed-input tests).
     pub fn raw_body(mut self, body: impl Into<Bytes>) -> Self {
-        self.connect.clear();
+        self.connect = None;
         self.body = body.into();
         self
     }
@@ -352,27 +357,33 @@ impl TestEvent {
         for (name, value) in self.extra {
             headers.append(name, value);
         }
-        let body = if self.connect.is_empty() {
-            self.body
-        } else {
-            Bytes::from(serde_json::to_vec(&self.connect).unwrap_or_default())
+        let body = match &self.connect {
+            None => self.body,
+            Some(connect) => Bytes::from(serde_json::to_vec(connect).unwrap_or_default()),
         };
         (headers, body)
     }
 
-    fn push_multi(mut self, field: &'static str, name: &str, value: &str) -> Self {
-        let map = self.connect.entry(field).or_insert_with(|| json!({}));
-        if let Value::Object(map) = map {
-            let list = map.entry(name.to_owned()).or_insert_with(|| json!([]));
-            if let Value::Array(list) = list {
-                list.push(json!(value));
-            }
-        }
+    /// The `connect` body, made empty first if the body is something else.
+    fn connect_body(&mut self) -> &mut ConnectBody {
+        self.connect.get_or_insert_with(ConnectBody::default)
+    }
+
+    fn push_multi(mut self, field: Multi, name: &str, value: &str) -> Self {
+        let body = self.connect_body();
+        let map = match field {
+            Multi::Claims => &mut body.claims,
+            Multi::Query => &mut body.query,
+            Multi::Headers => &mut body.headers,
+        };
+        map.entry(name.to_owned())
+            .or_default()
+            .push(value.to_owned());
         self
     }
 
     fn body_json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-        self.connect.clear();
+        self.connect = None;
         self.content_type = Some("application/json".to_owned());
         self.body = Bytes::from(serde_json::to_vec(value).expect("serialisable JSON"));
         self

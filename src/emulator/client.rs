@@ -29,6 +29,7 @@ use super::hub::{
 use super::permissions::Action;
 use super::upstream::{UpstreamAnswer, UpstreamCall};
 use super::Shared;
+use crate::events::ConnectBody;
 use crate::wire::EventType;
 use crate::{ConnectEventResponse, DataType};
 
@@ -373,50 +374,39 @@ fn connect_body(
     headers: &HeaderMap,
     offered: &[String],
 ) -> Vec<u8> {
-    let mut claim_map = Map::new();
+    let mut body = ConnectBody {
+        subprotocols: offered.to_vec(),
+        ..ConnectBody::default()
+    };
     for (name, value) in claims {
-        let values: Vec<Value> = match value {
+        let values = match value {
             Value::Array(list) => list.iter().map(claim_text).collect(),
             other => vec![claim_text(other)],
         };
-        claim_map.insert(name.clone(), Value::Array(values));
+        body.claims.insert(name.clone(), values);
     }
-    let mut query_map = Map::new();
     for (name, value) in query.iter().filter(|(k, _)| k != "access_token") {
-        if let Value::Array(list) = query_map
+        body.query
             .entry(name.clone())
-            .or_insert_with(|| Value::Array(Vec::new()))
-        {
-            list.push(Value::String(value.clone()));
-        }
+            .or_default()
+            .push(value.clone());
     }
-    let mut header_map = Map::new();
     for (name, value) in headers {
         if name == http::header::AUTHORIZATION {
             continue;
         }
-        let value = Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned());
-        if let Value::Array(list) = header_map
+        body.headers
             .entry(name.as_str().to_owned())
-            .or_insert_with(|| Value::Array(Vec::new()))
-        {
-            list.push(value);
-        }
+            .or_default()
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
     }
-    let body = serde_json::json!({
-        "claims": claim_map,
-        "query": query_map,
-        "headers": header_map,
-        "subprotocols": offered,
-        "clientCertificates": [],
-    });
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
-fn claim_text(value: &Value) -> Value {
+fn claim_text(value: &Value) -> String {
     match value {
-        Value::String(s) => Value::String(s.clone()),
-        other => Value::String(other.to_string()),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 

@@ -59,22 +59,23 @@ pub struct ClientCertificate {
     pub content: Option<String>,
 }
 
-/// The JSON body of a `connect` event.
-#[derive(Deserialize, Default)]
+/// The JSON body of a `connect` event: read by the decoder, written by
+/// [`testing`](crate::testing) and the emulator.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ConnectBody {
     #[serde(default, deserialize_with = "multimap")]
-    claims: BTreeMap<String, Vec<String>>,
+    pub(crate) claims: BTreeMap<String, Vec<String>>,
     #[serde(default, deserialize_with = "multimap")]
-    query: BTreeMap<String, Vec<String>>,
+    pub(crate) query: BTreeMap<String, Vec<String>>,
     #[serde(default, deserialize_with = "multimap")]
-    headers: BTreeMap<String, Vec<String>>,
+    pub(crate) headers: BTreeMap<String, Vec<String>>,
     #[serde(default, deserialize_with = "string_list")]
-    subprotocols: Vec<String>,
+    pub(crate) subprotocols: Vec<String>,
     #[serde(default, deserialize_with = "null_as_default")]
-    client_certificates: Vec<ClientCertificate>,
-    #[serde(default)]
-    mqtt: Option<MqttConnectProperties>,
+    pub(crate) client_certificates: Vec<ClientCertificate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) mqtt: Option<MqttConnectProperties>,
 }
 
 impl ConnectEventRequest {

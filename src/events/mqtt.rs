@@ -26,7 +26,7 @@ impl MqttUserProperty {
 }
 
 /// The MQTT CONNECT packet's properties, in a `connect` event from an MQTT client.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct MqttConnectProperties {
