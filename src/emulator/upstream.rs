@@ -404,27 +404,11 @@ pub(crate) fn expand(template: &str, hub: &str, event: &str) -> String {
         .replace("{event}", &utf8_percent_encode(event, ESCAPE).to_string())
 }
 
-/// `2024-01-01T00:00:00Z` (UTC, seconds).
+/// `2024-01-01T00:00:00Z` (UTC, seconds). A clock outside 1970..=9999
+/// (which RFC 3339 and humantime cannot write) reads as the nearest end.
 pub(crate) fn rfc3339(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799); // 9999-12-31T23:59:59Z
+    humantime::format_rfc3339_seconds(time.clamp(UNIX_EPOCH, last)).to_string()
 }
 
 #[cfg(test)]
@@ -473,6 +457,21 @@ mod tests {
         assert_eq!(
             rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
             "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_millis(1_704_067_200_999)),
+            "2024-01-01T00:00:00Z",
+            "fractions are cut, not rounded"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_secs(1)),
+            "1970-01-01T00:00:00Z",
+            "a clock before 1970 does not panic"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(300_000_000_000)),
+            "9999-12-31T23:59:59Z",
+            "nor one after 9999"
         );
     }
 
