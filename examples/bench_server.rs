@@ -13,11 +13,18 @@
 //!   ../shared/bench/run.sh express-sig axum-baseline ours
 //! ```
 
+use std::process::ExitCode;
+
 use axum::Router;
 use webpubsub::{
     async_trait, ConnectEventRequest, ConnectEventResponse, EventErrorResponse, EventHandler,
     EventRouter, UserEventRequest, UserEventResponse,
 };
+
+// This server reads no connection string: that helper goes unused.
+#[allow(dead_code)]
+#[path = "common/mod.rs"]
+mod common;
 
 struct Bench;
 
@@ -58,32 +65,37 @@ fn app(hub: &str, path: &str, key: &str) -> Result<Router, webpubsub::ConfigErro
     Ok(Router::new().route_service(path, events))
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let env =
-        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-    let port: u16 = env("PORT", "8080").parse()?;
+fn main() -> ExitCode {
+    common::exit(run())
+}
+
+/// Reads the `BENCH_*` settings and serves until SIGTERM or Ctrl-C.
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let env = |name: &str, default: &str| common::var(name).unwrap_or_else(|| default.to_owned());
+    let port = common::port("PORT", 8080)?;
     let hub = env("BENCH_HUB", "chat");
     let path = env("BENCH_PATH", "/api/webpubsub/hubs/chat/");
     let key = env("BENCH_ACCESS_KEY", "anAccessKeyForBenchmarks0123456789");
-    let app = app(&hub, &path, &key)?;
+    let app = app(&hub, &path, &key)
+        .map_err(|e| format!("BENCH_HUB, BENCH_PATH or BENCH_ACCESS_KEY: {e}"))?;
 
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(async move {
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+            let listener = common::listen(port, "PORT").await?;
+            let port = listener.local_addr()?.port();
             println!("bench_server: hub {hub} at http://127.0.0.1:{port}{path}");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let mut term =
-                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                            .expect("SIGTERM handler");
+                .with_graceful_shutdown(async move {
                     tokio::select! {
                         _ = term.recv() => {}
                         _ = tokio::signal::ctrl_c() => {}
                     }
                 })
-                .await
-        })?;
-    Ok(())
+                .await?;
+            Ok::<_, Box<dyn std::error::Error>>(())
+        })
 }

@@ -6,6 +6,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -14,6 +15,9 @@ use webpubsub::{
     DisconnectedEventRequest, EventErrorResponse, EventRouter, Json, UserEventRequest,
     UserEventResponse,
 };
+
+#[path = "common/mod.rs"]
+mod common;
 
 const HUB: &str = "chat";
 const LOCAL_CONNECTION_STRING: &str =
@@ -111,22 +115,26 @@ fn app(room: Arc<Room>, connection_string: &str) -> Result<Router, webpubsub::Co
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,webpubsub=debug".into()),
         )
         .init();
-    let from_env = std::env::var("WebPubSubConnectionString").ok();
+    common::exit(run().await)
+}
+
+/// Reads the settings and serves the app until Ctrl-C.
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let from_env = common::var("WebPubSubConnectionString");
     let connection_string = from_env.as_deref().unwrap_or(LOCAL_CONNECTION_STRING);
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8080);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let app = app(Arc::default(), connection_string).map_err(common::connection_string_error)?;
+    let port = common::port("PORT", 8080)?;
+    let listener = common::listen(port, "PORT").await?;
+    let port = listener.local_addr()?.port();
     println!("derived event handler for hub `{HUB}` on http://127.0.0.1:{port}/eventhandler");
-    axum::serve(listener, app(Arc::default(), connection_string)?)
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -16,12 +16,17 @@
 //!   cargo run --example quickstart
 //! ```
 
+use std::process::ExitCode;
+
 use axum::Router;
 use webpubsub::{
     async_trait, AccessKey, ClientAccessOptions, ConnectEventRequest, ConnectEventResponse,
     ConnectedEventRequest, DisconnectedEventRequest, EventErrorResponse, EventHandler, EventRouter,
     Negotiate, Permission, UserEventRequest, UserEventResponse, WebPubSubServiceClient,
 };
+
+#[path = "common/mod.rs"]
+mod common;
 
 /// The hub this example serves.
 const HUB: &str = "chat";
@@ -99,22 +104,24 @@ fn app(connection_string: &str) -> Result<Router, webpubsub::ConfigError> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,webpubsub=debug".into()),
         )
         .init();
+    common::exit(run().await)
+}
 
-    let from_env = std::env::var("WebPubSubConnectionString").ok();
+/// Reads the settings, prints how to try the app, and serves it until Ctrl-C.
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let from_env = common::var("WebPubSubConnectionString");
     let connection_string = from_env.as_deref().unwrap_or(LOCAL_CONNECTION_STRING);
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let base = format!("http://127.0.0.1:{port}");
+    let app = app(connection_string).map_err(common::connection_string_error)?;
+    let port = common::port("PORT", 3000)?;
+    let listener = common::listen(port, "PORT").await?;
+    let base = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
     let url = format!("{base}/eventhandler");
 
     println!("Web PubSub event handler for hub `{HUB}` listening on {url}");
@@ -122,9 +129,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if from_env.is_some() {
         println!("Set the hub's event handler URL template to https://<public host>/eventhandler");
     } else {
-        let signature = AccessKey::new("webpubsub-emulator-local-key-0123456789")
-            .unwrap()
-            .signature("conn-1");
+        let signature =
+            AccessKey::new("webpubsub-emulator-local-key-0123456789")?.signature("conn-1");
         println!(
             "No WebPubSubConnectionString set: using a local key and a service on localhost:8080."
         );
@@ -142,7 +148,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
              -H 'ce-signature: {signature}' -H 'Content-Type: text/plain' -d 'hello'"
         );
     }
-    axum::serve(listener, app(connection_string)?)
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

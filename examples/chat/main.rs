@@ -20,6 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Mutex;
 
 use axum::http::header;
@@ -33,6 +34,9 @@ use webpubsub::{
     DisconnectedEventRequest, EventErrorResponse, EventRouter, Message, Negotiate,
     WebPubSubServiceClient,
 };
+
+#[path = "../common/mod.rs"]
+mod common;
 
 /// The hub of the chat.
 const HUB: &str = "chat";
@@ -216,17 +220,19 @@ struct Running {
 }
 
 /// Starts the chat on `app_port`; with no connection string, an embedded
-/// emulator on `emulator_port` too (0 picks free ports).
+/// emulator on `emulator_port` too (0 picks free ports). Errors say what to
+/// change: a busy port names `PORT` or `EMULATOR_PORT`.
 async fn start(
     connection_string: Option<String>,
     app_port: u16,
     emulator_port: u16,
 ) -> Result<Running, Box<dyn std::error::Error>> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", app_port)).await?;
+    let listener = common::listen(app_port, "PORT").await?;
     let app_addr = listener.local_addr()?;
-    let (connection_string, emulator) = match connection_string {
-        Some(conn) => (conn, None),
+    let (router, emulator) = match connection_string {
+        Some(conn) => (app(&conn).map_err(common::connection_string_error)?, None),
         None => {
+            let addr = SocketAddr::from(([127, 0, 0, 1], emulator_port));
             let emulator = Emulator::builder()
                 .host("127.0.0.1")
                 .hub(
@@ -235,12 +241,12 @@ async fn start(
                     ))),
                 )
                 .build()?
-                .start(SocketAddr::from(([127, 0, 0, 1], emulator_port)))
-                .await?;
-            (emulator.connection_string(), Some(emulator))
+                .start(addr)
+                .await
+                .map_err(|e| common::bind_error(addr, &e, "EMULATOR_PORT"))?;
+            (app(&emulator.connection_string())?, Some(emulator))
         }
     };
-    let router = app(&connection_string)?;
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
@@ -252,24 +258,23 @@ async fn start(
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,webpubsub=info".into()),
         )
         .init();
-    let port = |name: &str, default: u16| {
-        std::env::var(name)
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(default)
-    };
-    let azure = std::env::var("WebPubSubConnectionString").ok();
+    common::exit(run().await)
+}
+
+/// Reads the settings (blank variables count as unset), starts the chat and
+/// serves it until Ctrl-C.
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let running = start(
-        azure.clone(),
-        port("PORT", 3000),
-        port("EMULATOR_PORT", 8080),
+        common::var("WebPubSubConnectionString"),
+        common::port("PORT", 3000)?,
+        common::port("EMULATOR_PORT", 8080)?,
     )
     .await?;
 
@@ -492,6 +497,50 @@ mod tests {
                  its output ends with:\n{tail}"
             ),
         }
+    }
+
+    #[tokio::test]
+    async fn a_busy_port_is_named_with_the_variable_that_changes_it() {
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = busy.local_addr().unwrap().port();
+        for (app_port, emulator_port, variable) in [(port, 0, "PORT"), (0, port, "EMULATOR_PORT")] {
+            let Err(error) = start(None, app_port, emulator_port).await else {
+                panic!("the chat started with port {port} taken");
+            };
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "port {port} is busy: set {variable}=<another port> (or stop the program using it)"
+                )
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_connection_string_is_named_with_its_variable() {
+        let conn = "Endpoint=https://demo.webpubsub.azure.com;Version=1.0;".to_owned();
+        let Err(error) = start(Some(conn), 0, 0).await else {
+            panic!("the chat started without an access key");
+        };
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                "WebPubSubConnectionString: connection string has no `AccessKey=`; copy it"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn blank_variables_count_as_unset() {
+        for blank in ["", " ", "\t\n"] {
+            assert_eq!(common::non_blank(Some(blank.to_owned())), None, "{blank:?}");
+        }
+        assert_eq!(common::non_blank(None), None);
+        assert_eq!(
+            common::non_blank(Some("Endpoint=x".to_owned())).as_deref(),
+            Some("Endpoint=x")
+        );
     }
 
     #[test]
