@@ -6,6 +6,8 @@ const $ = (id) => document.getElementById(id);
 let socket = null;
 let me = null;
 let ackId = 0;
+/// Why the socket closed, for the note on the join form.
+let closing = null;
 
 function setStatus(text, kind) {
   const status = $("status");
@@ -69,8 +71,21 @@ function onNotice(notice) {
   }
 }
 
+/// Back to the join form, with `note` saying why (you left, the service closed).
+function showJoin(note) {
+  $("room").hidden = true;
+  $("join").hidden = false;
+  $("messages").replaceChildren();
+  $("join-note").textContent = note;
+  $("join-note").hidden = !note;
+  if (me) $("name").value = me;
+  $("name").focus();
+}
+
 async function join(name) {
   $("join-error").hidden = true;
+  $("join-note").hidden = true;
+  closing = null;
   setStatus("connecting…", "busy");
   const response = await fetch(`/negotiate?name=${encodeURIComponent(name)}`);
   if (!response.ok) throw new Error(await response.text());
@@ -85,19 +100,18 @@ async function join(name) {
       $("room").hidden = false;
       $("text").focus();
     } else if (frame.type === "system" && frame.event === "disconnected") {
-      addLine("notice", [["text", `disconnected: ${frame.message}`]]);
+      closing = closing || `Disconnected by the service: ${frame.message}`;
     } else if (frame.type === "message" && frame.dataType === "json") {
       onNotice(frame.data);
     } else if (frame.type === "ack" && !frame.success) {
       addLine("notice error", [["text", `not sent: ${frame.error.message}`]]);
     }
   };
-  socket.onclose = () => {
+  socket.onclose = (event) => {
+    const wasIn = !$("room").hidden;
     setStatus("not connected", "");
     socket = null;
-    $("room").hidden = true;
-    $("join").hidden = false;
-    $("messages").replaceChildren();
+    if (wasIn) showJoin(closing || `Connection lost (code ${event.code}). Join again to continue.`);
   };
   socket.onerror = () => {
     $("join-error").textContent = "Could not connect.";
@@ -126,5 +140,7 @@ $("send").addEventListener("submit", (event) => {
 });
 
 $("leave").addEventListener("click", () => {
+  closing = "You left the chat. Join again with this name or another.";
   if (socket) socket.close(1000);
+  else showJoin(closing);
 });

@@ -90,6 +90,15 @@ async function sees(page, selector, text, what) {
   }
 }
 
+/// Throws unless `page`, resized to `width`×`height`, is no wider than its window.
+async function fits(page, width, height, what) {
+  const before = page.viewportSize();
+  await page.setViewportSize({ width, height });
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  await page.setViewportSize(before);
+  if (wide > width) throw new Error(`${what} is ${wide} px wide in a ${width}×${height} window`);
+}
+
 async function join(page, name) {
   await page.goto(CHAT_URL);
   await page.fill("#name", name);
@@ -138,8 +147,8 @@ async function open(label) {
   page.on("pageerror", (error) => problems.push(`${label}: uncaught ${error.message}`));
   page.on("console", (msg) => {
     const where = msg.location()?.url || "";
-    // Neither page has an icon; Chromium's request for one is no fault.
-    if (msg.type() === "error" && !where.endsWith("/favicon.ico")) {
+    // Both pages carry their icon inline: a failed /favicon.ico is a fault too.
+    if (msg.type() === "error") {
       problems.push(`${label}: console error: ${msg.text()}${where ? ` (${where})` : ""}`);
     }
   });
@@ -194,6 +203,10 @@ try {
     await grace.fill("#text", "");
   });
   await step("screenshot of Grace's page: chat.png", () => grace.screenshot({ path: path.join(SHOTS, "chat.png") }));
+  await step("the chat fits a phone (390×844) and a laptop (1280×800)", async () => {
+    await fits(grace, 390, 844, "the chat");
+    await fits(grace, 1280, 800, "the chat");
+  });
 
   await step("the emulator's state has both users in the lobby", async () => {
     const state = await (await fetch(`${EMULATOR_URL}/_emulator/api/state`)).json();
@@ -219,11 +232,17 @@ try {
   await step("screenshot of the live view: live-view.png", () =>
     live.screenshot({ path: path.join(SHOTS, "live-view.png"), fullPage: true }),
   );
+  await step("the live view fits 1000 px and a phone (its tables scroll in their cards)", async () => {
+    await fits(live, 1000, 800, "the live view");
+    await fits(live, 390, 844, "the live view");
+  });
 
-  await step("Ada leaves and is back at the join form", async () => {
+  await step("Ada leaves and is back at the join form, told she left", async () => {
     await ada.click("#leave");
     await ada.locator("#join").waitFor({ state: "visible" });
     await sees(ada, "#status", "not connected", "Ada's status");
+    await sees(ada, "#join-note", "You left the chat.", "Ada's join form");
+    if ((await ada.inputValue("#name")) !== "Ada") throw new Error("Ada's name is not kept for joining again");
   });
   await step("Grace sees that Ada left, and is online alone", async () => {
     await sees(grace, "#messages li.notice", "Ada left", "Grace's messages");
