@@ -209,8 +209,8 @@ where
     type Error = Infallible;
     type Future = EventRouterFuture;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Service::<Request<B>>::poll_ready(&mut self.service, cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
@@ -237,6 +237,7 @@ where
     type Error = Infallible;
     type Future = DispatchFuture;
 
+    /// Always ready: dispatching holds no resource that could run out.
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
@@ -256,7 +257,9 @@ impl DispatchInner {
         let (parts, body) = request.into_parts();
         match self.prepare(&parts, body).await {
             Ok((handler, event)) => dispatch(handler, event, &parts.headers).await,
-            Err(rejection) => rejection.into_response(headers::for_log(&parts.headers, &CE_HUB)),
+            Err(rejection) => {
+                rejection.into_logged_response(headers::for_log(&parts.headers, &CE_HUB))
+            }
         }
     }
 
@@ -332,46 +335,60 @@ async fn dispatch(
     event: Event,
     headers: &http::HeaderMap,
 ) -> Response<Body> {
-    macro_rules! guarded {
-        ($call:expr) => {
-            match AssertUnwindSafe($call).catch_unwind().await {
-                Ok(answer) => answer,
-                Err(_) => {
-                    return encode::handler_panicked(
-                        headers::for_log(headers, &CE_HUB).unwrap_or_default(),
-                        headers::for_log(headers, &CE_EVENT_NAME).unwrap_or_default(),
-                    )
-                }
-            }
-        };
-    }
-    match event {
+    answer(handler, event)
+        .await
+        .unwrap_or_else(|HandlerPanicked| {
+            encode::handler_panicked(
+                headers::for_log(headers, &CE_HUB).unwrap_or_default(),
+                headers::for_log(headers, &CE_EVENT_NAME).unwrap_or_default(),
+            )
+        })
+}
+
+/// The handler panicked while handling an event.
+struct HandlerPanicked;
+
+/// Runs one handler call, catching a panic (and nothing else: encoding runs
+/// outside it).
+async fn guarded<T>(call: impl Future<Output = T>) -> Result<T, HandlerPanicked> {
+    AssertUnwindSafe(call)
+        .catch_unwind()
+        .await
+        .map_err(|_| HandlerPanicked)
+}
+
+/// The handler's answer to `event`, encoded.
+async fn answer(
+    handler: &Arc<dyn EventHandler>,
+    event: Event,
+) -> Result<Response<Body>, HandlerPanicked> {
+    Ok(match event {
         Event::Connect(req) => {
             let before = req.context.states.clone();
             let mqtt_version = req.mqtt.as_ref().map(|m| m.protocol_version);
-            let answer = guarded!(handler.connect(req));
+            let answer = guarded(handler.connect(req)).await?;
             encode::connect(answer, &before, mqtt_version)
         }
         Event::UserEvent(req) => {
             let before = req.context.states.clone();
-            let answer = guarded!(handler.user_event(req));
+            let answer = guarded(handler.user_event(req)).await?;
             encode::user_event(answer, &before)
         }
         Event::Connected(req) => {
-            guarded!(handler.connected(req));
+            guarded(handler.connected(req)).await?;
             encode::no_content()
         }
         Event::Disconnected(req) => {
-            guarded!(handler.disconnected(req));
+            guarded(handler.disconnected(req)).await?;
             encode::no_content()
         }
         Event::GroupJoined(req) => {
-            guarded!(handler.group_joined(req));
+            guarded(handler.group_joined(req)).await?;
             encode::no_content()
         }
         Event::GroupLeft(req) => {
-            guarded!(handler.group_left(req));
+            guarded(handler.group_left(req)).await?;
             encode::no_content()
         }
-    }
+    })
 }

@@ -1,6 +1,7 @@
 //! Every way an upstream request is refused, with its status and message.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use axum::body::Body;
 use http::{header, HeaderValue, Response, StatusCode};
@@ -20,70 +21,51 @@ use crate::state::InvalidState;
 /// assert_eq!(r.status().as_u16(), 400);
 /// assert_eq!(r.to_string(), "missing header ce-hub");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rejection {
     /// A required header is missing or empty: `400`.
-    #[error("missing header {0}")]
     MissingHeader(&'static str),
     /// A single-valued header appears more than once: `400`.
-    #[error("header {0} appears more than once")]
     RepeatedHeader(&'static str),
     /// A header is not valid UTF-8: `400`.
-    #[error("header {0} is not valid UTF-8")]
     HeaderNotUtf8(&'static str),
     /// `ce-type` is not a Web PubSub event type: `400`.
-    #[error("unknown ce-type `{0}`")]
     UnknownEventType(String),
     /// `ce-connectionState` is not base64 of a JSON object: `400`.
-    #[error(transparent)]
-    InvalidState(#[from] InvalidState),
+    InvalidState(InvalidState),
     /// The body is not the JSON the event requires: `400`.
-    #[error("invalid JSON body: {0}")]
     InvalidJson(String),
     /// The `Content-Type` of a user event is not text, JSON or binary: `400`.
-    #[error("unsupported Content-Type `{0}`: expected text/plain, application/json or application/octet-stream")]
     UnsupportedContentType(String),
     /// A `charset` other than UTF-8: `400`.
-    #[error("unsupported charset `{0}`: only utf-8 is accepted")]
     UnsupportedCharset(String),
     /// A `text/plain` body is not valid UTF-8: `400`.
-    #[error("text/plain body is not valid UTF-8")]
     TextNotUtf8,
     /// The body could not be read from the connection: `400`.
-    #[error("could not read the request body")]
     BodyUnreadable,
     /// `ce-hub` names a hub this router does not serve: `404`.
-    #[error("hub `{0}` is not served here")]
     UnknownHub(String),
     /// Neither `POST` (events) nor `OPTIONS` (abuse protection): `405`.
-    #[error("method not allowed: events are POST, the abuse-protection handshake is OPTIONS")]
     MethodNotAllowed,
     /// The body is larger than the configured limit: `413`.
-    #[error("body exceeds {0} bytes")]
     PayloadTooLarge(usize),
     /// A signed request has no `ce-signature`: `401`.
-    #[error("missing header ce-signature")]
     SignatureMissing,
     /// No `ce-signature` entry matches a configured access key: `401`.
-    #[error("ce-signature does not match any configured access key")]
     SignatureMismatch,
     /// `ce-connectionId` has the shape of a JSON Web Token's signed part
     /// (`<base64 JSON object>.<…>`), so its HMAC could be a token's signature
     /// replayed as `ce-signature`: `401`, whatever the signature. See
     /// [`ValidateUpstreamLayer`](crate::ValidateUpstreamLayer#forged-events-from-tokens).
-    #[error("ce-connectionId has the shape of a signed token and is never signed by the service")]
     TokenShapedConnectionId,
     /// A signed request has no `WebHook-Request-Origin`, so no host's key can
     /// check it: `401`.
-    #[error("missing header WebHook-Request-Origin")]
     OriginMissing,
     /// `WebHook-Request-Origin` names no endpoint whose key could check the signature: `401`.
-    #[error("WebHook-Request-Origin names no configured endpoint")]
     OriginNotConfigured,
     /// The abuse-protection `OPTIONS` came from a host that is not allowed,
     /// or without `WebHook-Request-Origin`: `400` with an empty body.
-    #[error("abuse-protection request refused")]
     PreflightRefused,
 }
 
@@ -104,26 +86,43 @@ impl Rejection {
         }
     }
 
-    fn body(&self) -> Cow<'static, str> {
+    /// The one-line message: the `Display` and, but for a refused
+    /// preflight (empty), the body. Static where it can be, so most
+    /// refusals allocate nothing.
+    fn message(&self) -> Cow<'static, str> {
         match self {
-            Self::PreflightRefused => Cow::Borrowed(""),
-            Self::MethodNotAllowed => Cow::Borrowed(
-                "method not allowed: events are POST, the abuse-protection handshake is OPTIONS",
-            ),
-            Self::SignatureMissing => Cow::Borrowed("missing header ce-signature"),
-            Self::SignatureMismatch => {
-                Cow::Borrowed("ce-signature does not match any configured access key")
-            }
-            Self::TokenShapedConnectionId => Cow::Borrowed(
-                "ce-connectionId has the shape of a signed token and is never signed by the service",
-            ),
+            Self::MissingHeader(value) => Cow::Owned(format!("missing header {value}")),
+            Self::RepeatedHeader(value) => Cow::Owned(format!("header {value} appears more than once")),
+            Self::HeaderNotUtf8(value) => Cow::Owned(format!("header {value} is not valid UTF-8")),
+            Self::UnknownEventType(value) => Cow::Owned(format!("unknown ce-type `{value}`")),
+            Self::InvalidState(e) => Cow::Owned(e.to_string()),
+            Self::InvalidJson(value) => Cow::Owned(format!("invalid JSON body: {value}")),
+            Self::UnsupportedContentType(value) => Cow::Owned(format!("unsupported Content-Type `{value}`: expected text/plain, application/json or application/octet-stream")),
+            Self::UnsupportedCharset(value) => Cow::Owned(format!("unsupported charset `{value}`: only utf-8 is accepted")),
             Self::TextNotUtf8 => Cow::Borrowed("text/plain body is not valid UTF-8"),
-            other => Cow::Owned(other.to_string()),
+            Self::BodyUnreadable => Cow::Borrowed("could not read the request body"),
+            Self::UnknownHub(value) => Cow::Owned(format!("hub `{value}` is not served here")),
+            Self::MethodNotAllowed => Cow::Borrowed("method not allowed: events are POST, the abuse-protection handshake is OPTIONS"),
+            Self::PayloadTooLarge(value) => Cow::Owned(format!("body exceeds {value} bytes")),
+            Self::SignatureMissing => Cow::Borrowed("missing header ce-signature"),
+            Self::SignatureMismatch => Cow::Borrowed("ce-signature does not match any configured access key"),
+            Self::TokenShapedConnectionId => Cow::Borrowed("ce-connectionId has the shape of a signed token and is never signed by the service"),
+            Self::OriginMissing => Cow::Borrowed("missing header WebHook-Request-Origin"),
+            Self::OriginNotConfigured => Cow::Borrowed("WebHook-Request-Origin names no configured endpoint"),
+            Self::PreflightRefused => Cow::Borrowed("abuse-protection request refused"),
         }
     }
 
-    /// Logs the refusal and turns it into its response.
-    pub(crate) fn into_response(self, hub: Option<&str>) -> Response<Body> {
+    fn body(&self) -> Cow<'static, str> {
+        match self {
+            Self::PreflightRefused => Cow::Borrowed(""),
+            other => other.message(),
+        }
+    }
+
+    /// Logs the refusal (with the hub it was for, when known) and turns it
+    /// into its response.
+    pub(crate) fn into_logged_response(self, hub: Option<&str>) -> Response<Body> {
         let status = self.status();
         if matches!(self, Self::MethodNotAllowed | Self::PreflightRefused) {
             tracing::debug!(target: "webpubsub::rejection", status = status.as_u16(), reason = %self, hub, "refused upstream request");
@@ -153,6 +152,44 @@ impl Rejection {
     }
 }
 
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for Rejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidState(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<InvalidState> for Rejection {
+    fn from(e: InvalidState) -> Self {
+        Self::InvalidState(e)
+    }
+}
+
+/// The refusal's status and plain-text body, as the router answers it;
+/// the refusal is logged (target `webpubsub::rejection`). For code that
+/// calls [`decode_event`](crate::decode_event) itself.
+///
+/// ```
+/// use axum::response::IntoResponse;
+/// use webpubsub::Rejection;
+///
+/// let response = Rejection::UnknownHub("news".into()).into_response();
+/// assert_eq!(response.status(), 404);
+/// ```
+impl axum::response::IntoResponse for Rejection {
+    fn into_response(self) -> axum::response::Response {
+        self.into_logged_response(None)
+    }
+}
+
 /// Cuts a value taken from the request to a length fit for a one-line message.
 pub(crate) fn excerpt(value: &str) -> String {
     const MAX: usize = 80;
@@ -167,18 +204,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn static_bodies_say_exactly_what_display_says() {
-        // `body` spells some messages out to avoid allocating; they must not drift.
+    fn bodies_are_the_display_but_for_a_refused_preflight() {
         for r in [
             Rejection::MethodNotAllowed,
-            Rejection::SignatureMissing,
             Rejection::SignatureMismatch,
             Rejection::TokenShapedConnectionId,
-            Rejection::TextNotUtf8,
             Rejection::MissingHeader("ce-hub"),
+            Rejection::PayloadTooLarge(10),
         ] {
             assert_eq!(r.body(), r.to_string());
         }
         assert_eq!(Rejection::PreflightRefused.body(), "");
+        assert_eq!(
+            Rejection::PreflightRefused.to_string(),
+            "abuse-protection request refused"
+        );
+    }
+
+    #[test]
+    fn into_response_answers_like_the_router() {
+        use axum::response::IntoResponse as _;
+        let response = Rejection::MethodNotAllowed.into_response();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[header::ALLOW], "OPTIONS, POST");
+        let response = Rejection::SignatureMissing.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/plain; charset=utf-8"
+        );
     }
 }

@@ -152,16 +152,18 @@ impl<S> ValidateUpstream<S> {
         if *method == Method::OPTIONS {
             return Some(match preflight::answer(&self.options.origins, headers) {
                 Ok(response) => response,
-                Err(rejection) => rejection
-                    .into_response(super::headers::for_log(headers, &super::headers::CE_HUB)),
+                Err(rejection) => rejection.into_logged_response(super::headers::for_log(
+                    headers,
+                    &super::headers::CE_HUB,
+                )),
             });
         }
         if *method == Method::POST && self.options.check_signatures {
             if let Err(rejection) = signature::verify(&self.options.endpoints, headers) {
-                return Some(
-                    rejection
-                        .into_response(super::headers::for_log(headers, &super::headers::CE_HUB)),
-                );
+                return Some(rejection.into_logged_response(super::headers::for_log(
+                    headers,
+                    &super::headers::CE_HUB,
+                )));
             }
         }
         None
