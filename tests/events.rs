@@ -293,18 +293,21 @@ async fn mqtt_connect_of_the_spec_example_is_decoded() {
     assert_eq!(req.subprotocols, ["mqtt"]);
 }
 
-#[tokio::test]
-async fn mqtt_connect_refusal_is_json_with_the_code_of_the_protocol_version() {
-    // (protocol version, refusal, HTTP status, CONNACK code), spec §6.1.
-    let cases = [
+/// (protocol version, generic refusal, HTTP status, CONNACK code), spec §6.1.
+fn generic_mqtt_refusals() -> [(u8, EventErrorResponse, u16, u8); 6] {
+    [
         (4, EventErrorResponse::user_error("nope"), 400, 4),
         (4, EventErrorResponse::unauthorized("nope"), 401, 5),
         (4, EventErrorResponse::server_error("nope"), 500, 3),
         (5, EventErrorResponse::user_error("nope"), 400, 134),
         (5, EventErrorResponse::unauthorized("nope"), 401, 135),
         (5, EventErrorResponse::server_error("nope"), 500, 128),
-    ];
-    for (version, refusal, status, code) in cases {
+    ]
+}
+
+#[tokio::test]
+async fn mqtt_connect_refusal_is_json_with_the_code_of_the_protocol_version() {
+    for (version, refusal, status, code) in generic_mqtt_refusals() {
         let router = router_with(move |_| Err(refusal.clone()));
         let request = testing::connect("chat", "device-7").mqtt(version).sign(KEY);
         let answer = call(&router, request).await;
@@ -352,6 +355,69 @@ async fn mqtt_connect_refusal_with_an_explicit_code_takes_its_status_from_the_co
             answer.json(),
             json!({"mqtt": {"code": code, "reason": "why"}})
         );
+    }
+}
+
+#[tokio::test]
+async fn mqtt_refusal_with_user_properties_takes_its_code_from_the_client_protocol_version() {
+    // The code of a generic refusal follows the client's version even when
+    // user properties were added, and the HTTP status stays the generic one.
+    for (version, refusal, status, code) in generic_mqtt_refusals() {
+        let refusal = refusal.mqtt_user_property("region", "eu");
+        let router = router_with(move |_| Err(refusal.clone()));
+        let request = testing::connect("chat", "device-7").mqtt(version).sign(KEY);
+        let answer = call(&router, request).await;
+        assert_eq!(answer.status, status, "v{version} code {code}");
+        assert_eq!(
+            answer.header("content-type").as_deref(),
+            Some("application/json; charset=utf-8")
+        );
+        assert_eq!(
+            answer.json(),
+            json!({"mqtt": {
+                "code": code,
+                "reason": "nope",
+                "userProperties": [{"name": "region", "value": "eu"}]
+            }}),
+            "v{version}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mqtt_user_property_on_an_explicit_code_keeps_the_code_and_its_status() {
+    let refusal = EventErrorResponse::mqtt(138, "banned").mqtt_user_property("until", "friday");
+    let router = router_with(move |_| Err(refusal.clone()));
+    let request = testing::connect("chat", "device-7").mqtt(5).sign(KEY);
+    let answer = call(&router, request).await;
+    assert_eq!(answer.status, 403);
+    assert_eq!(
+        answer.json(),
+        json!({"mqtt": {
+            "code": 138,
+            "reason": "banned",
+            "userProperties": [{"name": "until", "value": "friday"}]
+        }})
+    );
+}
+
+#[tokio::test]
+async fn mqtt_user_property_does_not_change_the_answer_to_a_non_mqtt_client() {
+    let cases = [
+        (EventErrorResponse::user_error("nope"), 400),
+        (EventErrorResponse::unauthorized("nope"), 401),
+        (EventErrorResponse::server_error("nope"), 500),
+    ];
+    for (refusal, status) in cases {
+        let refusal = refusal.mqtt_user_property("region", "eu");
+        let router = router_with(move |_| Err(refusal.clone()));
+        let answer = call(&router, testing::connect("chat", "c1").sign(KEY)).await;
+        assert_eq!(answer.status, status);
+        assert_eq!(
+            answer.header("content-type").as_deref(),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(answer.text(), "nope");
     }
 }
 

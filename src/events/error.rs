@@ -52,8 +52,9 @@ impl ErrorCode {
 /// The answer is the status of [`code`](Self::code) with the message as a
 /// short `text/plain` body. For an MQTT client's `connect`, the body is the
 /// JSON the service expects (`{"mqtt":{"code":…,"reason":…}}`), with the
-/// CONNACK code mapped from the error code or set explicitly with
-/// [`mqtt`](Self::mqtt).
+/// CONNACK code set explicitly with [`mqtt`](Self::mqtt) or else mapped from
+/// the error code for the client's protocol version when the answer is
+/// written (see [`mqtt_answer`](Self::mqtt_answer)).
 ///
 /// ```
 /// use webpubsub::EventErrorResponse;
@@ -64,6 +65,12 @@ impl ErrorCode {
 /// // An explicit MQTT 5 reason code picks the status from the MQTT table:
 /// let banned = EventErrorResponse::mqtt(138, "banned");
 /// assert_eq!(banned.status().as_u16(), 403);
+///
+/// // User properties never change the status, nor the code of the version:
+/// let refuse = EventErrorResponse::user_error("bad client id").mqtt_user_property("hint", "retry");
+/// assert_eq!(refuse.status().as_u16(), 400);
+/// assert_eq!(refuse.mqtt_answer(4).code, 4);
+/// assert_eq!(refuse.mqtt_answer(5).code, 134);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -72,8 +79,15 @@ pub struct EventErrorResponse {
     pub code: ErrorCode,
     /// A short message for the service's logs.
     pub message: String,
-    /// An explicit MQTT CONNACK answer, for MQTT clients.
+    /// An explicit MQTT CONNACK answer, for MQTT clients; set by
+    /// [`mqtt`](Self::mqtt). Without it, an MQTT client gets the code of
+    /// [`code`](Self::code) for its protocol version.
     pub mqtt: Option<MqttConnectError>,
+    /// MQTT 5 user properties for the CONNACK, added with
+    /// [`mqtt_user_property`](Self::mqtt_user_property); sent after those of
+    /// [`mqtt`](Self::mqtt).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mqtt_user_properties: Vec<MqttUserProperty>,
 }
 
 impl EventErrorResponse {
@@ -84,6 +98,7 @@ impl EventErrorResponse {
             code,
             message: message.into(),
             mqtt: None,
+            mqtt_user_properties: Vec::new(),
         }
     }
 
@@ -129,23 +144,50 @@ impl EventErrorResponse {
                 reason: (!reason.is_empty()).then_some(reason),
                 user_properties: Vec::new(),
             }),
+            mqtt_user_properties: Vec::new(),
         }
     }
 
-    /// Adds an MQTT 5 user property to an MQTT refusal (made one if needed).
+    /// Adds an MQTT 5 user property to the CONNACK of an MQTT client.
+    ///
+    /// Neither the HTTP status nor the MQTT code changes: a generic refusal
+    /// still gets the code of its [`ErrorCode`] for the client's protocol
+    /// version (see [`mqtt_answer`](Self::mqtt_answer)).
     #[must_use]
     pub fn mqtt_user_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        let code = self.code.mqtt_code(5);
-        let reason = (!self.message.is_empty()).then(|| self.message.clone());
-        self.mqtt
-            .get_or_insert(MqttConnectError {
-                code,
-                reason,
-                user_properties: Vec::new(),
-            })
-            .user_properties
+        self.mqtt_user_properties
             .push(MqttUserProperty::new(name, value));
         self
+    }
+
+    /// The MQTT part of the answer to a client of MQTT `protocol_version`
+    /// (`4` = 3.1.1, `5` = 5.0): the explicit [`mqtt`](Self::mqtt) answer, or
+    /// the code of [`code`](Self::code) for that version
+    /// ([`ErrorCode::mqtt_code`]) with the message as reason; then the
+    /// [`mqtt_user_properties`](Self::mqtt_user_properties).
+    ///
+    /// ```
+    /// use webpubsub::EventErrorResponse;
+    ///
+    /// let refuse = EventErrorResponse::unauthorized("expired").mqtt_user_property("a", "b");
+    /// assert_eq!(refuse.mqtt_answer(4).code, 5);
+    /// assert_eq!(refuse.mqtt_answer(5).code, 135);
+    /// assert_eq!(refuse.mqtt_answer(5).user_properties.len(), 1);
+    /// ```
+    #[must_use]
+    pub fn mqtt_answer(&self, protocol_version: u8) -> MqttConnectError {
+        let mut answer = match &self.mqtt {
+            Some(explicit) => explicit.clone(),
+            None => MqttConnectError {
+                code: self.code.mqtt_code(protocol_version),
+                reason: (!self.message.is_empty()).then(|| self.message.clone()),
+                user_properties: Vec::new(),
+            },
+        };
+        answer
+            .user_properties
+            .extend(self.mqtt_user_properties.iter().cloned());
+        answer
     }
 
     /// The HTTP status of the answer.
@@ -209,6 +251,26 @@ mod tests {
                     "code {code}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn user_properties_change_neither_the_status_nor_the_code_of_the_version() {
+        let cases = [
+            (EventErrorResponse::user_error("x"), 400, 4, 134),
+            (EventErrorResponse::unauthorized("x"), 401, 5, 135),
+            (EventErrorResponse::server_error("x"), 500, 3, 128),
+            (EventErrorResponse::mqtt(138, "x"), 403, 138, 138),
+        ];
+        for (refusal, status, v4, v5) in cases {
+            let refusal = refusal.mqtt_user_property("a", "b");
+            assert_eq!(refusal.status(), status, "{refusal:?}");
+            assert_eq!(refusal.mqtt_answer(4).code, v4, "{refusal:?}");
+            assert_eq!(refusal.mqtt_answer(5).code, v5, "{refusal:?}");
+            assert_eq!(
+                refusal.mqtt_answer(5).user_properties,
+                [MqttUserProperty::new("a", "b")]
+            );
         }
     }
 

@@ -4,7 +4,9 @@ use axum::body::Body;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use super::headers::CE_CONNECTION_STATE;
-use crate::events::{ConnectEventResponse, EventErrorResponse, UserEventResponse};
+use crate::events::{
+    ConnectEventResponse, EventErrorResponse, MqttConnectError, UserEventResponse,
+};
 use crate::{ConnectionStates, StateChanges};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
@@ -66,17 +68,11 @@ pub(crate) fn error(err: &EventErrorResponse, mqtt_version: Option<u8>) -> Respo
     let status = err.status();
     tracing::debug!(target: "webpubsub::handler", status = status.as_u16(), message = %err.message, "handler refused event");
     if let Some(version) = mqtt_version {
-        let mqtt = match &err.mqtt {
-            Some(mqtt) => serde_json::to_value(mqtt),
-            None => {
-                let mut body = serde_json::json!({ "code": err.code.mqtt_code(version) });
-                if !err.message.is_empty() {
-                    body["reason"] = err.message.clone().into();
-                }
-                Ok(body)
-            }
+        // The code is chosen here, for the client's actual protocol version.
+        let body = MqttRefusal {
+            mqtt: err.mqtt_answer(version),
         };
-        return match mqtt.and_then(|m| serde_json::to_vec(&serde_json::json!({ "mqtt": m }))) {
+        return match serde_json::to_vec(&body) {
             Ok(json) => with_body(status, JSON, Body::from(json)),
             Err(e) => serialise_failed(&e),
         };
@@ -87,6 +83,12 @@ pub(crate) fn error(err: &EventErrorResponse, mqtt_version: Option<u8>) -> Respo
         return response;
     }
     with_body(status, TEXT, Body::from(err.message.clone()))
+}
+
+/// The JSON body of a refused MQTT `connect`: `{"mqtt":{"code":…,…}}`.
+#[derive(serde::Serialize)]
+struct MqttRefusal {
+    mqtt: MqttConnectError,
 }
 
 /// A handler that panicked: `500`, logged at `error`.
