@@ -1,4 +1,4 @@
-#![doc = include_str!("../README.md")]
+#![doc = include_str!("docs/crate.md")]
 //!
 //! # Features
 //!
@@ -76,6 +76,13 @@ pub use webpubsub_macros::event_handler;
 
 pub use async_trait::async_trait;
 pub use http;
+
+/// The README's code blocks, run as doctests. The README is the repository's
+/// front page (with screenshots and commands for a clone); the crate's is
+/// `docs/crate.md`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// Entry points for `fuzz/` (not a public API).
 #[doc(hidden)]

@@ -18,7 +18,7 @@ const KEY_VAR: &str = "WebPubSubEmulatorAccessKey";
 
 /// webpubsub-emulator: a local Azure Web PubSub service
 ///
-/// Serves WebSocket clients (/client/hubs/<hub>), the REST API (/api/...) and a
+/// Serves WebSocket clients (/client/hubs/{hub}), the REST API (/api/...) and a
 /// live view of connections and upstream calls (/_emulator), and calls each
 /// hub's event handler as the service does. Prints its connection string.
 #[derive(Debug, Parser)]
