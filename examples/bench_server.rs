@@ -1,19 +1,17 @@
-//! The server measured by the load harness in `../shared/bench/`.
+//! The server measured by the load harness, `bench/load/run.sh`.
 //!
-//! Behaves like the express anchor (`../shared/bench/express/server.js`):
-//! hub `$BENCH_HUB` (default `chat`) served at `$BENCH_PATH` (default
+//! An ordinary app: the router mounted with `route_service` on a default
+//! multi-threaded tokio runtime, served by `axum::serve`, the same setup as
+//! the harness's bare axum baseline (`bench/load/axum-baseline`). Hub
+//! `$BENCH_HUB` (default `chat`) is served at `$BENCH_PATH` (default
 //! `/api/webpubsub/hubs/chat/`) on `127.0.0.1:$PORT`, signatures checked with
 //! `$BENCH_ACCESS_KEY`, handshake allowed from `localhost`; connect sets the
 //! user id from `claims.sub`, else `query.id`, else the connection id, with
 //! groups `["lobby"]`; the user event `message` is echoed with its data type.
 //!
 //! ```sh
-//! cargo build --release --example bench_server
-//! OURS_CMD="$PWD/target/release/examples/bench_server" REPS=3 \
-//!   ../shared/bench/run.sh express-sig axum-baseline ours
+//! bash bench/load/run.sh     # builds this example and the baseline, 5 reps
 //! ```
-
-use std::process::ExitCode;
 
 use axum::Router;
 use webpubsub::{
