@@ -1,0 +1,100 @@
+//! Check: the attribute and the block's header, and each event method's
+//! signature against what its event accepts. A method that passes becomes
+//! the model's [`EventMethod`].
+
+use proc_macro2::TokenStream;
+use syn::{FnArg, ItemImpl, ReturnType, Type};
+
+use crate::errors::Errors;
+use crate::model::EventMethod;
+use crate::parse::{EventFn, Role, SystemEvent};
+
+/// The mistakes in the attribute's arguments and the block's header.
+pub(crate) fn header(attr: &TokenStream, block: &ItemImpl) -> Errors {
+    let mut errors = Errors::default();
+    if !attr.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            attr,
+            "#[event_handler] takes no arguments: write `#[event_handler]`",
+        ));
+    }
+    if let Some((_, path, _)) = &block.trait_ {
+        errors.push(syn::Error::new_spanned(
+            path,
+            "#[event_handler] goes on an inherent impl block (`impl Chat { … }`), not on a trait impl",
+        ));
+    }
+    errors
+}
+
+/// Checks an event method's shape: `async fn`, not generic, `&self` first,
+/// the arguments and the return type its event takes.
+pub(crate) fn event_fn(method: EventFn) -> syn::Result<(Role, EventMethod)> {
+    let EventFn { sig, cfgs, role } = method;
+    let system = match &role {
+        Role::System(event) => Some(*event),
+        Role::User(_) => None,
+    };
+    let mut errors = Errors::default();
+    if sig.asyncness.is_none() {
+        errors.push(syn::Error::new_spanned(
+            sig.fn_token,
+            "event methods must be `async fn`: add `async` before `fn`",
+        ));
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        errors.push(syn::Error::new_spanned(
+            &sig.generics,
+            "event methods cannot be generic: remove the type parameters",
+        ));
+    }
+    let mut inputs = sig.inputs.iter();
+    match inputs.next() {
+        Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() && r.colon_token.is_none() => {}
+        Some(FnArg::Receiver(r)) => errors.push(
+            syn::Error::new_spanned(r, "event methods take `&self`: handlers are shared between requests (use a Mutex or atomics inside for state)"),
+        ),
+        _ => errors.push(
+            syn::Error::new_spanned(&sig.ident, "event methods take `&self` first: write `async fn name(&self, …)`"),
+        ),
+    }
+    let args: Vec<Type> = inputs
+        .filter_map(|arg| match arg {
+            FnArg::Typed(t) => Some((*t.ty).clone()),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let arity_error = match (system, args.len()) {
+        (Some(SystemEvent::Connect), 1) => None,
+        (Some(SystemEvent::Connect), _) => Some("`connect` takes one argument: `req: ConnectEventRequest`".to_owned()),
+        (Some(_), 0 | 1) | (None, 0..=2) => None,
+        (Some(event), _) => Some(format!("`{}` takes at most one argument: the event's request", event.name())),
+        (None, _) => Some(
+            "user event methods take the whole `UserEventRequest`, one payload (`Json<T>`, `String`, …), \
+             or `ctx: ConnectionContext` then one payload"
+                .to_owned(),
+        ),
+    };
+    if let Some(message) = arity_error {
+        errors.push(syn::Error::new_spanned(&sig.inputs, message));
+    }
+    if let (Some(event), ReturnType::Type(_, ty)) = (system, &sig.output) {
+        let unit = matches!(&**ty, Type::Tuple(t) if t.elems.is_empty());
+        if event != SystemEvent::Connect && !unit {
+            errors.push(syn::Error::new_spanned(
+                ty,
+                format!(
+                    "`{}` returns nothing: the service ignores answers to it; remove `-> …`",
+                    event.name()
+                ),
+            ));
+        }
+    }
+    let method = EventMethod {
+        ident: sig.ident,
+        args,
+        output: sig.output,
+        cfgs,
+    };
+    errors.finish((role, method))
+}
