@@ -13,6 +13,8 @@
 //! bash bench/load/run.sh     # builds this example and the baseline, 5 reps
 //! ```
 
+use std::process::ExitCode;
+
 use axum::Router;
 use webpubsub::{
     async_trait, ConnectEventRequest, ConnectEventResponse, EventErrorResponse, EventHandler,
