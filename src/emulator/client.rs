@@ -293,7 +293,7 @@ pub(crate) async fn handshake(
                     groups = list;
                 }
                 if let Some(sub) = reply.subprotocol {
-                    if !offered.iter().any(|o| *o == sub) {
+                    if !offered.contains(&sub) {
                         return refuse(
                             StatusCode::INTERNAL_SERVER_ERROR,
                             "the connect handler chose a subprotocol the client did not offer",
