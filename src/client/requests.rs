@@ -8,8 +8,9 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use url::Url;
 
+use super::paths::{check_group, Part};
 use super::transport::{read_body, Call};
-use super::{check_group, Filter, Message, Part, ServiceError, WebPubSubServiceClient};
+use super::{Filter, Message, ServiceError, WebPubSubServiceClient};
 use crate::Permission;
 
 /// The future of a configured call; `Send` and `'static`, so it can be spawned.

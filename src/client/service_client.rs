@@ -1,49 +1,21 @@
-//! The service client: calls the Web PubSub REST API of one hub.
-
-mod error;
-mod filter;
-mod message;
-mod requests;
-mod retry;
-mod transport;
+//! [`WebPubSubServiceClient`]: the facade of the REST API of one hub, and
+//! its operations.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::{Method, StatusCode};
-use url::Url;
 
-pub use error::{ApiError, ServiceError};
-pub use filter::Filter;
-pub use message::Message;
-pub use requests::{
-    CloseRequest, GroupMember, ListConnectionsRequest, PermissionCheck, PermissionRequest,
-    SendRequest, ServiceFuture, ToAll, ToConnection, ToGroup, ToUser,
+use super::builder::ServiceClientBuilder;
+use super::paths::Part::{self, Connection, Group, Lit, User};
+use super::paths::{self, check_group};
+use super::requests::{
+    CloseRequest, ListConnectionsRequest, PermissionCheck, PermissionRequest, SendRequest, ToAll,
+    ToConnection, ToGroup, ToUser,
 };
-pub use retry::RetryPolicy;
-pub use transport::API_VERSION;
-
-use transport::{Call, Transport};
-use Part::{Connection, Group, Lit, User};
-
-/// A segment of a REST path under `/api/hubs/{hub}`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Part<'a> {
-    /// A fixed segment, such as `groups` or `:send`.
-    Lit(&'static str),
-    /// A group name: checked, then percent-encoded.
-    Group(&'a str),
-    /// A connection id: checked, then percent-encoded.
-    Connection(&'a str),
-    /// A user id: checked, then percent-encoded.
-    User(&'a str),
-}
-
+use super::transport::{self, Call, Transport};
+use super::{Filter, Message, ServiceError};
 use crate::{ClientAccess, ClientAccessOptions, ClientAccessSigner, ConfigError, ConnectionString};
-
-/// How long one attempt of a call may take unless told otherwise: 30 s.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Calls the Web PubSub REST API for one hub: send messages, manage groups,
 /// close connections, check existence, grant permissions, and sign client
@@ -52,9 +24,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Cheap to clone (one `Arc`): build it once, keep it in your handler or
 /// axum state, clone it into tasks. Requests are authenticated with
 /// short-lived HS256 tokens signed with the access key, use API version
-/// [`API_VERSION`], and count as successful only with the exact status the
-/// API documents; anything else is a [`ServiceError`]. Idempotent calls are
-/// retried on connection errors and `5xx` (see [`RetryPolicy`]).
+/// [`API_VERSION`](super::API_VERSION), and count as successful only with
+/// the exact status the API documents; anything else is a [`ServiceError`].
+/// Idempotent calls are retried on connection errors and `5xx` (see
+/// [`RetryPolicy`](super::RetryPolicy)).
 ///
 /// Calls with options return a request to configure and `.await`:
 ///
@@ -134,15 +107,7 @@ impl WebPubSubServiceClient {
     /// # Ok::<(), webpubsub::ConfigError>(())
     /// ```
     pub fn builder(connection: &ConnectionString, hub: impl Into<String>) -> ServiceClientBuilder {
-        ServiceClientBuilder {
-            connection: connection.clone(),
-            hub: hub.into(),
-            timeout: DEFAULT_TIMEOUT,
-            connect_timeout: Duration::from_secs(10),
-            retry: RetryPolicy::default(),
-            http: None,
-            reverse_proxy: None,
-        }
+        ServiceClientBuilder::new(connection, hub.into())
     }
 
     /// The hub this client calls.
@@ -176,6 +141,21 @@ impl WebPubSubServiceClient {
         self.inner.signer.client_access_url(options)
     }
 
+    /// The client [`ServiceClientBuilder::build`] hands out.
+    pub(super) fn from_parts(
+        hub: String,
+        transport: Transport,
+        signer: ClientAccessSigner,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                hub,
+                transport,
+                signer,
+            }),
+        }
+    }
+
     pub(crate) fn transport(&self) -> &Transport {
         &self.inner.transport
     }
@@ -191,25 +171,7 @@ impl WebPubSubServiceClient {
         method: Method,
         path: &[Part<'_>],
     ) -> Result<Call, ServiceError> {
-        let mut call = self.call(operation, method);
-        for part in path {
-            call = match *part {
-                Part::Lit(segment) => call.literal(segment),
-                Part::Group(group) => {
-                    check_group(operation, group)?;
-                    call.segment(group)
-                }
-                Part::Connection(id) => {
-                    check_id(operation, "connection id", id)?;
-                    call.segment(id)
-                }
-                Part::User(id) => {
-                    check_id(operation, "user id", id)?;
-                    call.segment(id)
-                }
-            };
-        }
-        Ok(call)
+        paths::append(self.call(operation, method), operation, path)
     }
 
     async fn run(&self, call: Call) -> Result<bool, ServiceError> {
@@ -614,185 +576,5 @@ impl fmt::Debug for WebPubSubServiceClient {
             .field("retry", &self.inner.transport.retry)
             .field("timeout", &self.inner.transport.timeout)
             .finish_non_exhaustive()
-    }
-}
-
-/// Settings of a [`WebPubSubServiceClient`], checked by [`build`](Self::build).
-#[derive(Debug)]
-#[must_use]
-pub struct ServiceClientBuilder {
-    connection: ConnectionString,
-    hub: String,
-    timeout: Duration,
-    connect_timeout: Duration,
-    retry: RetryPolicy,
-    http: Option<reqwest::Client>,
-    reverse_proxy: Option<String>,
-}
-
-impl ServiceClientBuilder {
-    /// How long one attempt may take, from sending to the end of the answer
-    /// (default [30 s](DEFAULT_TIMEOUT)).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// How long opening a connection to the service may take (default 10 s).
-    /// Ignored when an [`http_client`](Self::http_client) is given.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// How failed calls are retried (default: [`RetryPolicy::default`]).
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// Uses this `reqwest` client (its proxy, TLS and pool settings) instead of a new one.
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
-        self
-    }
-
-    /// Sends requests to a reverse proxy (such as API Management) in front of
-    /// the service. Tokens are still signed for the service's own URL, as
-    /// the service checks them; client access URLs keep the service endpoint.
-    pub fn reverse_proxy(mut self, url: impl Into<String>) -> Self {
-        self.reverse_proxy = Some(url.into());
-        self
-    }
-
-    /// Checks the settings and builds the client.
-    ///
-    /// # Errors
-    ///
-    /// - [`ConfigError::MissingConnectionStringKey`] when the connection string has no `AccessKey`;
-    /// - [`ConfigError::InvalidHub`] for an invalid hub name;
-    /// - [`ConfigError::InvalidReverseProxy`] for a proxy that is not an `http(s)` URL;
-    /// - [`ConfigError::HttpClient`] when the HTTP client cannot be set up.
-    pub fn build(self) -> Result<WebPubSubServiceClient, ConfigError> {
-        let signer = ClientAccessSigner::new(&self.connection, self.hub.clone())?;
-        let proxy = self
-            .reverse_proxy
-            .map(|raw| {
-                let invalid = |reason: String| ConfigError::InvalidReverseProxy {
-                    value: raw.clone(),
-                    reason,
-                };
-                let url = Url::parse(&raw).map_err(|e| invalid(e.to_string()))?;
-                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                    return Err(invalid("use an http(s) URL with a host".to_owned()));
-                }
-                if url.path() != "/" || url.query().is_some() {
-                    return Err(invalid(
-                        "only the scheme, host and port are replaced; drop the path".to_owned(),
-                    ));
-                }
-                Ok(url)
-            })
-            .transpose()?;
-        let http = match self.http {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                .connect_timeout(self.connect_timeout)
-                .user_agent(concat!("webpubsub-rust/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| ConfigError::HttpClient {
-                    reason: e.to_string(),
-                })?,
-        };
-        Ok(WebPubSubServiceClient {
-            inner: Arc::new(Inner {
-                hub: self.hub,
-                transport: Transport {
-                    http,
-                    endpoint: signer.endpoint().to_owned(),
-                    proxy,
-                    key: signer.key().clone(),
-                    retry: self.retry,
-                    timeout: self.timeout,
-                },
-                signer,
-            }),
-        })
-    }
-}
-
-/// Refuses group names the API does not take (the rule of
-/// [`GroupName`](crate::names::GroupName)), or a dot segment that a URL
-/// would swallow.
-fn check_group(operation: &'static str, group: &str) -> Result<(), ServiceError> {
-    if let Err(invalid) = crate::names::GroupName::new(group) {
-        return Err(ServiceError::invalid(
-            operation,
-            format!("the group name is invalid: {}", invalid.rule()),
-        ));
-    }
-    check_dots(operation, "group name", group)
-}
-
-/// Refuses empty ids and dot segments.
-fn check_id(operation: &'static str, what: &str, id: &str) -> Result<(), ServiceError> {
-    if id.is_empty() {
-        return Err(ServiceError::invalid(
-            operation,
-            format!("the {what} is empty"),
-        ));
-    }
-    check_dots(operation, what, id)
-}
-
-fn check_dots(operation: &'static str, what: &str, value: &str) -> Result<(), ServiceError> {
-    if value == "." || value == ".." {
-        return Err(ServiceError::invalid(
-            operation,
-            format!("the {what} `{value}` cannot be sent in a URL path"),
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn conn() -> ConnectionString {
-        "Endpoint=https://demo.webpubsub.azure.com;AccessKey=k"
-            .parse()
-            .unwrap()
-    }
-
-    #[test]
-    fn a_reverse_proxy_must_be_a_bare_http_origin() {
-        for bad in [
-            "https://apim.example/prefix",
-            "ftp://apim.example",
-            "not a url",
-            "https://apim.example/?a=b",
-        ] {
-            let err = WebPubSubServiceClient::builder(&conn(), "chat")
-                .reverse_proxy(bad)
-                .build()
-                .unwrap_err();
-            assert!(
-                matches!(err, ConfigError::InvalidReverseProxy { .. }),
-                "{bad}: {err}"
-            );
-        }
-        let ok = WebPubSubServiceClient::builder(&conn(), "chat")
-            .reverse_proxy("https://apim.example:8443/")
-            .build();
-        assert!(ok.is_ok());
-    }
-
-    #[test]
-    fn group_names_are_measured_in_utf16_units_like_the_service() {
-        assert!(check_group("op", &"a".repeat(1024)).is_ok());
-        // 512 emoji = 1024 UTF-16 units: the limit; one more is over it.
-        assert!(check_group("op", &"😀".repeat(512)).is_ok());
-        assert!(check_group("op", &"😀".repeat(513)).is_err());
     }
 }

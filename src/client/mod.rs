@@ -1,0 +1,30 @@
+//! The service client: calls the Web PubSub REST API of one hub.
+//!
+//! - `service_client`: [`WebPubSubServiceClient`], the facade, and its operations;
+//! - `builder`: [`ServiceClientBuilder`], its settings, checked when built;
+//! - `requests`: the calls with options, configured then awaited;
+//! - `paths`: the REST path of a call and the checks of names and ids in it;
+//! - `transport`: signing, sending and retrying one call;
+//! - `message`, `filter`, `retry`, `error`: what calls take and give back.
+
+mod builder;
+mod error;
+mod filter;
+mod message;
+mod paths;
+mod requests;
+mod retry;
+mod service_client;
+mod transport;
+
+pub use builder::{ServiceClientBuilder, DEFAULT_TIMEOUT};
+pub use error::{ApiError, ServiceError};
+pub use filter::Filter;
+pub use message::Message;
+pub use requests::{
+    CloseRequest, GroupMember, ListConnectionsRequest, PermissionCheck, PermissionRequest,
+    SendRequest, ServiceFuture, ToAll, ToConnection, ToGroup, ToUser,
+};
+pub use retry::RetryPolicy;
+pub use service_client::WebPubSubServiceClient;
+pub use transport::API_VERSION;
