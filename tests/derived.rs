@@ -983,6 +983,62 @@ async fn star_fallback_catches_every_event_without_a_method_of_its_own() {
     }
 }
 
+// ------------------------------------------------- #[cfg] variants
+
+/// Two methods for one event behind complementary `#[cfg]`s (`test` /
+/// `not(test)`, `all()` / `any()`): only the enabled one is compiled, and it
+/// answers.
+struct CfgVariants;
+
+#[webpubsub::event_handler]
+impl CfgVariants {
+    #[cfg(test)]
+    #[user_event("which")]
+    async fn which_in_tests(&self) -> &'static str {
+        "test build"
+    }
+
+    #[cfg(not(test))]
+    #[user_event("which")]
+    async fn which_otherwise(&self) -> &'static str {
+        "other build"
+    }
+
+    #[cfg(all())]
+    #[user_event(fallback)]
+    async fn fallback_enabled(&self) -> &'static str {
+        "enabled fallback"
+    }
+
+    #[cfg(any())]
+    #[user_event(fallback)]
+    async fn fallback_disabled(&self) -> &'static str {
+        "disabled fallback"
+    }
+
+    #[cfg(all())]
+    async fn connect(&self, _req: ConnectEventRequest) -> ConnectEventResponse {
+        ConnectEventResponse::new().user_id("enabled connect")
+    }
+
+    #[cfg(any())]
+    async fn connect(&self, _req: ConnectEventRequest) -> ConnectEventResponse {
+        ConnectEventResponse::new().user_id("disabled connect")
+    }
+}
+
+#[tokio::test]
+async fn methods_for_one_event_behind_complementary_cfgs_dispatch_to_the_enabled_one() {
+    let router = router(CfgVariants);
+    let which = call(&router, user_event("which").sign(KEY)).await;
+    assert_reply(&which, TEXT, b"test build", "which");
+    let other = call(&router, user_event("other").sign(KEY)).await;
+    assert_reply(&other, TEXT, b"enabled fallback", "fallback");
+    let connect = call(&router, testing::connect("chat", "c1").sign(KEY)).await;
+    assert_eq!(connect.status, 200, "{connect:?}");
+    assert_eq!(connect.json(), json!({"userId": "enabled connect"}));
+}
+
 /// Methods named like the trait's own methods.
 struct SameNames;
 

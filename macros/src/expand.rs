@@ -9,7 +9,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{parse_quote, ItemImpl, ReturnType, Type};
 
-use crate::model::{EventMethod, Model};
+use crate::model::{Conflict, EventMethod, Model};
 use crate::parse::SystemEvent;
 
 /// The `EventHandler` impl for `block`, whose events `model` describes.
@@ -24,20 +24,18 @@ pub(crate) fn event_handler(block: &ItemImpl, model: &Model) -> TokenStream {
     let wps = quote!(::webpubsub);
 
     let mut methods = Vec::new();
-    if let Some(m) = model.system(SystemEvent::Connect) {
-        methods.push(connect(self_ty, m));
-    }
     for event in SystemEvent::ALL {
-        if event == SystemEvent::Connect {
-            continue;
-        }
-        if let Some(m) = model.system(event) {
-            methods.push(notification(self_ty, event, m));
+        for m in model.system(event) {
+            methods.push(match event {
+                SystemEvent::Connect => connect(self_ty, m),
+                _ => notification(self_ty, event, m),
+            });
         }
     }
     if model.has_user_events() {
         methods.push(user_event(self_ty, model));
     }
+    let conflicts = model.conflicts().into_iter().map(|c| conflict(&c));
     // async-trait writes a bare `Box`; a user's own `Box` must not capture it.
     quote! {
         const _: () = {
@@ -46,6 +44,21 @@ pub(crate) fn event_handler(block: &ItemImpl, model: &Model) -> TokenStream {
             impl #impl_generics #wps::EventHandler for #self_ty #where_clause {
                 #(#methods)*
             }
+        };
+        #(#conflicts)*
+    }
+}
+
+/// The conflict's error, compiled only where the `#[cfg]`s of both of its
+/// methods hold.
+fn conflict(conflict: &Conflict<'_>) -> TokenStream {
+    let (first, second) = (&conflict.first.cfgs, &conflict.second.cfgs);
+    let error = conflict.error.to_compile_error();
+    quote! {
+        #(#first)*
+        const _: () = {
+            #(#second)*
+            #error
         };
     }
 }
@@ -103,25 +116,38 @@ fn notification(self_ty: &Type, event: SystemEvent, m: &EventMethod) -> TokenStr
 /// The trait's `user_event`: a `match` on the event name.
 fn user_event(self_ty: &Type, model: &Model) -> TokenStream {
     let wps = quote!(::webpubsub);
+    // An event with several methods (under different `#[cfg]`s) is a
+    // conflict if two are enabled, reported as such: not as an unreachable arm.
+    let shared = |name: &syn::LitStr| {
+        let count = model
+            .user_events
+            .iter()
+            .filter(|(n, _)| n.value() == name.value());
+        count.take(2).count() > 1
+    };
     let arms = model.user_events.iter().map(|(name, m)| {
         let (call, cfgs) = (user_call(self_ty, m), &m.cfgs);
-        quote!(#(#cfgs)* #name => #call,)
+        let allow = shared(name).then(|| quote!(#[allow(unreachable_patterns)]));
+        quote!(#(#cfgs)* #allow #name => #call,)
     });
+    let several_fallbacks = model.fallbacks().take(2).count() > 1;
+    let fallbacks = model.fallbacks().map(|m| {
+        let (call, cfgs) = (user_call(self_ty, m), &m.cfgs);
+        let allow = several_fallbacks.then(|| quote!(#[allow(unreachable_patterns)]));
+        quote!(#(#cfgs)* #allow _ => #call,)
+    });
+    // Without a fallback compiled in every configuration, other events get
+    // no answer.
     let none = quote!(::core::result::Result::Ok(#wps::UserEventResponse::none()));
-    let otherwise = match &model.fallback {
-        Some(m) if m.cfgs.is_empty() => {
-            let call = user_call(self_ty, m);
-            quote!(_ => #call,)
+    let otherwise = if model.fallbacks().next().is_none() {
+        quote!(_ => #none,)
+    } else if model.fallbacks().any(|m| m.cfgs.is_empty()) {
+        quote!()
+    } else {
+        quote! {
+            #[allow(unreachable_patterns)]
+            _ => #none,
         }
-        Some(m) => {
-            let (call, cfgs) = (user_call(self_ty, m), &m.cfgs);
-            quote! {
-                #(#cfgs)* _ => #call,
-                #[allow(unreachable_patterns)]
-                _ => #none,
-            }
-        }
-        None => quote!(_ => #none,),
     };
     quote! {
         async fn user_event(&self, __req: #wps::UserEventRequest)
@@ -129,6 +155,7 @@ fn user_event(self_ty: &Type, model: &Model) -> TokenStream {
         {
             match __req.context.event_name.as_str() {
                 #(#arms)*
+                #(#fallbacks)*
                 #otherwise
             }
         }

@@ -1,7 +1,10 @@
 //! Model: which method answers which event, with the rule of one method
 //! per event. This is all that expansion needs to know.
 
+use std::collections::BTreeSet;
+
 use proc_macro2::Span;
+use quote::ToTokens;
 use syn::{Ident, LitStr, ReturnType, Type};
 
 use crate::errors::Errors;
@@ -19,17 +22,30 @@ pub(crate) struct EventMethod {
     pub(crate) cfgs: Vec<syn::Attribute>,
 }
 
-/// Every event the block handles, and the method that does.
+/// Every event the block handles, and the methods that do.
+///
+/// An event has one method per set of `#[cfg]` attributes: methods under
+/// different conditions (`feature = "x"` / `not(feature = "x")`) are each
+/// compiled under their own, and [`conflicts`](Self::conflicts) lists the
+/// pairs that would clash if both conditions held.
 #[derive(Default)]
 pub(crate) struct Model {
-    connect: Option<EventMethod>,
-    connected: Option<EventMethod>,
-    disconnected: Option<EventMethod>,
-    group_joined: Option<EventMethod>,
-    group_left: Option<EventMethod>,
+    /// System-event methods, in source order. Two methods for one system
+    /// event share its name, so rustc refuses them if both are enabled.
+    system: Vec<(SystemEvent, EventMethod)>,
     /// Named user events, in source order.
     pub(crate) user_events: Vec<(LitStr, EventMethod)>,
-    pub(crate) fallback: Option<EventMethod>,
+    /// Fallback methods, in source order, with the span of their route.
+    fallbacks: Vec<(Span, EventMethod)>,
+}
+
+/// Two methods for one event under different `#[cfg]`s: an error when both
+/// are enabled.
+pub(crate) struct Conflict<'a> {
+    pub(crate) first: &'a EventMethod,
+    pub(crate) second: &'a EventMethod,
+    /// The error, at the second method's route.
+    pub(crate) error: syn::Error,
 }
 
 impl Model {
@@ -42,7 +58,7 @@ impl Model {
         let mut errors = Errors::default();
         for method in methods {
             match method {
-                Ok((Role::System(event), method)) => *model.slot(event) = Some(method),
+                Ok((Role::System(event), method)) => model.system.push((event, method)),
                 Ok((Role::User(routes), method)) => {
                     for route in routes {
                         if let Err(e) = model.route(route, &method) {
@@ -56,53 +72,109 @@ impl Model {
         errors.finish(model)
     }
 
-    /// The method for system event `event`, if the block has one.
-    pub(crate) fn system(&self, event: SystemEvent) -> Option<&EventMethod> {
-        match event {
-            SystemEvent::Connect => self.connect.as_ref(),
-            SystemEvent::Connected => self.connected.as_ref(),
-            SystemEvent::Disconnected => self.disconnected.as_ref(),
-            SystemEvent::GroupJoined => self.group_joined.as_ref(),
-            SystemEvent::GroupLeft => self.group_left.as_ref(),
-        }
+    /// The methods for system event `event`, each under its own `#[cfg]`s.
+    pub(crate) fn system(&self, event: SystemEvent) -> impl Iterator<Item = &EventMethod> {
+        self.system
+            .iter()
+            .filter(move |(e, _)| *e == event)
+            .map(|(_, method)| method)
     }
 
-    fn slot(&mut self, event: SystemEvent) -> &mut Option<EventMethod> {
-        match event {
-            SystemEvent::Connect => &mut self.connect,
-            SystemEvent::Connected => &mut self.connected,
-            SystemEvent::Disconnected => &mut self.disconnected,
-            SystemEvent::GroupJoined => &mut self.group_joined,
-            SystemEvent::GroupLeft => &mut self.group_left,
-        }
+    /// The fallback methods, each under its own `#[cfg]`s.
+    pub(crate) fn fallbacks(&self) -> impl Iterator<Item = &EventMethod> {
+        self.fallbacks.iter().map(|(_, method)| method)
     }
 
     /// Whether the block handles any user event.
     pub(crate) fn has_user_events(&self) -> bool {
-        !self.user_events.is_empty() || self.fallback.is_some()
+        !self.user_events.is_empty() || !self.fallbacks.is_empty()
     }
 
-    /// Gives `method` the user events of `route`, unless another method has them.
+    /// Gives `method` the user events of `route`, unless another method
+    /// under the same `#[cfg]`s has them.
     fn route(&mut self, route: Route, method: &EventMethod) -> syn::Result<()> {
+        let cfgs = cfg_set(method);
         match route {
             Route::Name(lit) => {
                 let value = lit.value();
-                if let Some((_, first)) = self.user_events.iter().find(|(n, _)| n.value() == value)
+                if let Some((_, first)) = self
+                    .user_events
+                    .iter()
+                    .find(|(n, m)| n.value() == value && cfg_set(m) == cfgs)
                 {
                     return Err(already_handled(&lit, &value, &first.ident));
                 }
                 self.user_events.push((lit, method.clone()));
             }
             Route::Fallback(span) => {
-                if let Some(first) = &self.fallback {
+                if let Some((_, first)) = self.fallbacks.iter().find(|(_, m)| cfg_set(m) == cfgs) {
                     return Err(second_fallback(span, &first.ident));
                 }
-                self.fallback = Some(method.clone());
+                self.fallbacks.push((span, method.clone()));
             }
         }
         Ok(())
     }
+
+    /// Every pair of methods for one user event (or two fallbacks) under
+    /// different `#[cfg]`s: a duplicate when both are enabled.
+    pub(crate) fn conflicts(&self) -> Vec<Conflict<'_>> {
+        let mut conflicts = Vec::new();
+        for (i, (lit, second)) in self.user_events.iter().enumerate() {
+            let value = lit.value();
+            for (_, first) in self
+                .user_events
+                .iter()
+                .take(i)
+                .filter(|(n, _)| n.value() == value)
+            {
+                let error = syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "user event \"{value}\" has two enabled handlers (`{}` and `{}`): \
+                         {BOTH_ENABLED}",
+                        first.ident, second.ident
+                    ),
+                );
+                conflicts.push(Conflict {
+                    first,
+                    second,
+                    error,
+                });
+            }
+        }
+        for (i, (span, second)) in self.fallbacks.iter().enumerate() {
+            for (_, first) in self.fallbacks.iter().take(i) {
+                let error = syn::Error::new(
+                    *span,
+                    format!(
+                        "two enabled fallbacks (`{}` and `{}`): {BOTH_ENABLED}",
+                        first.ident, second.ident
+                    ),
+                );
+                conflicts.push(Conflict {
+                    first,
+                    second,
+                    error,
+                });
+            }
+        }
+        conflicts
+    }
 }
+
+/// The `#[cfg]`/`#[cfg_attr]` attributes of `method` as a set, so that two
+/// methods under the same conditions written in another order still collide.
+fn cfg_set(method: &EventMethod) -> BTreeSet<String> {
+    method
+        .cfgs
+        .iter()
+        .map(|attr| attr.to_token_stream().to_string())
+        .collect()
+}
+
+const BOTH_ENABLED: &str = "their `#[cfg]` conditions both hold; \
+     make them exclude each other, e.g. `feature = \"x\"` / `not(feature = \"x\")`";
 
 fn already_handled(lit: &LitStr, value: &str, first: &Ident) -> syn::Error {
     syn::Error::new(
