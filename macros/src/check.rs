@@ -3,7 +3,7 @@
 //! the model's [`EventMethod`].
 
 use proc_macro2::TokenStream;
-use syn::{FnArg, ItemImpl, ReturnType, Type};
+use syn::{FnArg, GenericArgument, ItemImpl, PathArguments, ReturnType, Type, TypeReference};
 
 use crate::errors::Errors;
 use crate::model::EventMethod;
@@ -90,6 +90,11 @@ pub(crate) fn event_fn(method: EventFn) -> syn::Result<(Role, EventMethod)> {
             ));
         }
     }
+    if let (None | Some(SystemEvent::Connect), ReturnType::Type(_, ty)) = (system, &sig.output) {
+        for borrowed in borrowed_references(ty) {
+            errors.push(borrowed_reply(borrowed));
+        }
+    }
     let method = EventMethod {
         ident: sig.ident,
         args,
@@ -97,4 +102,63 @@ pub(crate) fn event_fn(method: EventFn) -> syn::Result<(Role, EventMethod)> {
         cfgs,
     };
     errors.finish((role, method))
+}
+
+/// The references in `ty` whose lifetime is elided or not `'static`, as in
+/// `&str`, `Option<&str>` or `Result<&'a [u8], E>`: a reply borrowed from
+/// `self` or the request, which the answer cannot keep.
+fn borrowed_references(ty: &Type) -> Vec<&TypeReference> {
+    let mut found = Vec::new();
+    collect_borrowed(ty, &mut found);
+    found
+}
+
+fn collect_borrowed<'a>(ty: &'a Type, found: &mut Vec<&'a TypeReference>) {
+    match ty {
+        Type::Reference(r) => {
+            if r.lifetime.as_ref().is_some_and(|l| l.ident == "static") {
+                collect_borrowed(&r.elem, found);
+            } else {
+                found.push(r);
+            }
+        }
+        Type::Path(path) => {
+            let args = path
+                .path
+                .segments
+                .iter()
+                .filter_map(|s| match &s.arguments {
+                    PathArguments::AngleBracketed(args) => Some(&args.args),
+                    _ => None,
+                });
+            for arg in args.flatten() {
+                if let GenericArgument::Type(ty) = arg {
+                    collect_borrowed(ty, found);
+                }
+            }
+        }
+        Type::Tuple(tuple) => tuple.elems.iter().for_each(|t| collect_borrowed(t, found)),
+        Type::Array(array) => collect_borrowed(&array.elem, found),
+        Type::Slice(slice) => collect_borrowed(&slice.elem, found),
+        Type::Paren(paren) => collect_borrowed(&paren.elem, found),
+        Type::Group(group) => collect_borrowed(&group.elem, found),
+        _ => {}
+    }
+}
+
+/// The error at a borrowed reply type, saying what to return instead.
+fn borrowed_reply(r: &TypeReference) -> syn::Error {
+    let is_str = matches!(&*r.elem, Type::Path(p) if p.qself.is_none() && p.path.is_ident("str"));
+    let instead = if is_str {
+        "return `String` or `&'static str`"
+    } else {
+        "return an owned value (e.g. with `.clone()`)"
+    };
+    syn::Error::new_spanned(
+        r,
+        format!(
+            "{instead}: a reply cannot borrow from `self` or the request, \
+             because it is turned into an owned answer"
+        ),
+    )
 }
