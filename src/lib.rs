@@ -79,8 +79,8 @@ pub use http;
 
 /// The README's code blocks, run as doctests. The README is the repository's
 /// front page (with screenshots and commands for a clone); the crate's is
-/// `docs/crate.md`.
-#[cfg(doctest)]
+/// `docs/crate.md`. Its snippets use the service client, a default feature.
+#[cfg(all(doctest, feature = "client"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 

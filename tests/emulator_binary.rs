@@ -1,6 +1,8 @@
 //! The `webpubsub-emulator` binary: its command line, and a running
 //! instance answering the crate's service client and a WebSocket client.
 
+#![cfg(feature = "emulator")]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

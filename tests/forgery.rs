@@ -8,6 +8,8 @@
 //! sent `ce-connectionId: <header>.<payload>` with the token's signature in
 //! hex and any `ce-userId`, and the router called the handler.
 
+#![cfg(feature = "emulator")]
+
 mod common;
 
 use std::sync::{Arc, Mutex};

@@ -7,6 +7,8 @@
 //! a bearer token signed with the access key for exactly the URL the server
 //! received (§4.1).
 
+#![cfg(feature = "client")]
+
 use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::future::Future;
