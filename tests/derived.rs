@@ -986,8 +986,9 @@ async fn star_fallback_catches_every_event_without_a_method_of_its_own() {
 // ------------------------------------------------- #[cfg] variants
 
 /// Two methods for one event behind complementary `#[cfg]`s (`test` /
-/// `not(test)`, `all()` / `any()`): only the enabled one is compiled, and it
-/// answers.
+/// `not(test)`, like `feature = "x"` / `not(feature = "x")`): only the
+/// enabled one is compiled, and it answers. (The enabled `connect` comes
+/// first: the last one must not win.)
 struct CfgVariants;
 
 #[webpubsub::event_handler]
@@ -1004,24 +1005,24 @@ impl CfgVariants {
         "other build"
     }
 
-    #[cfg(all())]
+    #[cfg(test)]
     #[user_event(fallback)]
     async fn fallback_enabled(&self) -> &'static str {
         "enabled fallback"
     }
 
-    #[cfg(any())]
+    #[cfg(not(test))]
     #[user_event(fallback)]
     async fn fallback_disabled(&self) -> &'static str {
         "disabled fallback"
     }
 
-    #[cfg(all())]
+    #[cfg(test)]
     async fn connect(&self, _req: ConnectEventRequest) -> ConnectEventResponse {
         ConnectEventResponse::new().user_id("enabled connect")
     }
 
-    #[cfg(any())]
+    #[cfg(not(test))]
     async fn connect(&self, _req: ConnectEventRequest) -> ConnectEventResponse {
         ConnectEventResponse::new().user_id("disabled connect")
     }

@@ -162,3 +162,43 @@ fn borrowed_reply(r: &TypeReference) -> syn::Error {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::ToTokens;
+    use syn::parse_quote;
+
+    #[test]
+    fn references_with_an_elided_or_non_static_lifetime_are_borrowed_replies() {
+        let borrowed: [Type; 6] = [
+            parse_quote!(&str),
+            parse_quote!(&'_ str),
+            parse_quote!(&'a [u8]),
+            parse_quote!(Option<&str>),
+            parse_quote!(Result<Option<&str>, EventErrorResponse>),
+            parse_quote!((u8, &'static &str)),
+        ];
+        for ty in &borrowed {
+            assert_eq!(borrowed_references(ty).len(), 1, "{}", ty.to_token_stream());
+        }
+    }
+
+    #[test]
+    fn owned_and_static_replies_are_not_borrowed() {
+        let owned: [Type; 5] = [
+            parse_quote!(String),
+            parse_quote!(&'static str),
+            parse_quote!(Option<&'static str>),
+            parse_quote!(Result<Json<Vec<u8>>, EventErrorResponse>),
+            parse_quote!(()),
+        ];
+        for ty in &owned {
+            assert!(
+                borrowed_references(ty).is_empty(),
+                "{}",
+                ty.to_token_stream()
+            );
+        }
+    }
+}

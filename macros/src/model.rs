@@ -195,3 +195,51 @@ fn second_fallback(span: Span, first: &Ident) -> syn::Error {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    fn method(name: &str, cfgs: Vec<syn::Attribute>) -> EventMethod {
+        EventMethod {
+            ident: Ident::new(name, Span::call_site()),
+            args: Vec::new(),
+            output: ReturnType::Default,
+            cfgs,
+        }
+    }
+
+    fn route(name: &str) -> Role {
+        Role::User(vec![Route::Name(LitStr::new(name, Span::call_site()))])
+    }
+
+    #[test]
+    fn methods_for_one_event_under_the_same_cfgs_in_any_order_collide() {
+        let first = method("a", vec![parse_quote!(#[cfg(x)]), parse_quote!(#[cfg(y)])]);
+        let second = method(
+            "b",
+            vec![parse_quote!(#[cfg(y)]), parse_quote!(#[cfg( x )])],
+        );
+        let model = Model::build([Ok((route("e"), first)), Ok((route("e"), second))]);
+        assert!(model.is_err());
+    }
+
+    #[test]
+    fn methods_for_one_event_under_different_cfgs_are_kept_as_a_conflict() {
+        let first = method("a", vec![parse_quote!(#[cfg(x)])]);
+        let second = method("b", vec![parse_quote!(#[cfg(not(x))])]);
+        let model = Model::build([Ok((route("e"), first)), Ok((route("e"), second))]);
+        let model = model.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(model.user_events.len(), 2);
+        let conflicts = model.conflicts();
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(
+            (
+                conflicts[0].first.ident.to_string(),
+                conflicts[0].second.ident.to_string()
+            ),
+            ("a".into(), "b".into())
+        );
+    }
+}
