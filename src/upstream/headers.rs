@@ -101,7 +101,10 @@ pub(crate) fn text<'a>(
 ) -> Result<Option<&'a str>, Rejection> {
     value
         .map(|v| {
-            std::str::from_utf8(v.as_bytes())
+            // Nearly every value is visible ASCII, which `to_str` checks in
+            // a tighter loop than UTF-8 validation; the rest is UTF-8 or not.
+            v.to_str()
+                .or_else(|_| std::str::from_utf8(v.as_bytes()))
                 .map_err(|_| Rejection::HeaderNotUtf8(display_name(name)))
         })
         .transpose()
@@ -116,7 +119,10 @@ pub(crate) fn text_required<'a>(
 }
 
 fn non_blank<'a>(value: Option<&'a str>, name: &HeaderName) -> Result<&'a str, Rejection> {
+    // A value that starts with a visible ASCII character is not blank
+    // (checked first: `trim` walks the value as Unicode).
     match value {
+        Some(value) if value.bytes().next().is_some_and(|b| b.is_ascii_graphic()) => Ok(value),
         Some(value) if !value.trim().is_empty() => Ok(value),
         _ => Err(Rejection::MissingHeader(display_name(name))),
     }
@@ -127,14 +133,38 @@ pub(crate) fn list_items<'a>(
     headers: &'a HeaderMap,
     name: &HeaderName,
 ) -> impl Iterator<Item = &'a [u8]> {
-    headers
-        .get_all(name)
+    split_items(&headers.get_all(name))
+}
+
+/// The items of the lines `values`, as [`list_items`] splits them.
+pub(crate) fn split_items<'a>(
+    values: &http::header::GetAll<'a, HeaderValue>,
+) -> impl Iterator<Item = &'a [u8]> {
+    values
         .iter()
         .flat_map(|v| {
-            v.as_bytes()
-                .split(|b| *b == b',' || *b == b' ' || *b == b'\t')
+            let line = v.as_bytes();
+            // Most lines hold one item: look for a separator in a loop
+            // without early exit (which the compiler vectorises) before
+            // splitting byte by byte.
+            let (whole, parts) = if has_separator(line) {
+                (None, Some(line.split(is_separator)))
+            } else {
+                (Some(line), None)
+            };
+            whole.into_iter().chain(parts.into_iter().flatten())
         })
         .filter(|item| !item.is_empty())
+}
+
+fn is_separator(b: &u8) -> bool {
+    matches!(b, b',' | b' ' | b'\t')
+}
+
+fn has_separator(line: &[u8]) -> bool {
+    line.iter().fold(0u8, |found, &b| {
+        found | u8::from(b == b',') | u8::from(b == b' ') | u8::from(b == b'\t')
+    }) != 0
 }
 
 #[cfg(test)]
@@ -151,8 +181,46 @@ mod tests {
             HeaderValue::from_static("a.com, b.com,,c.com"),
         );
         h.append(WEBHOOK_REQUEST_ORIGIN, HeaderValue::from_static(" d.com "));
+        h.append(WEBHOOK_REQUEST_ORIGIN, HeaderValue::from_static("e.com"));
+        h.append(WEBHOOK_REQUEST_ORIGIN, HeaderValue::from_static(""));
+        h.append(
+            WEBHOOK_REQUEST_ORIGIN,
+            HeaderValue::from_static("f.com\tg.com"),
+        );
         let items: Vec<_> = list_items(&h, &WEBHOOK_REQUEST_ORIGIN).collect();
-        assert_eq!(items, [&b"a.com"[..], b"b.com", b"c.com", b"d.com"]);
+        assert_eq!(
+            items,
+            [
+                &b"a.com"[..],
+                b"b.com",
+                b"c.com",
+                b"d.com",
+                b"e.com",
+                b"f.com",
+                b"g.com"
+            ]
+        );
+    }
+
+    #[test]
+    fn text_and_blankness_hold_for_any_utf8() {
+        let value = |v: &str| HeaderValue::from_bytes(v.as_bytes()).unwrap();
+        for (raw, blank) in [
+            ("x", false),
+            ("\tx", false),
+            (" \u{e9}", false),
+            ("\u{3000}", true),
+            (" \t", true),
+        ] {
+            let v = value(raw);
+            assert_eq!(text(Some(&v), &CE_HUB), Ok(Some(raw)));
+            let expected = if blank {
+                Err(Rejection::MissingHeader("ce-hub"))
+            } else {
+                Ok(raw)
+            };
+            assert_eq!(text_required(Some(&v), &CE_HUB), expected, "{raw:?}");
+        }
     }
 
     #[test]

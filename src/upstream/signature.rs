@@ -13,7 +13,7 @@ use base64::Engine as _;
 use hmac::digest::CtOutput;
 use http::HeaderMap;
 
-use super::headers::{self, list_items};
+use super::headers::{self, split_items};
 use super::options::Endpoint;
 use super::Rejection;
 
@@ -31,15 +31,18 @@ pub(crate) fn verify(endpoints: &[Endpoint], headers: &HeaderMap) -> Result<(), 
     if is_token_signing_input(connection_id) {
         return Err(Rejection::TokenShapedConnectionId);
     }
-    if headers.get(headers::CE_SIGNATURE).is_none() {
+    // Each header is looked up once (a hashed lookup), then read as needed.
+    let signature_lines = headers.get_all(headers::CE_SIGNATURE);
+    if signature_lines.iter().next().is_none() {
         return Err(Rejection::SignatureMissing);
     }
+    let origin_lines = headers.get_all(headers::WEBHOOK_REQUEST_ORIGIN);
 
     let mut any_endpoint = false;
     for endpoint in endpoints {
         let applies = match &endpoint.host {
             None => true,
-            Some(host) => list_items(headers, &headers::WEBHOOK_REQUEST_ORIGIN)
+            Some(host) => split_items(&origin_lines)
                 .any(|origin| origin.eq_ignore_ascii_case(host.as_bytes())),
         };
         if !applies {
@@ -48,14 +51,16 @@ pub(crate) fn verify(endpoints: &[Endpoint], headers: &HeaderMap) -> Result<(), 
         any_endpoint = true;
         for key in &endpoint.keys {
             let expected = key.mac(connection_id);
-            if signatures(headers).any(|candidate| CtOutput::new(candidate.into()) == expected) {
+            if signatures(&signature_lines)
+                .any(|candidate| CtOutput::new(candidate.into()) == expected)
+            {
                 return Ok(());
             }
         }
     }
     if any_endpoint {
         Err(Rejection::SignatureMismatch)
-    } else if headers.get(headers::WEBHOOK_REQUEST_ORIGIN).is_none() {
+    } else if origin_lines.iter().next().is_none() {
         Err(Rejection::OriginMissing)
     } else {
         Err(Rejection::OriginNotConfigured)
@@ -115,8 +120,10 @@ pub(crate) fn is_token_signing_input(id: &[u8]) -> bool {
 }
 
 /// The well-formed `sha256=<64 hex digits>` entries of `ce-signature`.
-fn signatures(headers: &HeaderMap) -> impl Iterator<Item = [u8; 32]> + '_ {
-    list_items(headers, &headers::CE_SIGNATURE).filter_map(|entry| {
+fn signatures<'a>(
+    lines: &http::header::GetAll<'a, http::HeaderValue>,
+) -> impl Iterator<Item = [u8; 32]> + 'a {
+    split_items(lines).filter_map(|entry| {
         let (scheme, hex_digits) = (entry.get(..7)?, entry.get(7..)?);
         if !scheme.eq_ignore_ascii_case(b"sha256=") {
             return None;
