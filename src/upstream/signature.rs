@@ -10,7 +10,6 @@
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
-use hmac::digest::CtOutput;
 use http::HeaderMap;
 
 use super::headers::{self, split_items};
@@ -50,10 +49,8 @@ pub(crate) fn verify(endpoints: &[Endpoint], headers: &HeaderMap) -> Result<(), 
         }
         any_endpoint = true;
         for key in &endpoint.keys {
-            let expected = key.mac(connection_id);
-            if signatures(&signature_lines)
-                .any(|candidate| CtOutput::new(candidate.into()) == expected)
-            {
+            let expected = hex_lower(&key.mac(connection_id).into_bytes().into());
+            if split_items(&signature_lines).any(|entry| entry_matches(entry, &expected)) {
                 return Ok(());
             }
         }
@@ -119,19 +116,36 @@ pub(crate) fn is_token_signing_input(id: &[u8]) -> bool {
         && serde_json::from_slice::<serde::de::IgnoredAny>(json).is_ok()
 }
 
-/// The well-formed `sha256=<64 hex digits>` entries of `ce-signature`.
-fn signatures<'a>(
-    lines: &http::header::GetAll<'a, http::HeaderValue>,
-) -> impl Iterator<Item = [u8; 32]> + 'a {
-    split_items(lines).filter_map(|entry| {
-        let (scheme, hex_digits) = (entry.get(..7)?, entry.get(7..)?);
-        if !scheme.eq_ignore_ascii_case(b"sha256=") {
-            return None;
-        }
-        let mut tag = [0u8; 32];
-        hex::decode_to_slice(hex_digits, &mut tag).ok()?;
-        Some(tag)
-    })
+/// Whether an entry of `ce-signature` is `sha256=<expected>`: the scheme
+/// in any case, the 64 hex digits in either case, compared in constant time.
+///
+/// The expected MAC is written as hex once per key rather than every entry
+/// decoded from hex: `c | 0x20` lowers `A`-`F` and leaves digits and `a`-`f`
+/// as they are, and a byte below `0x20` (which could lower into a digit)
+/// counts as a difference, so exactly the entries a hex decoder would accept
+/// as this MAC match.
+fn entry_matches(entry: &[u8], expected: &[u8; 64]) -> bool {
+    let Some((scheme, digits)) = entry.split_at_checked(7) else {
+        return false;
+    };
+    if digits.len() != expected.len() || !scheme.eq_ignore_ascii_case(b"sha256=") {
+        return false;
+    }
+    let diff = digits.iter().zip(expected).fold(0u8, |diff, (&c, &e)| {
+        diff | ((c | 0x20) ^ e) | u8::from(c < 0x20)
+    });
+    std::hint::black_box(diff) == 0
+}
+
+/// A MAC as lowercase hex, computed without tables indexed by its bytes.
+fn hex_lower(tag: &[u8; 32]) -> [u8; 64] {
+    // b'0' + n for 0..=9 and b'a' + n - 10 for 10..=15 (39 = b'a' - b'0' - 10).
+    let digit = |nibble: u8| b'0' + nibble + u8::from(nibble > 9) * 39;
+    let mut hex = [0u8; 64];
+    for (pair, &byte) in hex.chunks_exact_mut(2).zip(tag) {
+        pair.copy_from_slice(&[digit(byte >> 4), digit(byte & 0x0f)]);
+    }
+    hex
 }
 
 #[cfg(test)]
@@ -202,6 +216,29 @@ mod tests {
             verify(&eps, &request(&["sha256=zz", "md5=1", "sha256"], None)),
             Err(Rejection::SignatureMismatch)
         );
+    }
+
+    #[test]
+    fn entries_match_as_a_hex_decoder_would_read_them() {
+        let tag: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37));
+        let expected = hex_lower(&tag);
+        assert_eq!(&expected[..], hex::encode(tag).as_bytes());
+        let lower = format!("sha256={}", hex::encode(tag));
+        assert!(entry_matches(lower.as_bytes(), &expected));
+        assert!(entry_matches(lower.to_uppercase().as_bytes(), &expected));
+        let mut off_by_case = lower.clone().into_bytes();
+        off_by_case[7] = b'0' - 0x20; // lowers into '0' but is no hex digit
+        assert!(!entry_matches(&off_by_case, &expected));
+        for bad in [
+            &lower[..70],
+            &format!("{lower}0"),
+            &lower.replace("sha256=", "sha257="),
+        ] {
+            assert!(!entry_matches(bad.as_bytes(), &expected), "{bad}");
+        }
+        let mut other = tag;
+        other[31] ^= 1;
+        assert!(!entry_matches(lower.as_bytes(), &hex_lower(&other)));
     }
 
     #[test]
