@@ -21,8 +21,10 @@ use tower_service::Service;
 use crate::events::Event;
 use crate::upstream::headers::{self, CE_EVENT_NAME, CE_HUB};
 use crate::upstream::options::{validation_builder_methods, ValidationSettings};
-use crate::upstream::{encode, ResponseFuture, ValidateUpstream, ValidateUpstreamLayer};
-use crate::{decode_event, ConfigError, EventHandler, Rejection};
+use crate::upstream::{
+    decode_scanned, encode, ResponseFuture, ValidateUpstream, ValidateUpstreamLayer,
+};
+use crate::{ConfigError, EventHandler, Rejection};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -276,7 +278,12 @@ impl DispatchInner {
         if parts.method != Method::POST {
             return Err(Rejection::MethodNotAllowed);
         }
-        let hub = headers::required(&parts.headers, &CE_HUB)?;
+        // One pass over the headers serves the hub check here and decoding.
+        let found = headers::EventHeaders::scan(&parts.headers);
+        if found.hub_repeated {
+            return Err(Rejection::RepeatedHeader(headers::display_name(&CE_HUB)));
+        }
+        let hub = headers::text_required(found.hub, &CE_HUB)?;
         let handler = self
             .hubs
             .iter()
@@ -292,7 +299,7 @@ impl DispatchInner {
             return Err(Rejection::PayloadTooLarge(self.body_limit));
         }
         let bytes = read_body(body, self.body_limit).await?;
-        Ok((handler, decode_event(&parts.headers, bytes)?))
+        Ok((handler, decode_scanned(&parts.headers, &found, bytes)?))
     }
 }
 

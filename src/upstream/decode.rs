@@ -49,10 +49,22 @@ use crate::{ConnectionContext, ConnectionStates};
 /// # Ok::<(), Rejection>(())
 /// ```
 pub fn decode_event(headers: &HeaderMap, body: Bytes) -> Result<Event, Rejection> {
-    let found = EventHeaders::scan(headers)?;
+    decode_scanned(headers, &EventHeaders::scan(headers), body)
+}
+
+/// [`decode_event`] for headers already scanned (the router reads `ce-hub`
+/// from the same scan).
+pub(crate) fn decode_scanned(
+    headers: &HeaderMap,
+    found: &EventHeaders<'_>,
+    body: Bytes,
+) -> Result<Event, Rejection> {
+    if let Some(name) = found.repeated {
+        return Err(Rejection::RepeatedHeader(name));
+    }
     let ce_type = text_required(found.ce_type, &headers::CE_TYPE)?;
     let kind = Kind::parse(ce_type).ok_or_else(|| Rejection::UnknownEventType(excerpt(ce_type)))?;
-    let context = context(headers, &found, ce_type, kind)?;
+    let context = context(headers, found, ce_type, kind)?;
     Ok(match kind {
         Kind::Connect => {
             let body = json_body::<crate::events::ConnectBody>(&body)?.unwrap_or_default();

@@ -8,35 +8,15 @@ use super::Rejection;
 
 pub(crate) use crate::wire::headers::*;
 
-/// The value of a header that may appear at most once, as UTF-8.
-pub(crate) fn optional<'a>(
-    headers: &'a HeaderMap,
-    name: &HeaderName,
-) -> Result<Option<&'a str>, Rejection> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(Rejection::RepeatedHeader(display_name(name)));
-    }
-    text(first, name)
-}
-
-/// The value of a header that must appear exactly once and not be empty.
-pub(crate) fn required<'a>(
-    headers: &'a HeaderMap,
-    name: &HeaderName,
-) -> Result<&'a str, Rejection> {
-    non_blank(optional(headers, name)?, name)
-}
-
 /// A header's value for a log line: `None` when absent or not visible ASCII.
 pub(crate) fn for_log<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|h| h.to_str().ok())
 }
 
 /// The event headers of one request, found in a single pass over the map
-/// (cheaper than one hashed lookup per name). Single-valued headers that
-/// appear twice are refused here.
+/// (cheaper than one hashed lookup per name). A single-valued header that
+/// appears twice is noted in `repeated` (and `hub_repeated`), for the caller
+/// to refuse in its own order.
 #[derive(Debug, Default)]
 pub(crate) struct EventHeaders<'a> {
     pub(crate) ce_type: Option<&'a HeaderValue>,
@@ -57,10 +37,14 @@ pub(crate) struct EventHeaders<'a> {
     /// The first `WebHook-Request-Origin` line, and whether there are more.
     pub(crate) origin: Option<&'a HeaderValue>,
     pub(crate) more_origins: bool,
+    /// The first single-valued header found more than once, in map order.
+    pub(crate) repeated: Option<&'static str>,
+    /// Whether `ce-hub` is one of them.
+    pub(crate) hub_repeated: bool,
 }
 
 impl<'a> EventHeaders<'a> {
-    pub(crate) fn scan(headers: &'a HeaderMap) -> Result<Self, Rejection> {
+    pub(crate) fn scan(headers: &'a HeaderMap) -> Self {
         let mut found = Self::default();
         for (name, value) in headers {
             let slot = match name.as_str() {
@@ -87,10 +71,11 @@ impl<'a> EventHeaders<'a> {
                 _ => continue,
             };
             if slot.replace(value).is_some() {
-                return Err(Rejection::RepeatedHeader(display_name(name)));
+                found.repeated.get_or_insert(display_name(name));
+                found.hub_repeated |= name == CE_HUB;
             }
         }
-        Ok(found)
+        found
     }
 }
 
@@ -228,19 +213,24 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(CE_HUB, HeaderValue::from_static("a"));
         h.append(CE_HUB, HeaderValue::from_static("b"));
+        h.append(CE_TYPE, HeaderValue::from_static("t"));
+        h.append(CE_USER_ID, HeaderValue::from_static("u"));
+        h.append(CE_USER_ID, HeaderValue::from_static("v"));
+        let found = EventHeaders::scan(&h);
+        assert!(found.hub_repeated);
+        assert!(matches!(found.repeated, Some("ce-hub" | "ce-userId")));
+        let empty = HeaderMap::new();
+        let found = EventHeaders::scan(&empty);
+        assert_eq!((found.repeated, found.hub_repeated), (None, false));
         assert_eq!(
-            required(&h, &CE_HUB),
-            Err(Rejection::RepeatedHeader("ce-hub"))
+            text_required(found.hub, &CE_HUB),
+            Err(Rejection::MissingHeader("ce-hub"))
         );
         let mut h = HeaderMap::new();
         h.insert(CE_USER_ID, HeaderValue::from_bytes(b"\xff\xfe").unwrap());
         assert_eq!(
-            optional(&h, &CE_USER_ID),
+            text(EventHeaders::scan(&h).user_id, &CE_USER_ID),
             Err(Rejection::HeaderNotUtf8("ce-userId"))
-        );
-        assert_eq!(
-            required(&HeaderMap::new(), &CE_HUB),
-            Err(Rejection::MissingHeader("ce-hub"))
         );
     }
 }

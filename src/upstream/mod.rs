@@ -10,6 +10,7 @@ mod signature;
 mod validate;
 
 pub use decode::decode_event;
+pub(crate) use decode::decode_scanned;
 pub(crate) use rejection::excerpt;
 pub use rejection::Rejection;
 pub(crate) use signature::is_token_signing_input;
