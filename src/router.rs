@@ -18,13 +18,13 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use tower_layer::Layer as _;
 use tower_service::Service;
 
-use crate::events::Event;
+use crate::events::{ConnectEventResponse, Event, EventErrorResponse, UserEventResponse};
 use crate::upstream::headers::{self, CE_EVENT_NAME, CE_HUB};
 use crate::upstream::options::{validation_builder_methods, ValidationSettings};
 use crate::upstream::{
     decode_scanned, encode, ResponseFuture, ValidateUpstream, ValidateUpstreamLayer,
 };
-use crate::{ConfigError, EventHandler, Rejection};
+use crate::{ConfigError, ConnectionStates, EventHandler, Rejection};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -245,24 +245,28 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let inner = Arc::clone(&self.inner);
-        Box::pin(async move { Ok(inner.handle(request).await) })
+        Box::pin(Arc::clone(&self.inner).handle(request))
     }
 }
 
 impl DispatchInner {
-    async fn handle<B>(&self, request: Request<B>) -> Response<Body>
+    /// The whole answer to one request. Its future is boxed once per
+    /// request, so it is kept small: the handler's (already boxed) future
+    /// is awaited through [`Pending`], not through nested `async fn`s that
+    /// would each hold a copy of the event.
+    async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Result<Response<Body>, Infallible>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
         let (parts, body) = request.into_parts();
-        match self.prepare(&parts, body).await {
-            Ok((handler, event)) => dispatch(handler, event, &parts.headers).await,
+        let pending = match self.prepare(&parts, body).await {
+            Ok((handler, event)) => Pending::start(&**handler, event),
             Err(rejection) => {
-                rejection.into_logged_response(headers::for_log(&parts.headers, &CE_HUB))
+                return Ok(rejection.into_logged_response(headers::for_log(&parts.headers, &CE_HUB)))
             }
-        }
+        };
+        Ok(pending.finish(&parts.headers).await)
     }
 
     /// Every check before the handler: method, hub, size, decoding.
@@ -336,66 +340,78 @@ where
     Ok(Bytes::from(all))
 }
 
-/// Calls the handler for `event` and encodes its answer; a panic becomes `500`.
-async fn dispatch(
-    handler: &Arc<dyn EventHandler>,
-    event: Event,
-    headers: &http::HeaderMap,
-) -> Response<Body> {
-    answer(handler, event)
-        .await
-        .unwrap_or_else(|HandlerPanicked| {
+/// A handler call under way: its boxed future, and what encoding its
+/// answer needs from the event (which the handler now owns).
+enum Pending<'a> {
+    Connect {
+        answer: BoxFuture<'a, Result<ConnectEventResponse, EventErrorResponse>>,
+        before: ConnectionStates,
+        mqtt_version: Option<u8>,
+    },
+    UserEvent {
+        answer: BoxFuture<'a, Result<UserEventResponse, EventErrorResponse>>,
+        before: ConnectionStates,
+    },
+    /// Events answered `204` whatever the handler does.
+    NoContent(BoxFuture<'a, ()>),
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl<'a> Pending<'a> {
+    /// Calls the handler for `event`. Calling through the trait object
+    /// itself matters: `Arc<dyn EventHandler>` is an `EventHandler` too, and
+    /// calling through it would box a second future on every event.
+    fn start(handler: &'a dyn EventHandler, event: Event) -> Self {
+        match event {
+            Event::Connect(req) => Pending::Connect {
+                before: req.context.states.clone(),
+                mqtt_version: req.mqtt.as_ref().map(|m| m.protocol_version),
+                answer: handler.connect(req),
+            },
+            Event::UserEvent(req) => Pending::UserEvent {
+                before: req.context.states.clone(),
+                answer: handler.user_event(req),
+            },
+            Event::Connected(req) => Pending::NoContent(handler.connected(req)),
+            Event::Disconnected(req) => Pending::NoContent(handler.disconnected(req)),
+            Event::GroupJoined(req) => Pending::NoContent(handler.group_joined(req)),
+            Event::GroupLeft(req) => Pending::NoContent(handler.group_left(req)),
+        }
+    }
+
+    /// Runs the handler to its answer and encodes it; a panic becomes `500`
+    /// (encoding runs outside the panic guard).
+    async fn finish(self, headers: &http::HeaderMap) -> Response<Body> {
+        let answered = match self {
+            Pending::Connect {
+                answer,
+                before,
+                mqtt_version,
+            } => guarded(answer)
+                .await
+                .map(|answer| encode::connect(answer, &before, mqtt_version)),
+            Pending::UserEvent { answer, before } => guarded(answer)
+                .await
+                .map(|answer| encode::user_event(answer, &before)),
+            Pending::NoContent(done) => guarded(done).await.map(|()| encode::no_content()),
+        };
+        answered.unwrap_or_else(|HandlerPanicked| {
             encode::handler_panicked(
                 headers::for_log(headers, &CE_HUB).unwrap_or_default(),
                 headers::for_log(headers, &CE_EVENT_NAME).unwrap_or_default(),
             )
         })
+    }
 }
 
 /// The handler panicked while handling an event.
 struct HandlerPanicked;
 
-/// Runs one handler call, catching a panic (and nothing else: encoding runs
-/// outside it).
+/// Runs one handler call, catching a panic.
 async fn guarded<T>(call: impl Future<Output = T>) -> Result<T, HandlerPanicked> {
     AssertUnwindSafe(call)
         .catch_unwind()
         .await
         .map_err(|_| HandlerPanicked)
-}
-
-/// The handler's answer to `event`, encoded.
-async fn answer(
-    handler: &Arc<dyn EventHandler>,
-    event: Event,
-) -> Result<Response<Body>, HandlerPanicked> {
-    Ok(match event {
-        Event::Connect(req) => {
-            let before = req.context.states.clone();
-            let mqtt_version = req.mqtt.as_ref().map(|m| m.protocol_version);
-            let answer = guarded(handler.connect(req)).await?;
-            encode::connect(answer, &before, mqtt_version)
-        }
-        Event::UserEvent(req) => {
-            let before = req.context.states.clone();
-            let answer = guarded(handler.user_event(req)).await?;
-            encode::user_event(answer, &before)
-        }
-        Event::Connected(req) => {
-            guarded(handler.connected(req)).await?;
-            encode::no_content()
-        }
-        Event::Disconnected(req) => {
-            guarded(handler.disconnected(req)).await?;
-            encode::no_content()
-        }
-        Event::GroupJoined(req) => {
-            guarded(handler.group_joined(req)).await?;
-            encode::no_content()
-        }
-        Event::GroupLeft(req) => {
-            guarded(handler.group_left(req)).await?;
-            encode::no_content()
-        }
-    })
 }
