@@ -186,7 +186,14 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, R
     if !matches!(first, b'{' | b'n') {
         return Err(Rejection::InvalidJson("expected a JSON object".to_owned()));
     }
-    serde_json::from_slice::<Option<T>>(body).map_err(|e| Rejection::InvalidJson(e.to_string()))
+    // Read as bytes, serde_json checks UTF-8 string by string; a body that
+    // is UTF-8 as a whole (one fast pass) is read as text instead, which
+    // parses the same. Any other body keeps serde_json's own error.
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str::<Option<T>>(text),
+        Err(_) => serde_json::from_slice::<Option<T>>(body),
+    }
+    .map_err(|e| Rejection::InvalidJson(e.to_string()))
 }
 
 /// The payload of a user event, typed by its `Content-Type`.
@@ -234,5 +241,30 @@ fn user_data(
             Ok(EventData::Json(body))
         }
         crate::DataType::Binary => Ok(EventData::Binary(body)),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::events::ConnectBody;
+
+    #[test]
+    fn system_bodies_read_as_text_or_bytes_fail_as_serde_json_says() {
+        let cases: [&[u8]; 4] = [
+            b"{\"claims\":{\"sub\":[\"\xff\"]}}",
+            br#"{"claims":{"sub":["a"]},"query":[}"#,
+            br#"{"claims":{"sub":"\ud800"}}"#,
+            b"{\"claims\":{\"sub\":[\"caf\xc3\xa9\"]},\"subprotocols\":\"x\"}",
+        ];
+        for body in cases {
+            let by_bytes = serde_json::from_slice::<Option<ConnectBody>>(body)
+                .err()
+                .map(|e| Rejection::InvalidJson(e.to_string()));
+            assert_eq!(json_body::<ConnectBody>(body).err(), by_bytes, "{body:?}");
+        }
+        let ok = json_body::<ConnectBody>(b"{\"claims\":{\"sub\":[\"caf\xc3\xa9\"]}}");
+        assert!(ok.unwrap().is_some());
     }
 }
