@@ -254,6 +254,8 @@ mod tests {
             format!("{}.x", URL_SAFE_NO_PAD.encode(b" \n{\"alg\":\"none\"}")),
             format!("{}.x", URL_SAFE_NO_PAD.encode(b"\xEF\xBB\xBF{}")),
             format!("{}.x", STANDARD.encode(b"{\"k\":\"\xff?>\"}")),
+            // Not UTF-8 inside a string: lenient parsers read it, so it is refused.
+            format!("{}.x", URL_SAFE_NO_PAD.encode(b"\n{\"\xd5\"\r:\n 5 }")),
             format!("{}.x", URL_SAFE_NO_PAD.encode(b"{}")),
             format!(
                 "{}.x",
