@@ -96,23 +96,6 @@ impl InvalidName {
 pub struct HubName(Box<str>);
 
 impl HubName {
-    /// Checks `name` against the hub-name rule.
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidName`] (kind [`NameKind::Hub`]) when the service would refuse it.
-    pub fn new(name: impl Into<String>) -> Result<Self, InvalidName> {
-        let name = name.into();
-        if Self::is_valid(&name) {
-            Ok(Self(name.into_boxed_str()))
-        } else {
-            Err(InvalidName {
-                kind: NameKind::Hub,
-                name,
-            })
-        }
-    }
-
     /// Whether `name` follows the hub-name rule.
     #[must_use]
     pub fn is_valid(name: &str) -> bool {
@@ -123,12 +106,6 @@ impl HubName {
                 b.is_ascii_alphanumeric() || matches!(b, b'_' | b'`' | b',' | b'.' | b'[' | b']')
             })
     }
-
-    /// The name.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A group name: 1 to 1024 characters (counted in UTF-16 code units, as the
@@ -137,39 +114,38 @@ impl HubName {
 pub struct GroupName(Box<str>);
 
 impl GroupName {
-    /// Checks `name` against the group-name rule.
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidName`] (kind [`NameKind::Group`]) when the service would refuse it.
-    pub fn new(name: impl Into<String>) -> Result<Self, InvalidName> {
-        let name = name.into();
-        if Self::is_valid(&name) {
-            Ok(Self(name.into_boxed_str()))
-        } else {
-            Err(InvalidName {
-                kind: NameKind::Group,
-                name,
-            })
-        }
-    }
-
     /// Whether `name` follows the group-name rule.
     #[must_use]
     pub fn is_valid(name: &str) -> bool {
         !name.trim().is_empty() && name.encode_utf16().count() <= MAX_GROUP_NAME
     }
-
-    /// The name.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-/// What both name types share: reading them as text, parsing, serde.
+/// What both name types share: the checked constructor, reading them as
+/// text, parsing, serde.
 macro_rules! name_impls {
-    ($name:ident) => {
+    ($name:ident, $kind:ident) => {
+        impl $name {
+            #[doc = concat!("Checks `name` against the rule above.\n\n# Errors\n\n[`InvalidName`] (kind [`NameKind::", stringify!($kind), "`]) when the service would refuse it.")]
+            pub fn new(name: impl Into<String>) -> Result<Self, InvalidName> {
+                let name = name.into();
+                if Self::is_valid(&name) {
+                    Ok(Self(name.into_boxed_str()))
+                } else {
+                    Err(InvalidName {
+                        kind: NameKind::$kind,
+                        name,
+                    })
+                }
+            }
+
+            /// The name.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 fmt::Debug::fmt(&*self.0, f)
@@ -259,8 +235,8 @@ macro_rules! name_impls {
     };
 }
 
-name_impls!(HubName);
-name_impls!(GroupName);
+name_impls!(HubName, Hub);
+name_impls!(GroupName, Group);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
