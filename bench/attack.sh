@@ -50,7 +50,7 @@ ulimit -n "$NOFILE"
 
 if [[ -z ${EMULATOR_BIN:-} ]]; then
   echo "building the emulator (release)…" >&2
-  (cd "$ROOT" && cargo build --release --features emulator --bin webpubsub-emulator >&2)
+  (cd "$ROOT" && cargo build --release -p webpubsub-emulator >&2)
   EMULATOR_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/webpubsub-emulator
 fi
 [[ -x $EMULATOR_BIN ]] || { echo "no emulator at $EMULATOR_BIN" >&2; exit 1; }

@@ -28,14 +28,16 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Bencher, Criterion};
 use tokio::runtime::Runtime;
 use tower::ServiceExt as _;
-use webpubsub::http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
+use webpubsub::config::AccessKey;
+use webpubsub::upstream::decode_event;
 use webpubsub::{
-    async_trait, decode_event, testing, AccessKey, ConnectEventRequest, ConnectEventResponse,
-    EventErrorResponse, EventHandler, EventRouter, UserEventRequest, UserEventResponse,
+    async_trait, testing, ConnectEventRequest, ConnectEventResponse, EventErrorResponse,
+    EventHandler, EventRouter, UserEventRequest, UserEventResponse,
 };
 
 /// `../shared/bench/lua/signature.lua`
@@ -247,7 +249,7 @@ impl Template {
     fn request(&self) -> Request<Body> {
         let mut request = Request::new(Body::from(self.body.clone()));
         *request.method_mut() = self.method.clone();
-        *request.uri_mut() = webpubsub::http::Uri::from_static(PATH);
+        *request.uri_mut() = axum::http::Uri::from_static(PATH);
         *request.headers_mut() = self.headers.clone();
         request
     }
@@ -392,7 +394,7 @@ fn dispatch(c: &mut Criterion) {
         .build()
         .expect("a tokio runtime");
     let (headers, body) = (message_headers("text/plain"), Bytes::from_static(b"hello"));
-    let webpubsub::Event::UserEvent(request) =
+    let webpubsub::events::Event::UserEvent(request) =
         decode_event(&headers, body).expect("the benchmark event decodes")
     else {
         unreachable!("a user event")

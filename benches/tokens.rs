@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::time::{Duration, UNIX_EPOCH};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use webpubsub::{ClientAccessOptions, ClientAccessSigner, Permission};
+use webpubsub::client_access::{ClientAccessOptions, ClientAccessSigner, Permission};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 

@@ -10,10 +10,10 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use webpubsub::extract::Json;
 use webpubsub::{
     ConnectEventRequest, ConnectEventResponse, ConnectedEventRequest, ConnectionContext,
-    DisconnectedEventRequest, EventErrorResponse, EventRouter, Json, UserEventRequest,
-    UserEventResponse,
+    DisconnectedEventRequest, EventErrorResponse, EventRouter, UserEventRequest, UserEventResponse,
 };
 
 #[path = "common/mod.rs"]
@@ -109,7 +109,7 @@ impl Room {
 fn app(room: Arc<Room>, connection_string: &str) -> Result<Router, webpubsub::ConfigError> {
     let events = EventRouter::builder()
         .hub(HUB, room)
-        .connection_string(connection_string)?
+        .connection_string(connection_string)
         .build()?;
     Ok(Router::new().nest_service("/eventhandler", events))
 }

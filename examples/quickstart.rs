@@ -19,10 +19,12 @@
 use std::process::ExitCode;
 
 use axum::Router;
+use webpubsub::client_access::{ClientAccessOptions, Negotiate, Permission};
+use webpubsub::config::AccessKey;
 use webpubsub::{
-    async_trait, AccessKey, ClientAccessOptions, ConnectEventRequest, ConnectEventResponse,
-    ConnectedEventRequest, DisconnectedEventRequest, EventErrorResponse, EventHandler, EventRouter,
-    Negotiate, Permission, UserEventRequest, UserEventResponse, WebPubSubServiceClient,
+    async_trait, ConnectEventRequest, ConnectEventResponse, ConnectedEventRequest,
+    DisconnectedEventRequest, EventErrorResponse, EventHandler, EventRouter, UserEventRequest,
+    UserEventResponse, WebPubSubServiceClient,
 };
 
 #[path = "common/mod.rs"]
@@ -31,7 +33,7 @@ mod common;
 /// The hub this example serves.
 const HUB: &str = "chat";
 /// Used when `WebPubSubConnectionString` is not set: the local emulator's
-/// defaults (`cargo run --features emulator --bin webpubsub-emulator`), so
+/// defaults (`cargo run -p webpubsub-emulator`), so
 /// the example runs without Azure.
 const LOCAL_CONNECTION_STRING: &str =
     "Endpoint=http://localhost;Port=8080;AccessKey=webpubsub-emulator-local-key-0123456789;Version=1.0;";
@@ -96,7 +98,7 @@ fn app(connection_string: &str) -> Result<Router, webpubsub::ConfigError> {
         .options(ClientAccessOptions::new().role(Permission::JoinLeaveGroup.role()));
     let events = EventRouter::builder()
         .hub(HUB, Chat { service })
-        .connection_string(connection_string)?
+        .connection_string(connection_string)
         .build()?;
     Ok(Router::new()
         .nest_service("/eventhandler", events)
@@ -290,7 +292,7 @@ mod tests {
             .await
             .unwrap();
         let data = reply.data().unwrap();
-        assert_eq!(data.data_type(), webpubsub::DataType::Json);
+        assert_eq!(data.data_type(), webpubsub::events::DataType::Json);
         assert_eq!(data.as_bytes(), br#"{"a":1}"#);
     }
 }

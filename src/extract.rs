@@ -14,7 +14,9 @@ use crate::events::{EventData, EventErrorResponse, UserEventRequest};
 /// method is not called.
 ///
 /// ```
-/// use webpubsub::{ConnectionContext, EventData, FromEventData, Json};
+/// use webpubsub::ConnectionContext;
+/// use webpubsub::events::EventData;
+/// use webpubsub::extract::{FromEventData, Json};
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Typing { typing: bool }
@@ -37,7 +39,8 @@ pub struct Json<T>(pub T);
 /// are `400` refusals.
 ///
 /// ```
-/// use webpubsub::{EventData, FromEventData};
+/// use webpubsub::events::EventData;
+/// use webpubsub::extract::FromEventData;
 ///
 /// assert_eq!(String::from_event_data(EventData::text("hi"))?, "hi");
 /// assert_eq!(String::from_event_data(EventData::binary(vec![0xff])).unwrap_err().status().as_u16(), 400);
@@ -104,7 +107,7 @@ impl<T: DeserializeOwned> FromEventData for Json<T> {
     fn from_event_data(data: EventData) -> Result<Self, EventErrorResponse> {
         serde_json::from_slice(data.as_bytes())
             .map(Json)
-            .map_err(|e| crate::InvalidData(e).into())
+            .map_err(|e| crate::events::InvalidData(e).into())
     }
 }
 

@@ -25,10 +25,7 @@ use crate::events::{
 /// serving.
 ///
 /// ```
-/// use webpubsub::{
-///     async_trait, ConnectEventRequest, ConnectEventResponse, EventErrorResponse, EventHandler,
-///     UserEventRequest, UserEventResponse,
-/// };
+/// use webpubsub::{async_trait, ConnectEventRequest, ConnectEventResponse, EventErrorResponse, EventHandler, UserEventRequest, UserEventResponse};
 ///
 /// struct Echo;
 ///

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Serialize;
 
-use crate::AccessKey;
+use crate::config::AccessKey;
 
 /// `base64url({"alg":"HS256","typ":"JWT"})`: every token starts with it.
 const HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::events::{ConnectEventResponse, EventData, EventErrorResponse, UserEventResponse};
-use crate::Json;
+use crate::extract::Json;
 
 /// Turns what a `#[user_event]` method returns into the answer to the event.
 ///
@@ -14,7 +14,8 @@ use crate::Json;
 /// `Result<T, E>` where `E` converts into [`EventErrorResponse`].
 ///
 /// ```
-/// use webpubsub::{DataType, IntoUserEventResponse};
+/// use webpubsub::events::DataType;
+/// use webpubsub::reply::IntoUserEventResponse;
 ///
 /// let reply = "pong".into_user_event_response()?;
 /// assert_eq!(reply.data().unwrap().data_type(), DataType::Text);

@@ -19,12 +19,14 @@ use tower_layer::Layer as _;
 use tower_service::Service;
 
 use crate::events::{ConnectEventResponse, Event, EventErrorResponse, UserEventResponse};
+use crate::state::ConnectionStates;
 use crate::upstream::headers::{self, CE_EVENT_NAME, CE_HUB};
 use crate::upstream::options::{validation_builder_methods, ValidationSettings};
+use crate::upstream::Rejection;
 use crate::upstream::{
     decode_scanned, encode, ResponseFuture, ValidateUpstream, ValidateUpstreamLayer,
 };
-use crate::{ConfigError, ConnectionStates, EventHandler, Rejection};
+use crate::{ConfigError, EventHandler};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -63,7 +65,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let events = EventRouter::builder()
 ///     .hub("chat", Chat)
-///     .connection_string("Endpoint=https://demo.webpubsub.azure.com;AccessKey=secret")?
+///     .connection_string("Endpoint=https://demo.webpubsub.azure.com;AccessKey=secret")
 ///     .build()?;
 /// let app = axum::Router::new().nest_service("/eventhandler", events);
 ///

@@ -22,7 +22,7 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 /// The states attached to a connection, as received with an event.
 ///
 /// ```
-/// use webpubsub::ConnectionStates;
+/// use webpubsub::state::ConnectionStates;
 ///
 /// // `eyJjb3VudGVyIjoxLCJuYW1lIjoiYm9iIn0=` is base64 of {"counter":1,"name":"bob"}
 /// let states = ConnectionStates::from_header("eyJjb3VudGVyIjoxLCJuYW1lIjoiYm9iIn0=")?;
@@ -154,7 +154,7 @@ impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for ConnectionStates 
 /// request carried, so unchanged keys are kept.
 ///
 /// ```
-/// use webpubsub::{ConnectionStates, StateChanges};
+/// use webpubsub::state::{ConnectionStates, StateChanges};
 ///
 /// let before = ConnectionStates::new().with("a", 1).with("b", 2);
 /// let changes = StateChanges::default().set("a", 10).remove("b");

@@ -34,19 +34,20 @@ use http_body_util::BodyExt as _;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::config::{AccessKey, ConnectionString};
 use crate::events::{
-    ClientCertificate, ConnectBody, ConnectEventResponse, ErrorCode, EventData, EventErrorResponse,
+    ClientCertificate, ConnectEventResponse, ErrorCode, EventData, EventErrorResponse,
     MqttConnectProperties, UserEventResponse,
 };
-use crate::wire::{CloudEvent, EventType};
-use crate::{AccessKey, ConnectionStates, ConnectionString, StateChanges};
+use crate::state::{ConnectionStates, StateChanges};
+use crate::wire::{CloudEvent, ConnectBody, EventType};
 
 /// A fake upstream event being built; see the [module docs](self).
 ///
 /// Finish it with [`sign`](Self::sign) (one key), [`key`](Self::key) +
 /// [`request`](Self::request) (several keys), [`request`](Self::request)
 /// alone (unsigned), or [`into_parts`](Self::into_parts) to call
-/// [`decode_event`](crate::decode_event) directly.
+/// [`decode_event`](crate::upstream::decode_event) directly.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct TestEvent {
@@ -323,7 +324,7 @@ impl TestEvent {
         request
     }
 
-    /// The headers and body of the request, for [`decode_event`](crate::decode_event).
+    /// The headers and body of the request, for [`decode_event`](crate::upstream::decode_event).
     #[must_use]
     pub fn into_parts(self) -> (HeaderMap, Bytes) {
         let state = match &self.state_header {
@@ -437,7 +438,7 @@ fn refusal(status: StatusCode, parts: &http::response::Parts, body: &[u8]) -> Ev
     if is_json {
         #[derive(serde::Deserialize)]
         struct Mqtt {
-            mqtt: crate::MqttConnectError,
+            mqtt: crate::events::MqttConnectError,
         }
         if let Ok(Mqtt { mqtt }) = serde_json::from_slice::<Mqtt>(body) {
             let mut err = EventErrorResponse::new(code, mqtt.reason.clone().unwrap_or_default());

@@ -7,9 +7,9 @@ mod common;
 use std::convert::Infallible;
 
 use axum::body::Body;
+use axum::http::{HeaderValue, Method, Request};
 use bytes::Bytes;
 use common::{call, call_count, call_logged, Recorder, KEY};
-use webpubsub::http::{HeaderValue, Method, Request};
 use webpubsub::{testing, EventRouter, UserEventResponse};
 
 /// The body limit of the table's router.
@@ -282,11 +282,11 @@ async fn body_of_exactly_the_limit_is_accepted() {
 
 #[tokio::test]
 async fn default_body_limit_is_one_mebibyte() {
-    assert_eq!(webpubsub::DEFAULT_BODY_LIMIT, 1024 * 1024);
+    assert_eq!(webpubsub::router::DEFAULT_BODY_LIMIT, 1024 * 1024);
     let recorder = Recorder::new();
     let calls = recorder.calls();
     let router = common::router(recorder);
-    let mib = webpubsub::DEFAULT_BODY_LIMIT;
+    let mib = webpubsub::router::DEFAULT_BODY_LIMIT;
     let answer = call(&router, with_body(text(""), streamed(mib))).await;
     assert_eq!(answer.status, 204);
     let answer = call(&router, with_body(text(""), streamed(mib + 1))).await;

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
+use axum::http::{HeaderName, Method, Request, StatusCode};
 use axum::middleware::Next;
 use axum::routing::get;
 use axum::Router;
@@ -25,11 +26,12 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-use webpubsub::http::{HeaderName, Method, Request, StatusCode};
-use webpubsub::{
-    AccessKey, ClientAccess, ClientAccessOptions, ClientAccessSigner, ClientProtocol, ConfigError,
-    Negotiate, Permission, DEFAULT_TOKEN_LIFETIME,
+use webpubsub::client_access::{
+    ClientAccess, ClientAccessOptions, ClientAccessSigner, ClientProtocol, Negotiate, Permission,
+    DEFAULT_TOKEN_LIFETIME,
 };
+use webpubsub::config::AccessKey;
+use webpubsub::ConfigError;
 
 /// The access key of the spec vectors (§4.1, §4.2).
 const SPEC_KEY: &str = "0123456789abcdef0123456789abcdef";

@@ -14,12 +14,13 @@ use bytes::Bytes;
 use common::{call, call_logged, router, Answer, KEY};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use webpubsub::events::{EventData, GroupJoinedEventRequest, GroupLeftEventRequest, InvalidData};
+use webpubsub::extract::Json;
+use webpubsub::state::ConnectionStates;
 use webpubsub::testing::{self, TestEvent};
 use webpubsub::{
     ConnectEventRequest, ConnectEventResponse, ConnectedEventRequest, ConnectionContext,
-    ConnectionStates, DisconnectedEventRequest, EventData, EventErrorResponse, EventRouter,
-    GroupJoinedEventRequest, GroupLeftEventRequest, InvalidData, Json, UserEventRequest,
-    UserEventResponse,
+    DisconnectedEventRequest, EventErrorResponse, EventRouter, UserEventRequest, UserEventResponse,
 };
 
 const TEXT: &str = "text/plain; charset=utf-8";

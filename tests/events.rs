@@ -3,13 +3,13 @@
 
 mod common;
 
+use axum::http::HeaderValue;
 use common::{call, call_count, only_call, router, Recorder, KEY};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use webpubsub::http::HeaderValue;
+use webpubsub::events::{DataType, Event, EventData};
 use webpubsub::{
-    async_trait, testing, ConnectEventResponse, DataType, Event, EventData, EventErrorResponse,
-    EventHandler, UserEventResponse,
+    async_trait, testing, ConnectEventResponse, EventErrorResponse, EventHandler, UserEventResponse,
 };
 
 fn connect_request(event: Event) -> webpubsub::ConnectEventRequest {

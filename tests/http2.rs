@@ -2,10 +2,10 @@
 //! behind `axum::serve` answers a signed connect and a preflight sent with
 //! HTTP/2 prior knowledge (h2c) on 127.0.0.1.
 
+use axum::http::{Request, Version};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
-use webpubsub::http::{Request, Version};
 use webpubsub::{
     testing, ConnectEventRequest, ConnectEventResponse, EventErrorResponse, EventRouter,
 };
@@ -32,7 +32,6 @@ async fn over_http2(
     let events = EventRouter::builder()
         .hub("chat", Chat)
         .connection_string(CONN)
-        .expect("valid connection string")
         .build()
         .expect("valid router");
     let app = axum::Router::new().nest_service("/eventhandler", events);

@@ -10,12 +10,13 @@
 mod common;
 
 use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, Method, Request};
 use bytes::Bytes;
 use common::{call, call_count, Recorder, HOST, KEY};
 use proptest::prelude::*;
 use proptest::sample::select;
-use webpubsub::http::{HeaderName, HeaderValue, Method, Request};
-use webpubsub::{testing, AccessKey, ConnectEventResponse, EventRouter};
+use webpubsub::config::AccessKey;
+use webpubsub::{testing, ConnectEventResponse, EventRouter};
 
 const NAMES: &[&str] = &[
     "ce-type",

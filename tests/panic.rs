@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{call, call_logged, router, Recorder, KEY};
-use webpubsub::{testing, ConnectEventResponse, Event, UserEventResponse};
+use webpubsub::events::Event;
+use webpubsub::{testing, ConnectEventResponse, UserEventResponse};
 
 /// Panics on the first `n` blocking events, then answers normally.
 fn panics_first(n: usize) -> Recorder {

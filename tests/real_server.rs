@@ -6,11 +6,11 @@ mod common;
 use std::net::SocketAddr;
 
 use axum::body::Body;
+use axum::http::Request;
 use common::{Recorder, CONN_STR, HOST, KEY};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
-use webpubsub::http::Request;
 use webpubsub::{testing, ConnectEventResponse, EventRouter, UserEventResponse};
 
 /// A server for hub `chat` at `/eventhandler`, configured from [`CONN_STR`].
@@ -38,7 +38,6 @@ async fn serve() -> Server {
     let events = EventRouter::builder()
         .hub("chat", recorder)
         .connection_string(CONN_STR)
-        .unwrap()
         .build()
         .unwrap();
     let (addr, task) = common::spawn_server(common::at_eventhandler(events)).await;
@@ -266,7 +265,7 @@ async fn chunked_user_event_over_http_is_echoed_with_its_state() {
     assert_eq!(String::from_utf8(response.body.clone()).unwrap(), text);
     let state = response.header("ce-connectionstate");
     assert_eq!(state.len(), 1, "{response:?}");
-    let states = webpubsub::ConnectionStates::from_header(state[0]).unwrap();
+    let states = webpubsub::state::ConnectionStates::from_header(state[0]).unwrap();
     assert_eq!(states.get::<bool>("seen").unwrap(), Some(true));
 }
 

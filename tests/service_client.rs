@@ -28,11 +28,12 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use webpubsub::{
-    ClientAccessOptions, ClientProtocol, ConnectionString, Filter, GroupMember, Message,
-    Permission, RetryPolicy, ServiceClientBuilder, ServiceError, WebPubSubServiceClient,
-    API_VERSION,
+use webpubsub::client::{
+    Filter, GroupMember, Message, RetryPolicy, ServiceClientBuilder, ServiceError, API_VERSION,
 };
+use webpubsub::client_access::{ClientAccessOptions, ClientProtocol, Permission};
+use webpubsub::config::ConnectionString;
+use webpubsub::WebPubSubServiceClient;
 
 /// The access key. It looks like base64 on purpose: the service uses the
 /// key's UTF-8 bytes as the HMAC key, never its decoded bytes (§1.1).
@@ -938,7 +939,7 @@ async fn a_token_checked_with_another_key_fails_verification() {
 
 // ----- success statuses are exact ------------------------------------------
 
-fn api_error(error: ServiceError) -> Box<webpubsub::ApiError> {
+fn api_error(error: ServiceError) -> Box<webpubsub::client::ApiError> {
     match error {
         ServiceError::Api(api) => api,
         other => panic!("expected ServiceError::Api, got {other:?}"),

@@ -7,9 +7,9 @@ mod common;
 use common::{call, only_call, router, Recorder, KEY};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use webpubsub::{
-    testing, ConnectEventResponse, ConnectionStates, Event, EventErrorResponse, UserEventResponse,
-};
+use webpubsub::events::Event;
+use webpubsub::state::ConnectionStates;
+use webpubsub::{testing, ConnectEventResponse, EventErrorResponse, UserEventResponse};
 
 /// `{"counter":1,"name":"bob"}` in the express format (spec §7.2).
 const COUNTER_1_BOB: &str = "eyJjb3VudGVyIjoxLCJuYW1lIjoiYm9iIn0=";

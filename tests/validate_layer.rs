@@ -5,15 +5,15 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use axum::http::Method;
 use axum::routing::post;
 use common::{call, call_logged, CONN_STR, HOST, KEY};
-use webpubsub::http::Method;
-use webpubsub::{testing, ValidateUpstreamLayer};
+use webpubsub::testing;
+use webpubsub::upstream::ValidateUpstreamLayer;
 
 fn app(reached: Arc<AtomicUsize>) -> axum::Router {
     let layer = ValidateUpstreamLayer::builder()
         .connection_string(CONN_STR)
-        .unwrap()
         .build()
         .unwrap();
     axum::Router::new()

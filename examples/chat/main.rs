@@ -28,12 +28,13 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use serde_json::json;
-use webpubsub::emulator::{Emulator, EventHandlerSettings, HubSettings, RunningEmulator};
+use webpubsub::client::Message;
+use webpubsub::client_access::Negotiate;
 use webpubsub::{
     ConnectEventRequest, ConnectEventResponse, ConnectedEventRequest, ConnectionContext,
-    DisconnectedEventRequest, EventErrorResponse, EventRouter, Message, Negotiate,
-    WebPubSubServiceClient,
+    DisconnectedEventRequest, EventErrorResponse, EventRouter, WebPubSubServiceClient,
 };
+use webpubsub_emulator::{Emulator, EventHandlerSettings, HubSettings, RunningEmulator};
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -170,7 +171,7 @@ fn app(connection_string: &str) -> Result<Router, webpubsub::ConfigError> {
                 online: Mutex::new(BTreeMap::new()),
             },
         )
-        .connection_string(connection_string)?
+        .connection_string(connection_string)
         .build()?;
     Ok(Router::new()
         .route(
@@ -315,7 +316,7 @@ mod tests {
     const NODE_DEADLINE: Duration = Duration::from_secs(90);
     /// What to run when the browser test's tools are missing.
     const INSTALL_HINT: &str = "run `bash .ci/test`, which installs them \
-        (`apt-get install -y chromium` and `npm ci --prefix tests/node`)";
+        (`apt-get install -y chromium` and `npm ci --prefix emulator/tests/node`)";
 
     /// The chat and its emulator on free ports, and the app's base URL.
     async fn running() -> (Running, String) {
@@ -412,22 +413,23 @@ mod tests {
         stop(running).await;
     }
 
-    /// Runs `node tests/browser/chat.mjs` against a running chat: two
+    /// Runs `node examples/chat/browser.mjs` against a running chat: two
     /// headless Chromium pages join, talk and leave (see that file). Needs
-    /// Debian's chromium and playwright-core from tests/node.
+    /// Debian's chromium and playwright-core from emulator/tests/node.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn browser_chat_end_to_end() {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        // The repository: the npm packages are in emulator/tests/node.
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
         let mut missing = Vec::new();
         if !Path::new(&chromium).exists() {
             missing.push(format!("Chromium ({chromium})"));
         }
         if !root
-            .join("tests/node/node_modules/playwright-core")
+            .join("emulator/tests/node/node_modules/playwright-core")
             .is_dir()
         {
-            missing.push("tests/node/node_modules/playwright-core".to_owned());
+            missing.push("emulator/tests/node/node_modules/playwright-core".to_owned());
         }
         if Command::new("node").arg("--version").output().is_err() {
             missing.push("node on PATH".to_owned());
@@ -443,7 +445,7 @@ mod tests {
         let chat_url = format!("{base}/");
         let (status, output) = tokio::task::spawn_blocking(move || {
             let mut child = Command::new("node")
-                .arg("tests/browser/chat.mjs")
+                .arg("examples/chat/browser.mjs")
                 .current_dir(&root)
                 .env("CHAT_URL", chat_url)
                 .env("EMULATOR_URL", emulator)
@@ -458,7 +460,7 @@ mod tests {
                     let mut seen = Vec::new();
                     for line in BufReader::new(stream).lines() {
                         let Ok(line) = line else { break };
-                        println!("[chat.mjs] {line}");
+                        println!("[browser.mjs] {line}");
                         seen.push(line);
                     }
                     seen
@@ -490,10 +492,10 @@ mod tests {
         match status {
             Some(status) => assert!(
                 status.success(),
-                "node tests/browser/chat.mjs failed ({status}); its output ends with:\n{tail}"
+                "node examples/chat/browser.mjs failed ({status}); its output ends with:\n{tail}"
             ),
             None => panic!(
-                "node tests/browser/chat.mjs was still running after {NODE_DEADLINE:?}, killed; \
+                "node examples/chat/browser.mjs was still running after {NODE_DEADLINE:?}, killed; \
                  its output ends with:\n{tail}"
             ),
         }

@@ -9,7 +9,7 @@
 use arbitrary::Arbitrary;
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
-use webpubsub::ConnectionStates;
+use webpubsub::state::ConnectionStates;
 
 #[derive(Debug, Arbitrary)]
 enum Input<'a> {

@@ -1,4 +1,4 @@
-//! `webpubsub::decode_event` on fuzzed headers and bodies: it must never
+//! `webpubsub::upstream::decode_event` on fuzzed headers and bodies: it must never
 //! panic, and every refusal must be a `400` (the decoder knows nothing of hubs,
 //! sizes or signatures, and a 5xx would make the service retry).
 //!
@@ -13,8 +13,9 @@
 use arbitrary::Arbitrary;
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
-use webpubsub::http::{HeaderMap, HeaderName, HeaderValue};
-use webpubsub::{decode_event, Event};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use webpubsub::upstream::decode_event;
+use webpubsub::events::Event;
 
 /// The headers the decoder (or the layer in front of it) reads, spelled as
 /// the service spells them; `HeaderName` lower-cases them.
@@ -231,7 +232,7 @@ fn touch(event: &Event) {
     }
     // Written back as a response would (equality is `connection_state`'s job).
     let header = context.states.to_header();
-    let _ = webpubsub::ConnectionStates::from_header(&header);
+    let _ = webpubsub::state::ConnectionStates::from_header(&header);
     match event {
         Event::Connect(req) => {
             let _ = (req.claim("sub"), req.query_value("id"), req.header("host"));

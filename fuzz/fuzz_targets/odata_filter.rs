@@ -8,6 +8,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        webpubsub::emulator::__fuzz::odata_filter(text);
+        webpubsub_emulator::__fuzz::odata_filter(text);
     }
 });

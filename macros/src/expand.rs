@@ -95,8 +95,8 @@ fn notification(self_ty: &Type, event: SystemEvent, m: &EventMethod) -> TokenStr
         SystemEvent::Connect => quote!(ConnectEventRequest),
         SystemEvent::Connected => quote!(ConnectedEventRequest),
         SystemEvent::Disconnected => quote!(DisconnectedEventRequest),
-        SystemEvent::GroupJoined => quote!(GroupJoinedEventRequest),
-        SystemEvent::GroupLeft => quote!(GroupLeftEventRequest),
+        SystemEvent::GroupJoined => quote!(events::GroupJoinedEventRequest),
+        SystemEvent::GroupLeft => quote!(events::GroupLeftEventRequest),
     };
     let name = format_ident!("{}", event.name());
     let (ident, cfgs) = (&m.ident, &m.cfgs);

@@ -7,7 +7,9 @@ use url::Url;
 
 use super::transport::Transport;
 use super::{RetryPolicy, WebPubSubServiceClient};
-use crate::{ClientAccessSigner, ConfigError, ConnectionString};
+use crate::client_access::ClientAccessSigner;
+use crate::config::ConnectionString;
+use crate::ConfigError;
 
 /// How long one attempt of a call may take unless told otherwise: 30 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -105,13 +107,7 @@ impl ServiceClientBuilder {
             .transpose()?;
         let http = match self.http {
             Some(http) => http,
-            None => reqwest::Client::builder()
-                .connect_timeout(self.connect_timeout)
-                .user_agent(concat!("webpubsub-rust/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| ConfigError::HttpClient {
-                    reason: e.to_string(),
-                })?,
+            None => default_http_client(self.connect_timeout)?,
         };
         let transport = Transport {
             http,
@@ -125,6 +121,17 @@ impl ServiceClientBuilder {
             self.hub, transport, signer,
         ))
     }
+}
+
+/// The HTTP client used when the application gives none.
+fn default_http_client(connect_timeout: Duration) -> Result<reqwest::Client, ConfigError> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .user_agent(concat!("webpubsub-rust/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ConfigError::HttpClient {
+            reason: e.to_string(),
+        })
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use http::{HeaderMap, StatusCode};
 ///
 /// ```
 /// # async fn run(client: webpubsub::WebPubSubServiceClient) {
-/// use webpubsub::ServiceError;
+/// use webpubsub::client::ServiceError;
 ///
 /// match client.add_user_to_group("room1", "alice").await {
 ///     Ok(()) => {}

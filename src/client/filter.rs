@@ -10,7 +10,7 @@ use std::fmt;
 /// understands with [`Filter::new`] (or a `&str`).
 ///
 /// ```
-/// use webpubsub::Filter;
+/// use webpubsub::client::Filter;
 ///
 /// let filter = Filter::in_group("admins").or(Filter::user_id_in(["o'k", "bob"]));
 /// assert_eq!(filter.as_str(), "('admins' in groups) or (userId in ('o''k','bob'))");

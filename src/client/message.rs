@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 use serde::Serialize;
 
-use crate::DataType;
+use crate::events::DataType;
 
 /// A message to send through the service: text, JSON or binary.
 ///
@@ -17,7 +17,7 @@ use crate::DataType;
 /// [`Message::json`].
 ///
 /// ```
-/// use webpubsub::Message;
+/// use webpubsub::client::Message;
 ///
 /// assert_eq!(Message::from("hi").content_type(), "text/plain");
 /// assert_eq!(Message::from(vec![0u8, 1]).content_type(), "application/octet-stream");
@@ -141,16 +141,16 @@ impl From<serde_json::Value> for Message {
     }
 }
 
-impl From<crate::EventData> for Message {
+impl From<crate::events::EventData> for Message {
     /// Forwards what a client sent, with the same data type.
-    fn from(data: crate::EventData) -> Self {
+    fn from(data: crate::events::EventData) -> Self {
         match data {
-            crate::EventData::Text(text) => Self::text(text),
-            crate::EventData::Json(json) => Self {
+            crate::events::EventData::Text(text) => Self::text(text),
+            crate::events::EventData::Json(json) => Self {
                 kind: DataType::Json,
                 body: json,
             },
-            crate::EventData::Binary(bytes) => Self::binary(bytes),
+            crate::events::EventData::Binary(bytes) => Self::binary(bytes),
         }
     }
 }

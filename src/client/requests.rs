@@ -11,7 +11,7 @@ use url::Url;
 use super::paths::{check_group, Part};
 use super::transport::{read_body, Call};
 use super::{Filter, Message, ServiceError, WebPubSubServiceClient};
-use crate::Permission;
+use crate::client_access::Permission;
 
 /// The future of a configured call; `Send` and `'static`, so it can be spawned.
 pub type ServiceFuture<T> = Pin<Box<dyn Future<Output = Result<T, ServiceError>> + Send + 'static>>;

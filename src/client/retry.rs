@@ -23,7 +23,7 @@ use http::{HeaderMap, StatusCode};
 ///
 /// ```
 /// use std::time::Duration;
-/// use webpubsub::RetryPolicy;
+/// use webpubsub::client::RetryPolicy;
 ///
 /// let default = RetryPolicy::default();
 /// assert_eq!(default.retries(), 3);

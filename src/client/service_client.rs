@@ -15,7 +15,9 @@ use super::requests::{
 };
 use super::transport::{self, Call, Transport};
 use super::{Filter, Message, ServiceError};
-use crate::{ClientAccess, ClientAccessOptions, ClientAccessSigner, ConfigError, ConnectionString};
+use crate::client_access::{ClientAccess, ClientAccessOptions, ClientAccessSigner};
+use crate::config::ConnectionString;
+use crate::ConfigError;
 
 /// Calls the Web PubSub REST API for one hub: send messages, manage groups,
 /// close connections, check existence, grant permissions, and sign client
@@ -32,7 +34,8 @@ use crate::{ClientAccess, ClientAccessOptions, ClientAccessSigner, ConfigError, 
 /// Calls with options return a request to configure and `.await`:
 ///
 /// ```no_run
-/// use webpubsub::{Filter, Message, WebPubSubServiceClient};
+/// use webpubsub::WebPubSubServiceClient;
+/// use webpubsub::client::{Filter, Message};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = WebPubSubServiceClient::from_connection_string(
@@ -96,7 +99,9 @@ impl WebPubSubServiceClient {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use webpubsub::{ConnectionString, RetryPolicy, WebPubSubServiceClient};
+    /// use webpubsub::WebPubSubServiceClient;
+    /// use webpubsub::config::ConnectionString;
+    /// use webpubsub::client::RetryPolicy;
     ///
     /// let conn: ConnectionString = "Endpoint=https://demo.webpubsub.azure.com;AccessKey=k".parse()?;
     /// let client = WebPubSubServiceClient::builder(&conn, "chat")
@@ -478,7 +483,7 @@ impl WebPubSubServiceClient {
     /// [`target_group`](PermissionRequest::target_group)) one (`PUT`, `200`).
     pub fn grant_permission(
         &self,
-        permission: crate::Permission,
+        permission: crate::client_access::Permission,
         connection_id: impl Into<String>,
     ) -> PermissionRequest {
         PermissionRequest::new(self.clone(), true, permission, connection_id.into())
@@ -487,7 +492,7 @@ impl WebPubSubServiceClient {
     /// Revokes a permission from a connection (`DELETE`, `204`).
     pub fn revoke_permission(
         &self,
-        permission: crate::Permission,
+        permission: crate::client_access::Permission,
         connection_id: impl Into<String>,
     ) -> PermissionRequest {
         PermissionRequest::new(self.clone(), false, permission, connection_id.into())
@@ -496,7 +501,7 @@ impl WebPubSubServiceClient {
     /// Whether a connection has a permission (`HEAD`, `200` yes, `404` no).
     pub fn has_permission(
         &self,
-        permission: crate::Permission,
+        permission: crate::client_access::Permission,
         connection_id: impl Into<String>,
     ) -> PermissionCheck {
         PermissionCheck::new(self.clone(), permission, connection_id.into())
@@ -521,8 +526,8 @@ impl WebPubSubServiceClient {
     ) -> Result<String, ServiceError> {
         const OP: &str = "generate_client_token";
         let client_type = match options.protocol_value() {
-            crate::ClientProtocol::Default => "Default",
-            crate::ClientProtocol::Mqtt => "MQTT",
+            crate::client_access::ClientProtocol::Default => "Default",
+            crate::client_access::ClientProtocol::Mqtt => "MQTT",
             _ => {
                 return Err(ServiceError::invalid(
                     OP,

@@ -12,7 +12,8 @@ use url::Url;
 use super::error::{ApiError, ERROR_BODY_LIMIT};
 use super::retry::{retryable_status, RetryPolicy};
 use super::ServiceError;
-use crate::{jwt, AccessKey};
+use crate::config::AccessKey;
+use crate::jwt;
 
 /// The REST API version this client speaks.
 pub const API_VERSION: &str = "2024-12-01";

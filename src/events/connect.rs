@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::mqtt::{MqttConnectProperties, MqttConnectResponse, MqttUserProperty};
 use super::serde_util::{multimap, null_as_default, string_list};
-use crate::{ConnectionContext, StateChanges};
+use crate::state::StateChanges;
+use crate::ConnectionContext;
 
 /// A client asks to connect (`azure.webpubsub.sys.connect`).
 ///
@@ -15,18 +16,19 @@ use crate::{ConnectionContext, StateChanges};
 /// [`EventErrorResponse`](crate::EventErrorResponse) to refuse.
 ///
 /// ```
-/// use webpubsub::{testing, Event};
+/// use webpubsub::testing;
+/// use webpubsub::events::Event;
 ///
 /// let (headers, body) = testing::connect("chat", "conn-1")
 ///     .claim("sub", "alice")
 ///     .query("room", "lobby")
 ///     .subprotocols(["json.webpubsub.azure.v1"])
 ///     .into_parts();
-/// let Event::Connect(req) = webpubsub::decode_event(&headers, body)? else { unreachable!() };
+/// let Event::Connect(req) = webpubsub::upstream::decode_event(&headers, body)? else { unreachable!() };
 /// assert_eq!(req.claim("sub"), Some("alice"));
 /// assert_eq!(req.query_value("room"), Some("lobby"));
 /// assert_eq!(req.subprotocols, ["json.webpubsub.azure.v1"]);
-/// # Ok::<(), webpubsub::Rejection>(())
+/// # Ok::<(), webpubsub::upstream::Rejection>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -59,23 +61,33 @@ pub struct ClientCertificate {
     pub content: Option<String>,
 }
 
-/// The JSON body of a `connect` event: read by the decoder, written by
-/// [`testing`](crate::testing) and the emulator.
+/// The JSON body of a `connect` event, as the service sends it: read by the
+/// decoder, written by [`testing`](crate::testing) and the emulator.
+///
+/// The multi-valued maps accept a single string where a list is expected,
+/// and `null` where a map or list is expected, as the service's bodies
+/// vary; they are written as lists.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ConnectBody {
+pub struct ConnectBody {
+    /// The claims of the client's access token.
     #[serde(default, deserialize_with = "multimap")]
-    pub(crate) claims: BTreeMap<String, Vec<String>>,
+    pub claims: BTreeMap<String, Vec<String>>,
+    /// The query of the client's connect request.
     #[serde(default, deserialize_with = "multimap")]
-    pub(crate) query: BTreeMap<String, Vec<String>>,
+    pub query: BTreeMap<String, Vec<String>>,
+    /// The headers of the client's connect request.
     #[serde(default, deserialize_with = "multimap")]
-    pub(crate) headers: BTreeMap<String, Vec<String>>,
+    pub headers: BTreeMap<String, Vec<String>>,
+    /// The WebSocket subprotocols the client offered.
     #[serde(default, deserialize_with = "string_list")]
-    pub(crate) subprotocols: Vec<String>,
+    pub subprotocols: Vec<String>,
+    /// The client's certificates, when the service asks for them.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub(crate) client_certificates: Vec<ClientCertificate>,
+    pub client_certificates: Vec<ClientCertificate>,
+    /// The MQTT CONNECT packet's properties, for an MQTT client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) mqtt: Option<MqttConnectProperties>,
+    pub mqtt: Option<MqttConnectProperties>,
 }
 
 impl ConnectEventRequest {

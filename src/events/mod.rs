@@ -1,7 +1,8 @@
 //! The events the service sends, and the answers a handler gives.
 
-mod connect;
+pub(crate) mod connect;
 mod connected;
+pub(crate) mod context;
 mod disconnected;
 mod error;
 mod group;
@@ -11,6 +12,7 @@ mod user;
 
 pub use connect::{ClientCertificate, ConnectEventRequest, ConnectEventResponse};
 pub use connected::ConnectedEventRequest;
+pub use context::{ConnectionContext, MqttContext};
 pub use disconnected::DisconnectedEventRequest;
 pub use error::{ErrorCode, EventErrorResponse};
 pub use group::{GroupJoinedEventRequest, GroupLeftEventRequest};
@@ -20,19 +22,18 @@ pub use mqtt::{
 };
 pub use user::{DataType, EventData, InvalidData, UserEventRequest, UserEventResponse};
 
-use crate::ConnectionContext;
-
-/// One decoded upstream event, as [`decode_event`](crate::decode_event) returns it.
+/// One decoded upstream event, as [`decode_event`](crate::upstream::decode_event) returns it.
 ///
 /// ```
-/// use webpubsub::{testing, Event};
+/// use webpubsub::testing;
+/// use webpubsub::events::Event;
 ///
 /// let (headers, body) = testing::user_event("chat", "conn-1", "message").text("hi").into_parts();
-/// match webpubsub::decode_event(&headers, body)? {
+/// match webpubsub::upstream::decode_event(&headers, body)? {
 ///     Event::UserEvent(req) => assert_eq!(req.data.as_text(), Some("hi")),
 ///     other => panic!("unexpected {other:?}"),
 /// }
-/// # Ok::<(), webpubsub::Rejection>(())
+/// # Ok::<(), webpubsub::upstream::Rejection>(())
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -66,5 +67,4 @@ impl Event {
     }
 }
 
-pub(crate) use connect::ConnectBody;
 pub(crate) use group::GroupBody;

@@ -6,13 +6,15 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::EventErrorResponse;
-use crate::{ConnectionContext, StateChanges};
+use crate::state::StateChanges;
+use crate::ConnectionContext;
 
 /// A client sent an event (`azure.webpubsub.user.<name>`); the name is
 /// `context.event_name` (`message` for plain WebSocket clients).
 ///
 /// ```
-/// use webpubsub::{ConnectionContext, EventData, UserEventRequest};
+/// use webpubsub::{ConnectionContext, UserEventRequest};
+/// use webpubsub::events::EventData;
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Chat { text: String }
@@ -20,7 +22,7 @@ use crate::{ConnectionContext, StateChanges};
 /// let ctx = ConnectionContext::new("chat", "conn-1", "chat");
 /// let req = UserEventRequest::new(ctx, EventData::json(r#"{"text":"hi"}"#));
 /// assert_eq!(req.json::<Chat>()?.text, "hi");
-/// # Ok::<(), webpubsub::InvalidData>(())
+/// # Ok::<(), webpubsub::events::InvalidData>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -56,7 +58,8 @@ impl UserEventRequest {
 /// refuses bad input with a message that says why.
 ///
 /// ```
-/// use webpubsub::{ConnectionContext, EventData, EventErrorResponse, UserEventRequest};
+/// use webpubsub::{ConnectionContext, EventErrorResponse, UserEventRequest};
+/// use webpubsub::events::EventData;
 ///
 /// let req = UserEventRequest::new(ConnectionContext::new("h", "c", "e"), EventData::text("nope"));
 /// let err: EventErrorResponse = req.json::<u32>().unwrap_err().into();
@@ -97,8 +100,8 @@ impl DataType {
     }
 
     /// The `dataType` of the JSON subprotocols' messages (`text`, `json`, `binary`).
-    #[cfg_attr(not(feature = "emulator"), allow(dead_code))]
-    pub(crate) fn json_protocol_name(self) -> &'static str {
+    #[must_use]
+    pub fn json_protocol_name(self) -> &'static str {
         match self {
             Self::Text => "text",
             Self::Json => "json",
@@ -190,7 +193,8 @@ impl EventData {
 /// sender, plus optional changes to the connection's states.
 ///
 /// ```
-/// use webpubsub::{DataType, UserEventResponse};
+/// use webpubsub::UserEventResponse;
+/// use webpubsub::events::DataType;
 ///
 /// let reply = UserEventResponse::text("got it").state("count", 2);
 /// assert_eq!(reply.data().map(|d| d.data_type()), Some(DataType::Text));

@@ -7,13 +7,14 @@ use http::header::{HeaderMap, CONTENT_TYPE};
 use super::headers::{self, text, text_required, EventHeaders};
 use super::rejection::excerpt;
 use super::Rejection;
-use crate::context::{CloudEventMeta, MqttContext};
+use crate::events::context::{CloudEventMeta, MqttContext};
 use crate::events::{
     ConnectEventRequest, ConnectedEventRequest, DisconnectedEventRequest, Event, EventData,
     GroupJoinedEventRequest, GroupLeftEventRequest, UserEventRequest,
 };
+use crate::state::ConnectionStates;
 use crate::wire::EventType as Kind;
-use crate::{ConnectionContext, ConnectionStates};
+use crate::ConnectionContext;
 
 /// Decodes one upstream request into an [`Event`], checking everything the
 /// handler relies on. Pure: it reads only its arguments and calls no user code.
@@ -31,8 +32,9 @@ use crate::{ConnectionContext, ConnectionStates};
 /// The hub is not checked here (the router does that).
 ///
 /// ```
-/// use webpubsub::{decode_event, Event, Rejection};
-/// use webpubsub::http::HeaderMap;
+/// use webpubsub::upstream::{decode_event, Rejection};
+/// use webpubsub::events::Event;
+/// use axum::http::HeaderMap;
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.insert("ce-type", "azure.webpubsub.user.message".parse().unwrap());
@@ -67,7 +69,14 @@ pub(crate) fn decode_scanned(
     let context = context(headers, found, ce_type, kind)?;
     Ok(match kind {
         Kind::Connect => {
-            let body = json_body::<crate::events::ConnectBody>(&body)?.unwrap_or_default();
+            // The usual body is read directly; anything else by serde_json.
+            let fast = std::str::from_utf8(&body)
+                .ok()
+                .and_then(super::connect_body::read);
+            let body = match fast {
+                Some(body) => body,
+                None => json_body::<crate::wire::ConnectBody>(&body)?.unwrap_or_default(),
+            };
             Event::Connect(ConnectEventRequest::from_body(context, body))
         }
         Kind::Connected => Event::Connected(ConnectedEventRequest::new(context)),
@@ -207,15 +216,15 @@ fn user_data(
     let mut parts = content_type.split(';');
     let media_type = parts.next().unwrap_or_default().trim();
     let kind = if media_type.eq_ignore_ascii_case("text/plain") {
-        crate::DataType::Text
+        crate::events::DataType::Text
     } else if media_type.eq_ignore_ascii_case("application/json") {
-        crate::DataType::Json
+        crate::events::DataType::Json
     } else if media_type.eq_ignore_ascii_case("application/octet-stream") {
-        crate::DataType::Binary
+        crate::events::DataType::Binary
     } else {
         return Err(Rejection::UnsupportedContentType(excerpt(content_type)));
     };
-    if kind != crate::DataType::Binary {
+    if kind != crate::events::DataType::Binary {
         for param in parts {
             let Some((name, value)) = param.split_once('=') else {
                 continue;
@@ -232,15 +241,15 @@ fn user_data(
         }
     }
     match kind {
-        crate::DataType::Text => String::from_utf8(Vec::from(body))
+        crate::events::DataType::Text => String::from_utf8(Vec::from(body))
             .map(EventData::Text)
             .map_err(|_| Rejection::TextNotUtf8),
-        crate::DataType::Json => {
+        crate::events::DataType::Json => {
             serde_json::from_slice::<serde::de::IgnoredAny>(&body)
                 .map_err(|e| Rejection::InvalidJson(e.to_string()))?;
             Ok(EventData::Json(body))
         }
-        crate::DataType::Binary => Ok(EventData::Binary(body)),
+        crate::events::DataType::Binary => Ok(EventData::Binary(body)),
     }
 }
 
@@ -248,7 +257,7 @@ fn user_data(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::events::ConnectBody;
+    use crate::wire::ConnectBody;
 
     #[test]
     fn system_bodies_read_as_text_or_bytes_fail_as_serde_json_says() {

@@ -7,7 +7,7 @@ use super::headers::CE_CONNECTION_STATE;
 use crate::events::{
     ConnectEventResponse, EventErrorResponse, MqttConnectError, UserEventResponse,
 };
-use crate::{ConnectionStates, StateChanges};
+use crate::state::{ConnectionStates, StateChanges};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");

@@ -1,6 +1,6 @@
 //! Who may call the event handler: access keys and allowed origins.
 
-use crate::{AccessKey, ConfigError, ConnectionString};
+use crate::config::{AccessKey, ConfigError, ConnectionString};
 
 /// Keys configured for one service host (or for every host when `host` is `None`).
 #[derive(Debug, Clone)]
@@ -26,9 +26,9 @@ pub(crate) struct ValidationOptions {
 
 /// Settings of the upstream validation, collected before they are checked.
 ///
-/// Used by [`ValidateUpstreamLayer::builder`](crate::ValidateUpstreamLayer::builder)
+/// Used by [`ValidateUpstreamLayer::builder`](crate::upstream::ValidateUpstreamLayer::builder)
 /// and, through the same method names, by
-/// [`EventRouterBuilder`](crate::EventRouterBuilder).
+/// [`EventRouterBuilder`](crate::router::EventRouterBuilder).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ValidationSettings {
     endpoints: Vec<Endpoint>,
@@ -43,6 +43,17 @@ impl ValidationSettings {
         self.add_origin(conn.host());
         if let Some(key) = conn.access_key() {
             self.add_key(Some(conn.host()), key.clone());
+        }
+    }
+
+    /// Adds a connection string given as text; one that does not parse
+    /// fails the build.
+    pub(crate) fn connection_text(&mut self, text: &str) {
+        match ConnectionString::parse(text) {
+            Ok(conn) => self.connection(&conn),
+            Err(error) => {
+                self.error.get_or_insert(error);
+            }
         }
     }
 
@@ -128,17 +139,16 @@ macro_rules! validation_builder_methods {
         /// May be called several times (several resources, or primary and
         /// secondary keys).
         ///
-        /// # Errors
-        ///
-        /// A [`ConfigError`](crate::ConfigError) naming what is wrong with the string.
-        pub fn connection_string(mut self, connection_string: &str) -> Result<Self, crate::ConfigError> {
-            let conn = crate::ConnectionString::parse(connection_string)?;
-            self.$($field).+.connection(&conn);
-            Ok(self)
+        /// A string that does not parse makes `build()` fail with the
+        /// [`ConfigError`](crate::config::ConfigError) naming what is wrong
+        /// with it, like every other bad value given to this builder.
+        pub fn connection_string(mut self, connection_string: &str) -> Self {
+            self.$($field).+.connection_text(connection_string);
+            self
         }
 
-        /// Adds an already parsed [`ConnectionString`](crate::ConnectionString).
-        pub fn connection(mut self, connection_string: &crate::ConnectionString) -> Self {
+        /// Adds an already parsed [`ConnectionString`](crate::config::ConnectionString).
+        pub fn connection(mut self, connection_string: &crate::config::ConnectionString) -> Self {
             self.$($field).+.connection(connection_string);
             self
         }
@@ -146,7 +156,7 @@ macro_rules! validation_builder_methods {
         /// Adds an access key that checks requests from any origin. Call it
         /// again for a second key (key rotation: either key's signature passes).
         /// An empty or blank key makes `build()` fail with
-        /// [`ConfigError::EmptyAccessKey`](crate::ConfigError::EmptyAccessKey).
+        /// [`ConfigError::EmptyAccessKey`](crate::config::ConfigError::EmptyAccessKey).
         pub fn access_key(mut self, key: impl AsRef<str>) -> Self {
             self.$($field).+.key_text(None, key.as_ref());
             self
@@ -156,7 +166,7 @@ macro_rules! validation_builder_methods {
         /// `demo.webpubsub.azure.com`) with the access key that checks its
         /// requests; the host also becomes an allowed origin. An empty or
         /// blank key makes `build()` fail with
-        /// [`ConfigError::EmptyAccessKey`](crate::ConfigError::EmptyAccessKey).
+        /// [`ConfigError::EmptyAccessKey`](crate::config::ConfigError::EmptyAccessKey).
         pub fn endpoint(mut self, host: &str, key: impl AsRef<str>) -> Self {
             self.$($field).+.endpoint(host, key.as_ref());
             self

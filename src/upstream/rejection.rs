@@ -15,7 +15,7 @@ use crate::state::InvalidState;
 /// `405` and refused preflights), under the `webpubsub::rejection` target.
 ///
 /// ```
-/// use webpubsub::Rejection;
+/// use webpubsub::upstream::Rejection;
 ///
 /// let r = Rejection::MissingHeader("ce-hub");
 /// assert_eq!(r.status().as_u16(), 400);
@@ -57,7 +57,7 @@ pub enum Rejection {
     /// `ce-connectionId` has the shape of a JSON Web Token's signed part
     /// (`<base64 JSON object>.<…>`), so its HMAC could be a token's signature
     /// replayed as `ce-signature`: `401`, whatever the signature. See
-    /// [`ValidateUpstreamLayer`](crate::ValidateUpstreamLayer#forged-events-from-tokens).
+    /// [`ValidateUpstreamLayer`](crate::upstream::ValidateUpstreamLayer#forged-events-from-tokens).
     TokenShapedConnectionId,
     /// A signed request has no `WebHook-Request-Origin`, so no host's key can
     /// check it: `401`.
@@ -175,11 +175,11 @@ impl From<InvalidState> for Rejection {
 
 /// The refusal's status and plain-text body, as the router answers it;
 /// the refusal is logged (target `webpubsub::rejection`). For code that
-/// calls [`decode_event`](crate::decode_event) itself.
+/// calls [`decode_event`](crate::upstream::decode_event) itself.
 ///
 /// ```
 /// use axum::response::IntoResponse;
-/// use webpubsub::Rejection;
+/// use webpubsub::upstream::Rejection;
 ///
 /// let response = Rejection::UnknownHub("news".into()).into_response();
 /// assert_eq!(response.status(), 404);

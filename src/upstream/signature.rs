@@ -152,7 +152,7 @@ fn hex_lower(tag: &[u8; 32]) -> [u8; 64] {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::AccessKey;
+    use crate::config::AccessKey;
     use http::HeaderValue;
 
     fn request(signature: &[&'static str], origin: Option<&'static str>) -> HeaderMap {

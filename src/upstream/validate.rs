@@ -46,18 +46,19 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// as any user. A `POST` whose `ce-connectionId` has that shape (the part
 /// before its first `.` is base64 of a JSON object) is therefore refused
 /// with `401` before any signature is checked
-/// ([`Rejection::TokenShapedConnectionId`](crate::Rejection::TokenShapedConnectionId)).
+/// ([`Rejection::TokenShapedConnectionId`](crate::upstream::Rejection::TokenShapedConnectionId)).
 /// The service's connection ids never have that shape, and an MQTT client
 /// id (chosen by the client) would have to be built to look like a token
 /// header to be refused.
 ///
 /// ```
 /// use tower::ServiceExt;
-/// use webpubsub::{testing, ValidateUpstreamLayer};
+/// use webpubsub::testing;
+/// use webpubsub::upstream::ValidateUpstreamLayer;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let layer = ValidateUpstreamLayer::builder()
-///     .connection_string("Endpoint=https://demo.webpubsub.azure.com;AccessKey=key-1")?
+///     .connection_string("Endpoint=https://demo.webpubsub.azure.com;AccessKey=key-1")
 ///     .build()?;
 /// let app = axum::Router::new()
 ///     .route("/events", axum::routing::post(|| async { "reached" }))

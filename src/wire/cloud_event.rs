@@ -9,32 +9,66 @@ use super::headers::{
     WEBHOOK_REQUEST_ORIGIN,
 };
 
-/// The headers of one event. `ce_type` and `event_name` are text (not an
-/// [`EventType`](super::EventType)) so tests can send what the service never
-/// would; take both from an `EventType` otherwise.
+/// The headers of one event, as the service writes them. `ce_type` and
+/// `event_name` are text (not an [`EventType`](super::EventType)) so tests
+/// can send what the service never would; take both from an `EventType`
+/// otherwise.
+///
+/// ```
+/// use webpubsub::wire::{headers, CloudEvent, EventType};
+///
+/// let kind = EventType::User("chat");
+/// let ce_type = kind.ce_type();
+/// let event = CloudEvent {
+///     ce_type: &ce_type,
+///     event_name: kind.event_name(),
+///     hub: "chat",
+///     connection_id: "conn-1",
+///     id: "1",
+///     time: "2026-11-30T12:00:00Z",
+///     user_id: Some("alice"),
+///     subprotocol: None,
+///     state: None,
+///     signature: None,
+///     origin: Some("demo.webpubsub.azure.com"),
+///     content_type: Some("text/plain"),
+/// };
+/// let map = event.headers();
+/// assert_eq!(map[headers::CE_TYPE], "azure.webpubsub.user.chat");
+/// assert_eq!(map[headers::CE_SOURCE], "/hubs/chat/client/conn-1");
+/// ```
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct CloudEvent<'a> {
-    pub(crate) ce_type: &'a str,
-    pub(crate) event_name: &'a str,
-    pub(crate) hub: &'a str,
-    pub(crate) connection_id: &'a str,
-    pub(crate) id: &'a str,
-    pub(crate) time: &'a str,
-    pub(crate) user_id: Option<&'a str>,
-    pub(crate) subprotocol: Option<&'a str>,
+pub struct CloudEvent<'a> {
+    /// `ce-type`.
+    pub ce_type: &'a str,
+    /// `ce-eventName`.
+    pub event_name: &'a str,
+    /// `ce-hub`.
+    pub hub: &'a str,
+    /// `ce-connectionId`.
+    pub connection_id: &'a str,
+    /// `ce-id`: unique per event.
+    pub id: &'a str,
+    /// `ce-time`: RFC 3339.
+    pub time: &'a str,
+    /// `ce-userId`, for a connection with a user.
+    pub user_id: Option<&'a str>,
+    /// `ce-subprotocol`, when the client chose one.
+    pub subprotocol: Option<&'a str>,
     /// `ce-connectionState`, as sent (base64 of a JSON object).
-    pub(crate) state: Option<&'a str>,
+    pub state: Option<&'a str>,
     /// `ce-signature`: the `sha256=…` entries joined with `,`.
-    pub(crate) signature: Option<&'a str>,
+    pub signature: Option<&'a str>,
     /// `WebHook-Request-Origin`: the service's host.
-    pub(crate) origin: Option<&'a str>,
-    pub(crate) content_type: Option<&'a str>,
+    pub origin: Option<&'a str>,
+    /// `Content-Type` of the body.
+    pub content_type: Option<&'a str>,
 }
 
 impl CloudEvent<'_> {
-    /// The request headers. A value that is not a valid header value (only
+    /// The request headers (the body is the caller's). A value that is not a valid header value (only
     /// possible for text a test chose) is left out.
-    pub(crate) fn headers(&self) -> HeaderMap {
+    pub fn headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::with_capacity(16);
         let mut put = |name, value: &str| {
             if let Ok(value) = HeaderValue::from_str(value) {
@@ -97,8 +131,9 @@ mod tests {
         .headers();
         assert_eq!(headers["ce-source"], "/hubs/chat/client/c1");
         assert!(headers.get("ce-subprotocol").is_none());
-        let event = crate::decode_event(&headers, bytes::Bytes::from_static(b"hi")).unwrap();
-        let crate::Event::UserEvent(event) = event else {
+        let event =
+            crate::upstream::decode_event(&headers, bytes::Bytes::from_static(b"hi")).unwrap();
+        let crate::events::Event::UserEvent(event) = event else {
             panic!("a user event: {event:?}")
         };
         assert_eq!(event.context.user_id.as_deref(), Some("ü"));

@@ -6,12 +6,27 @@ use std::borrow::Cow;
 const USER_PREFIX: &str = "azure.webpubsub.user.";
 
 /// The event a `ce-type` names.
+///
+/// ```
+/// use webpubsub::wire::EventType;
+///
+/// assert_eq!(EventType::parse("azure.webpubsub.sys.connect"), Some(EventType::Connect));
+/// let chat = EventType::parse("azure.webpubsub.user.chat").unwrap();
+/// assert_eq!(chat, EventType::User("chat"));
+/// assert_eq!(chat.ce_type(), "azure.webpubsub.user.chat");
+/// assert_eq!(EventType::GroupLeft.event_name(), "left");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EventType<'a> {
+pub enum EventType<'a> {
+    /// `azure.webpubsub.sys.connect`: a client asks to connect (blocking).
     Connect,
+    /// `azure.webpubsub.sys.connected`.
     Connected,
+    /// `azure.webpubsub.sys.disconnected`.
     Disconnected,
+    /// `azure.webpubsub.gp.joined`.
     GroupJoined,
+    /// `azure.webpubsub.gp.left`.
     GroupLeft,
     /// A user event, with its name (the part after `azure.webpubsub.user.`).
     User(&'a str),
@@ -42,7 +57,8 @@ impl<'a> EventType<'a> {
     /// Reads a `ce-type` (ASCII case-insensitive, as the service's values
     /// are compared); `None` for anything that is not a Web PubSub event,
     /// a user event without a name included.
-    pub(crate) fn parse(ce_type: &'a str) -> Option<Self> {
+    #[must_use]
+    pub fn parse(ce_type: &'a str) -> Option<Self> {
         if let Some(prefix) = ce_type.get(..USER_PREFIX.len()) {
             if prefix.eq_ignore_ascii_case(USER_PREFIX) {
                 let name = ce_type.get(USER_PREFIX.len()..).unwrap_or_default();
@@ -56,7 +72,8 @@ impl<'a> EventType<'a> {
     }
 
     /// The `ce-type` the service sends for this event.
-    pub(crate) fn ce_type(&self) -> Cow<'static, str> {
+    #[must_use]
+    pub fn ce_type(&self) -> Cow<'static, str> {
         match self {
             Self::User(name) => Cow::Owned(format!("{USER_PREFIX}{name}")),
             fixed => Cow::Borrowed(fixed.lookup().1),
@@ -64,7 +81,8 @@ impl<'a> EventType<'a> {
     }
 
     /// The `ce-eventName` the service sends for this event.
-    pub(crate) fn event_name(&self) -> &'a str {
+    #[must_use]
+    pub fn event_name(&self) -> &'a str {
         match self {
             Self::User(name) => name,
             fixed => fixed.lookup().2,

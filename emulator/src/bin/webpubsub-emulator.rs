@@ -1,0 +1,167 @@
+//! `webpubsub-emulator`: a local Azure Web PubSub service.
+//!
+//! ```text
+//! cargo run -p webpubsub-emulator -- \
+//!     --hub chat=http://127.0.0.1:3000/eventhandler
+//! ```
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use webpubsub_emulator::{Emulator, EventHandlerSettings, HubSettings, DEFAULT_ACCESS_KEY};
+
+/// The environment variable that sets the access key.
+const KEY_VAR: &str = "WebPubSubEmulatorAccessKey";
+
+/// webpubsub-emulator: a local Azure Web PubSub service
+///
+/// Serves WebSocket clients (/client/hubs/{hub}), the REST API (/api/...) and a
+/// live view of connections and upstream calls (/_emulator), and calls each
+/// hub's event handler as the service does. Prints its connection string.
+#[derive(Debug, Parser)]
+#[command(
+    name = "webpubsub-emulator",
+    version,
+    after_help = "Logs: RUST_LOG (default info,webpubsub=debug).\n\
+                  Example: webpubsub-emulator --hub chat=http://127.0.0.1:3000/eventhandler"
+)]
+struct Args {
+    /// Port to listen on (0 picks a free one)
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+
+    /// Address to listen on
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    bind: IpAddr,
+
+    /// Host name in the connection string and WebHook-Request-Origin
+    #[arg(long, default_value = "localhost")]
+    host: String,
+
+    /// Access key [default: a fixed local key]; a blank variable counts as unset
+    #[arg(long, value_name = "KEY", env = KEY_VAR, hide_env_values = true)]
+    access_key: Option<String>,
+
+    /// A hub and its event handler URL template ({hub}, {event} allowed);
+    /// repeat for more hubs; the handler gets every event
+    #[arg(long = "hub", value_name = "NAME=URL", value_parser = hub)]
+    hubs: Vec<(String, String)>,
+
+    /// Open sockets at a time; more get 503 [default: 512]
+    #[arg(long, value_name = "N", value_parser = count)]
+    max_connections: Option<usize>,
+
+    /// Connections of one user id to one hub; more get 429 [default: 100]
+    #[arg(long, value_name = "N", value_parser = count)]
+    max_connections_per_user: Option<usize>,
+
+    /// Groups one connection may be in [default: 100]
+    #[arg(long, value_name = "N", value_parser = count)]
+    max_groups_per_connection: Option<usize>,
+}
+
+/// `--hub NAME=URL`.
+fn hub(value: &str) -> Result<(String, String), String> {
+    value
+        .split_once('=')
+        .map(|(name, url)| (name.to_owned(), url.to_owned()))
+        .ok_or_else(|| "write NAME=URL, e.g. chat=http://127.0.0.1:3000/eventhandler".to_owned())
+}
+
+/// A cap: a whole number of at least 1.
+fn count(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("not a whole number of at least 1".to_owned()),
+    }
+}
+
+/// The command line; clap prints help, version or a usage error and exits.
+fn parse() -> Args {
+    let matches = Args::command().get_matches();
+    let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // An empty or blank `WebPubSubEmulatorAccessKey=` counts as unset; a
+    // blank `--access-key` is refused by the builder.
+    if matches.value_source("access_key") == Some(ValueSource::EnvVariable)
+        && args
+            .access_key
+            .as_deref()
+            .is_some_and(|k| k.trim().is_empty())
+    {
+        args.access_key = None;
+    }
+    args
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,webpubsub=debug".into()),
+        )
+        .init();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Starts the emulator, prints its connection string, and serves until Ctrl-C.
+async fn run(args: Args) -> Result<(), String> {
+    let key = args.access_key.as_deref().unwrap_or(DEFAULT_ACCESS_KEY);
+    let mut builder = Emulator::builder().access_key(key).host(&args.host);
+    for (name, url) in &args.hubs {
+        builder = builder.hub(HubSettings::new(name).event_handler(EventHandlerSettings::new(url)));
+    }
+    if let Some(n) = args.max_connections {
+        builder = builder.max_connections(n);
+    }
+    if let Some(n) = args.max_connections_per_user {
+        builder = builder.max_connections_per_user(n);
+    }
+    if let Some(n) = args.max_groups_per_connection {
+        builder = builder.max_groups_per_connection(n);
+    }
+    let emulator = builder.build().map_err(|e| e.to_string())?;
+    let addr = SocketAddr::new(args.bind, args.port);
+    let running = emulator
+        .start(addr)
+        .await
+        .map_err(|e| bind_error(addr, &e))?;
+    println!("Web PubSub emulator listening on {}", running.local_addr());
+    println!("Connection string: {}", running.connection_string());
+    for (name, url) in &args.hubs {
+        println!("Hub `{name}`: events go to {url}");
+    }
+    let stopped = tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"));
+    running.shutdown().await;
+    stopped
+}
+
+/// What to print when listening on `addr` failed: a busy port names the flag.
+fn bind_error(addr: SocketAddr, error: &io::Error) -> String {
+    let port = addr.port();
+    match error.kind() {
+        io::ErrorKind::AddrInUse => {
+            format!("port {port} is busy: pass --port <another port> (or stop the program using it)")
+        }
+        io::ErrorKind::PermissionDenied => {
+            format!("port {port} needs privileges: pass --port <a port above 1023>")
+        }
+        io::ErrorKind::AddrNotAvailable => format!(
+            "{} is not an address of this machine: pass --bind 127.0.0.1 (or another of its addresses)",
+            addr.ip()
+        ),
+        _ => format!("cannot listen on {addr}: {error}"),
+    }
+}

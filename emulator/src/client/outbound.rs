@@ -1,0 +1,89 @@
+//! Queued messages as frames of the connection's protocol: raw clients get
+//! the data alone, JSON clients `message` frames (numbered for reliable
+//! ones, which keep them until acknowledged), acks, pongs and goodbyes.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+
+use crate::frames;
+use crate::hub::{lock, Connection, Outbound, Protocol};
+use webpubsub::events::DataType;
+
+/// A close frame; the reason is cut to the 123 bytes a close frame holds.
+pub(super) fn close_frame(code: u16, reason: &str) -> Message {
+    // A close reason is at most 123 bytes.
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason.get(..end).unwrap_or_default().to_owned()),
+    }))
+}
+
+/// What a queued message becomes on the socket.
+pub(super) enum Write {
+    /// One frame to write.
+    Frame(Message),
+    /// Nothing: raw clients get no acks or pongs.
+    Skip,
+    /// The service closes the socket: these frames, then this reason.
+    Close(Vec<Message>, String),
+}
+
+/// Turns a queued message into frames for this connection's protocol.
+pub(super) fn write_one(conn: &Connection, message: Outbound) -> Write {
+    match (conn.protocol, message) {
+        (Protocol::Raw, Outbound::Message(envelope)) => {
+            let bytes = envelope.data.bytes.clone();
+            match envelope.data.kind {
+                DataType::Binary => Write::Frame(Message::Binary(bytes)),
+                _ => Write::Frame(Message::Text(
+                    Utf8Bytes::try_from(bytes.clone()).unwrap_or_else(|_| {
+                        Utf8Bytes::from(String::from_utf8_lossy(&bytes).into_owned())
+                    }),
+                )),
+            }
+        }
+        (Protocol::Raw, Outbound::Ack { .. } | Outbound::Pong) => Write::Skip,
+        (Protocol::Raw, Outbound::Close { reason }) => {
+            Write::Close(vec![close_frame(1000, &reason)], reason)
+        }
+        (Protocol::Json, Outbound::Message(envelope)) => Write::Frame(Message::Text(
+            envelope
+                .json_frame
+                .get_or_init(|| {
+                    Utf8Bytes::from(frames::message(&envelope.origin, &envelope.data, None))
+                })
+                .clone(),
+        )),
+        (Protocol::ReliableJson, Outbound::Message(envelope)) => {
+            let (sequence, over) = lock(&conn.reliable).push(&envelope);
+            if over && conn.terminate("Too many unacknowledged messages.") {
+                tracing::warn!(target: "webpubsub_emulator::client", connection = %conn.id,
+                    "too many unacknowledged messages: disconnecting the client");
+            }
+            Write::Frame(text(frames::message(
+                &envelope.origin,
+                &envelope.data,
+                Some(sequence),
+            )))
+        }
+        (_, Outbound::Ack { id, error }) => Write::Frame(text(frames::ack(id, error.as_ref()))),
+        (_, Outbound::Pong) => Write::Frame(text(frames::PONG.to_owned())),
+        (_, Outbound::Close { reason }) => Write::Close(
+            vec![
+                text(frames::disconnected(&reason)),
+                close_frame(1000, &reason),
+            ],
+            reason,
+        ),
+    }
+}
+
+/// A text frame.
+pub(super) fn text(frame: String) -> Message {
+    Message::Text(Utf8Bytes::from(frame))
+}

@@ -1,0 +1,485 @@
+//! Calling the application's event handler, as the service does: the
+//! abuse-protection handshake on first use, then signed CloudEvents.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use super::hub::lock;
+use super::live::{clip, shown_header, shown_url, SHOWN_TEXT, SHOWN_VALUE};
+use super::{EventHandlerSettings, HubSettings};
+use webpubsub::config::AccessKey;
+use webpubsub::wire::{CloudEvent, EventType};
+
+/// The most of an upstream answer that is read.
+const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
+/// How many upstream calls the live view keeps.
+const LOG_SIZE: usize = 200;
+
+/// One event to send.
+#[derive(Debug)]
+pub(crate) struct UpstreamCall<'a> {
+    pub(crate) hub: &'a str,
+    pub(crate) connection_id: &'a str,
+    pub(crate) user_id: Option<&'a str>,
+    pub(crate) subprotocol: Option<&'a str>,
+    pub(crate) state: Option<String>,
+    pub(crate) event_id: u64,
+    pub(crate) kind: EventType<'a>,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: Bytes,
+}
+
+/// A 2xx answer of the upstream.
+#[derive(Debug)]
+pub(crate) struct UpstreamAnswer {
+    pub(crate) status: StatusCode,
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: Bytes,
+    /// `Some` when the answer carried `ce-connectionState` (empty: cleared).
+    pub(crate) state: Option<String>,
+}
+
+/// Why an event could not be delivered.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UpstreamError {
+    #[error("the abuse-protection handshake with {url} failed: {reason}")]
+    Preflight { url: String, reason: String },
+    #[error("calling {url} failed: {reason}")]
+    Transport { url: String, reason: String },
+    #[error("{url} answered {status}")]
+    Status { url: String, status: StatusCode },
+    /// The connection id has the shape of a token's signed part: its
+    /// `ce-signature` would be a token signature, so it is never signed.
+    #[error("connection id `{connection_id}` looks like a signed token and is never signed")]
+    TokenShapedConnectionId { connection_id: String },
+}
+
+impl UpstreamError {
+    /// The HTTP status a refused `connect` hands the client.
+    pub(crate) fn handshake_status(&self) -> StatusCode {
+        match self {
+            Self::Status { status, .. } => *status,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// One upstream call, as the live view shows it: secrets redacted and
+/// every text clipped when it is made ([`CallRecord::new`]), so the log of
+/// [`LOG_SIZE`] records has a bounded size.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CallRecord {
+    at: String,
+    hub: String,
+    connection_id: String,
+    event: String,
+    method: &'static str,
+    url: String,
+    request_headers: Vec<(String, String)>,
+    status: Option<u16>,
+    error: Option<String>,
+    latency_ms: f64,
+}
+
+impl CallRecord {
+    /// A call to `url` with `headers`, sent at `started`: no signature,
+    /// token or connection state in it (see [`live`](super::live)).
+    fn new(
+        hub: &str,
+        connection_id: &str,
+        event: &str,
+        method: &'static str,
+        url: &str,
+        headers: &HeaderMap,
+        started: Instant,
+    ) -> Self {
+        Self {
+            at: rfc3339(SystemTime::now()),
+            hub: clip(hub, SHOWN_VALUE),
+            connection_id: clip(connection_id, SHOWN_VALUE),
+            event: clip(event, SHOWN_VALUE),
+            method,
+            url: shown_url(url),
+            request_headers: headers
+                .iter()
+                .map(|(name, value)| shown_header(name, value))
+                .collect(),
+            status: None,
+            error: None,
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        }
+    }
+
+    /// Notes why the call failed; `url` in `reason` (as given or as
+    /// `url::Url` prints it, as reqwest does) is shown as [`shown_url`] does.
+    fn failed(&mut self, reason: &str, url: &str) {
+        let mut reason = reason.replace(url, &self.url);
+        if let Ok(normalized) = url::Url::parse(url) {
+            reason = reason.replace(normalized.as_str(), &self.url);
+        }
+        self.error = Some(clip(&reason, SHOWN_TEXT));
+    }
+}
+
+/// The caller of every hub's event handlers.
+#[derive(Debug)]
+pub(crate) struct Upstream {
+    http: reqwest::Client,
+    keys: Vec<AccessKey>,
+    origin: String,
+    retry_delays: Vec<Duration>,
+    /// One cell per handler URL: set once its handshake succeeded; callers
+    /// that arrive meanwhile wait for the first handshake.
+    validated: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<()>>>>,
+    log: Mutex<VecDeque<CallRecord>>,
+    /// Bumped on every call, so the live view knows when to refresh.
+    pub(crate) changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Upstream {
+    pub(crate) fn new(
+        keys: Vec<AccessKey>,
+        origin: String,
+        retry_delays: Vec<Duration>,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("webpubsub-emulator/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            keys,
+            origin,
+            retry_delays,
+            validated: Mutex::new(HashMap::new()),
+            log: Mutex::new(VecDeque::new()),
+            changes: tokio::sync::watch::channel(0).0,
+        })
+    }
+
+    /// The latest calls, newest first.
+    pub(crate) fn recent(&self) -> Vec<CallRecord> {
+        lock(&self.log).iter().rev().cloned().collect()
+    }
+
+    fn record(&self, record: CallRecord) {
+        let mut log = lock(&self.log);
+        if log.len() == LOG_SIZE {
+            log.pop_front();
+        }
+        log.push_back(record);
+        drop(log);
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Sends an event to the hub's handler for it. `Ok(None)`: no handler
+    /// subscribes to this event.
+    pub(crate) async fn call(
+        &self,
+        settings: Option<&HubSettings>,
+        call: UpstreamCall<'_>,
+    ) -> Result<Option<UpstreamAnswer>, UpstreamError> {
+        let Some(handler) = settings.and_then(|s| s.handler_for(call.kind)) else {
+            return Ok(None);
+        };
+        // Signing such an id would hand out a token signature (see
+        // `Rejection::TokenShapedConnectionId`). The emulator's own ids are
+        // hex; this holds for ids that clients choose too.
+        if webpubsub::__emulator::is_token_signing_input(call.connection_id.as_bytes()) {
+            return Err(UpstreamError::TokenShapedConnectionId {
+                connection_id: webpubsub::__emulator::excerpt(call.connection_id),
+            });
+        }
+        self.preflight(handler, call.hub).await?;
+        let url = expand(&handler.url_template, call.hub, call.kind.event_name());
+        let headers = self.headers(&call);
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            let result = self
+                .http
+                .post(&url)
+                .headers(headers.clone())
+                .body(call.body.clone())
+                .send()
+                .await;
+            let mut record = CallRecord::new(
+                call.hub,
+                call.connection_id,
+                call.kind.event_name(),
+                "POST",
+                &url,
+                &headers,
+                started,
+            );
+            let latency_ms = record.latency_ms;
+            let retry = match result {
+                Ok(response) => {
+                    let status = response.status();
+                    record.status = Some(status.as_u16());
+                    tracing::debug!(target: "webpubsub_emulator::upstream", event = call.kind.event_name(),
+                        connection = call.connection_id, status = status.as_u16(), latency_ms, "upstream answered");
+                    if status.is_success() {
+                        let answer = read_answer(response).await;
+                        if let Err(reason) = &answer {
+                            record.failed(reason, &url);
+                        }
+                        self.record(record);
+                        return answer
+                            .map(Some)
+                            .map_err(|reason| UpstreamError::Transport { url, reason });
+                    }
+                    self.record(record);
+                    if !(status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()) {
+                        return Err(UpstreamError::Status { url, status });
+                    }
+                    UpstreamError::Status {
+                        url: url.clone(),
+                        status,
+                    }
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    record.failed(&reason, &url);
+                    self.record(record);
+                    tracing::warn!(target: "webpubsub_emulator::upstream", event = call.kind.event_name(),
+                        connection = call.connection_id, error = %reason, "upstream unreachable");
+                    UpstreamError::Transport {
+                        url: url.clone(),
+                        reason,
+                    }
+                }
+            };
+            let Some(delay) = self.retry_delays.get(attempt) else {
+                return Err(retry);
+            };
+            attempt += 1;
+            tokio::time::sleep(*delay).await;
+        }
+    }
+
+    /// The abuse-protection `OPTIONS`, once per handler URL until it succeeds.
+    async fn preflight(
+        &self,
+        handler: &EventHandlerSettings,
+        hub: &str,
+    ) -> Result<(), UpstreamError> {
+        let url = expand(&handler.url_template, hub, "validate");
+        let cell = lock(&self.validated)
+            .entry(url.clone())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| self.handshake(url, hub))
+            .await
+            .map(|_| ())
+    }
+
+    async fn handshake(&self, url: String, hub: &str) -> Result<(), UpstreamError> {
+        let mut headers = HeaderMap::new();
+        if let Ok(origin) = HeaderValue::from_str(&self.origin) {
+            headers.insert("WebHook-Request-Origin", origin);
+        }
+        headers.insert("ce-awpsversion", HeaderValue::from_static("1.0"));
+        let started = Instant::now();
+        let result = self
+            .http
+            .request(Method::OPTIONS, &url)
+            .headers(headers.clone())
+            .send()
+            .await;
+        let mut record = CallRecord::new(hub, "", "validate", "OPTIONS", &url, &headers, started);
+        let outcome = match result {
+            Ok(response) => {
+                record.status = Some(response.status().as_u16());
+                let allowed = response
+                    .headers()
+                    .get_all("WebHook-Allowed-Origin")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .any(|o| o.trim() == "*" || o.trim().eq_ignore_ascii_case(&self.origin));
+                if !response.status().is_success() {
+                    Err(format!("it answered {}", response.status()))
+                } else if !allowed {
+                    Err(format!(
+                        "WebHook-Allowed-Origin does not allow {}",
+                        self.origin
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(reason) = &outcome {
+            record.failed(reason, &url);
+        }
+        self.record(record);
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(reason) => {
+                tracing::warn!(target: "webpubsub_emulator::upstream", %url, %reason, "abuse-protection handshake failed");
+                Err(UpstreamError::Preflight { url, reason })
+            }
+        }
+    }
+
+    fn headers(&self, call: &UpstreamCall<'_>) -> HeaderMap {
+        let signature = self
+            .keys
+            .iter()
+            .map(|k| k.signature(call.connection_id))
+            .collect::<Vec<_>>()
+            .join(",");
+        CloudEvent {
+            ce_type: &call.kind.ce_type(),
+            event_name: call.kind.event_name(),
+            hub: call.hub,
+            connection_id: call.connection_id,
+            id: &call.event_id.to_string(),
+            time: &rfc3339(SystemTime::now()),
+            user_id: call.user_id,
+            subprotocol: call.subprotocol,
+            state: call.state.as_deref().filter(|s| !s.is_empty()),
+            signature: Some(&signature),
+            origin: Some(&self.origin),
+            content_type: Some(call.content_type),
+        }
+        .headers()
+    }
+}
+
+async fn read_answer(mut response: reqwest::Response) -> Result<UpstreamAnswer, String> {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let state = response
+        .headers()
+        .get("ce-connectionState")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > ANSWER_LIMIT {
+                    return Err(format!("the answer exceeds {ANSWER_LIMIT} bytes"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(UpstreamAnswer {
+        status,
+        content_type,
+        body: Bytes::from(body),
+        state,
+    })
+}
+
+/// Escaped in template values: all but RFC 3986 unreserved characters.
+const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Fills `{hub}` and `{event}` in a URL template, URL-escaped.
+pub(crate) fn expand(template: &str, hub: &str, event: &str) -> String {
+    template
+        .replace("{hub}", &utf8_percent_encode(hub, ESCAPE).to_string())
+        .replace("{event}", &utf8_percent_encode(event, ESCAPE).to_string())
+}
+
+/// `2024-01-01T00:00:00Z` (UTC, seconds). A clock outside 1970..=9999
+/// (which RFC 3339 and humantime cannot write) reads as the nearest end.
+pub(crate) fn rfc3339(time: SystemTime) -> String {
+    let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799); // 9999-12-31T23:59:59Z
+    humantime::format_rfc3339_seconds(time.clamp(UNIX_EPOCH, last)).to_string()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn token_shaped_connection_ids_are_never_signed() {
+        let upstream = Upstream::new(
+            vec![AccessKey::new("k").unwrap()],
+            "localhost".to_owned(),
+            Vec::new(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        // Port 9 (discard) on loopback: were anything sent, the call would fail otherwise.
+        let hub = HubSettings::new("chat")
+            .event_handler(EventHandlerSettings::new("http://127.0.0.1:9/eventhandler"));
+        let call = UpstreamCall {
+            hub: "chat",
+            connection_id: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ4In0",
+            user_id: Some("admin"),
+            subprotocol: None,
+            state: None,
+            event_id: 1,
+            kind: EventType::User("message"),
+            content_type: "text/plain",
+            body: Bytes::from_static(b"hi"),
+        };
+        let error = upstream.call(Some(&hub), call).await.unwrap_err();
+        assert!(
+            matches!(error, UpstreamError::TokenShapedConnectionId { .. }),
+            "{error}"
+        );
+        assert!(upstream.recent().is_empty(), "nothing was sent or recorded");
+    }
+
+    #[test]
+    fn times_are_utc_seconds() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_millis(1_704_067_200_999)),
+            "2024-01-01T00:00:00Z",
+            "fractions are cut, not rounded"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_secs(1)),
+            "1970-01-01T00:00:00Z",
+            "a clock before 1970 does not panic"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(300_000_000_000)),
+            "9999-12-31T23:59:59Z",
+            "nor one after 9999"
+        );
+    }
+
+    #[test]
+    fn templates_are_filled_url_escaped() {
+        assert_eq!(
+            expand("http://h/eh/{hub}/{event}", "chat", "my event"),
+            "http://h/eh/chat/my%20event"
+        );
+    }
+}

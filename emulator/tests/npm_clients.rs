@@ -1,0 +1,312 @@
+//! Microsoft's official npm packages against the emulator, unchanged:
+//! `@azure/web-pubsub-client` 1.1.0 (the client SDK) and `@azure/web-pubsub`
+//! 1.2.0 (the service SDK) talk to an emulator whose hubs are served by an
+//! upstream built with this crate, all on 127.0.0.1. The checks themselves
+//! are the `node:test` files in `tests/node/`; this test starts the
+//! emulator and the upstream, runs `node --test` on those files with the
+//! addresses in environment variables, and fails when node does.
+//!
+//! Needs Node.js on PATH (22 or later is what `@azure/web-pubsub-client`
+//! 1.1.0 declares; 20 works) and the packages installed with
+//! `npm ci --prefix tests/node`; without them this test fails and says so.
+//!
+//! Environment given to the node tests:
+//!
+//! - `WPS_CONNECTION_STRING`: the emulator's connection string;
+//! - `WPS_HUB`: `chat`, the shared hub;
+//! - `WPS_HUB_ISOLATED`: `lobby`, a second hub with the same upstream, for
+//!   tests that act on every connection of a hub (node runs test files in
+//!   parallel);
+//! - `WPS_ENDPOINT`: the emulator's `http://127.0.0.1:port` (for
+//!   `/_emulator/api/state`);
+//! - `WPS_UPSTREAM_LOG`: the upstream's `GET /log`, the JSON list of every
+//!   event the upstream saw, oldest first.
+//!
+//! The upstream: `connect` grants `webpubsub.joinLeaveGroup` and
+//! `webpubsub.sendToGroup` unless the query has `role=none`, refuses with
+//! 401 when the query has `reject`, and adds the groups of the query's
+//! `join` values; user event `echo` replies with its data, `whoami` replies
+//! JSON `{"userId", "connectionId", "event"}`, `silent` replies nothing,
+//! `fail` fails with 400, any other event replies text `got <event>`.
+//! `connected` of a user whose id starts with `slow-` takes 300 ms before
+//! it is logged. Every event is logged when its handler is done.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use webpubsub::client_access::Permission;
+use webpubsub::events::EventData;
+use webpubsub::{
+    ConnectEventRequest, ConnectEventResponse, ConnectedEventRequest, ConnectionContext,
+    DisconnectedEventRequest, EventErrorResponse, UserEventRequest, UserEventResponse,
+};
+use webpubsub_emulator::{Emulator, EventHandlerSettings, HubSettings};
+
+const KEY: &str = "npm-clients-test-key-0123456789abcdef";
+const HUB: &str = "chat";
+const ISOLATED_HUB: &str = "lobby";
+/// How long the whole node run may take before it is killed.
+const NODE_DEADLINE: Duration = Duration::from_secs(180);
+
+/// Every event the upstream saw, as JSON, oldest first.
+#[derive(Default)]
+struct Log(Mutex<Vec<Value>>);
+
+impl Log {
+    fn push(&self, entry: Value) {
+        self.0.lock().unwrap().push(entry);
+    }
+
+    fn snapshot(&self) -> Value {
+        Value::Array(self.0.lock().unwrap().clone())
+    }
+}
+
+struct App {
+    log: Arc<Log>,
+}
+
+/// The fields every log entry has.
+fn base(kind: &str, context: &ConnectionContext) -> Map<String, Value> {
+    let mut entry = Map::new();
+    entry.insert("type".into(), kind.into());
+    entry.insert("hub".into(), context.hub.clone().into());
+    entry.insert("event".into(), context.event_name.clone().into());
+    entry.insert("connectionId".into(), context.connection_id.clone().into());
+    entry.insert("userId".into(), json!(context.user_id));
+    entry.insert("subprotocol".into(), json!(context.subprotocol));
+    entry
+}
+
+/// A payload as `(dataType, data)`: text as a string, JSON as itself,
+/// binary as base64.
+fn data_json(data: &EventData) -> (&'static str, Value) {
+    match data {
+        EventData::Text(text) => ("text", Value::String(text.clone())),
+        EventData::Json(bytes) => (
+            "json",
+            serde_json::from_slice(bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned())),
+        ),
+        EventData::Binary(bytes) => (
+            "binary",
+            Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        ),
+        _ => ("unknown", Value::Null),
+    }
+}
+
+#[webpubsub::event_handler]
+impl App {
+    async fn connect(
+        &self,
+        req: ConnectEventRequest,
+    ) -> Result<ConnectEventResponse, EventErrorResponse> {
+        let mut entry = base("connect", &req.context);
+        entry.insert("query".into(), json!(req.query));
+        entry.insert("claims".into(), json!(req.claims));
+        entry.insert("subprotocols".into(), json!(req.subprotocols));
+        self.log.push(Value::Object(entry));
+        if req.query_value("reject").is_some() {
+            return Err(EventErrorResponse::unauthorized("rejected by the upstream"));
+        }
+        let mut response = ConnectEventResponse::new();
+        if req.query_value("role") != Some("none") {
+            response = response.roles([
+                Permission::JoinLeaveGroup.role(),
+                Permission::SendToGroup.role(),
+            ]);
+        }
+        if let Some(groups) = req.query.get("join") {
+            response = response.groups(groups.iter().cloned());
+        }
+        Ok(response)
+    }
+
+    async fn connected(&self, req: ConnectedEventRequest) {
+        // For the ordering test: a `connected` handler that takes a while.
+        if req
+            .context
+            .user_id
+            .as_deref()
+            .is_some_and(|u| u.starts_with("slow-"))
+        {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        self.log
+            .push(Value::Object(base("connected", &req.context)));
+    }
+
+    async fn disconnected(&self, req: DisconnectedEventRequest) {
+        let mut entry = base("disconnected", &req.context);
+        entry.insert("reason".into(), json!(req.reason));
+        self.log.push(Value::Object(entry));
+    }
+
+    #[user_event(fallback)]
+    async fn user(&self, req: UserEventRequest) -> Result<UserEventResponse, EventErrorResponse> {
+        let mut entry = base("user", &req.context);
+        let (data_type, data) = data_json(&req.data);
+        entry.insert("dataType".into(), data_type.into());
+        entry.insert("data".into(), data);
+        self.log.push(Value::Object(entry));
+        let name = req.context.event_name.as_str();
+        match name {
+            "echo" => Ok(UserEventResponse::from(req.data)),
+            "whoami" => UserEventResponse::json(&json!({
+                "userId": req.context.user_id,
+                "connectionId": req.context.connection_id,
+                "event": name,
+            })),
+            "silent" => Ok(UserEventResponse::none()),
+            "fail" => Err(EventErrorResponse::user_error(
+                "the upstream refuses `fail`",
+            )),
+            _ => Ok(UserEventResponse::text(format!("got {name}"))),
+        }
+    }
+}
+
+fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("node")
+}
+
+/// The `*.test.mjs` files, sorted, relative to the crate root.
+fn test_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("tests/node exists")
+        .map(|entry| entry.expect("a readable directory entry").path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".test.mjs"))
+        })
+        .map(|path| {
+            path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                .map(Path::to_path_buf)
+                .unwrap_or(path)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn check_installed(dir: &Path) {
+    for package in ["@azure/web-pubsub-client", "@azure/web-pubsub"] {
+        let manifest = dir.join("node_modules").join(package).join("package.json");
+        assert!(
+            manifest.is_file(),
+            "{} is missing: install the npm packages first with `npm ci --prefix tests/node` \
+             (run from the crate root; needs Node.js 22+ and npm)",
+            manifest.display()
+        );
+    }
+}
+
+/// Runs node with inherited stdout/stderr (so its report streams), killing
+/// it after [`NODE_DEADLINE`].
+fn run_node(envs: Vec<(&'static str, String)>, files: Vec<PathBuf>) -> std::process::ExitStatus {
+    let mut command = Command::new("node");
+    command
+        .arg("--test")
+        .arg("--test-timeout=60000")
+        .arg("--test-reporter=spec")
+        .args(&files)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .envs(envs)
+        .stdin(Stdio::null());
+    let mut child = command.spawn().unwrap_or_else(|e| {
+        panic!("cannot run `node` ({e}): install Node.js 22+ and put it on PATH")
+    });
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for node") {
+            return status;
+        }
+        if started.elapsed() > NODE_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the node tests did not finish within {NODE_DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn official_npm_packages_work_against_the_emulator() {
+    let dir = node_dir();
+    check_installed(&dir);
+    let files = test_files(&dir);
+    assert!(
+        !files.is_empty(),
+        "no *.test.mjs files in {}",
+        dir.display()
+    );
+
+    let log = Arc::new(Log::default());
+    let events = webpubsub::EventRouter::builder()
+        .hub(HUB, App { log: log.clone() })
+        .hub(ISOLATED_HUB, App { log: log.clone() })
+        .connection_string(&format!("Endpoint=http://127.0.0.1;AccessKey={KEY}"))
+        .build()
+        .unwrap();
+    let served_log = log.clone();
+    let app = axum::Router::new()
+        .route(
+            "/log",
+            get(move || {
+                let log = served_log.clone();
+                async move {
+                    (
+                        [(http::header::CONTENT_TYPE, "application/json")],
+                        log.snapshot().to_string(),
+                    )
+                }
+            }),
+        )
+        .nest_service("/eventhandler", events);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let handler =
+        || EventHandlerSettings::new(format!("http://{upstream}/eventhandler/{{hub}}/{{event}}"));
+    let emulator = Emulator::builder()
+        .access_key(KEY)
+        .host("127.0.0.1")
+        .upstream_retry_delays([Duration::from_millis(10), Duration::from_millis(50)])
+        .hub(HubSettings::new(HUB).event_handler(handler()))
+        .hub(HubSettings::new(ISOLATED_HUB).event_handler(handler()))
+        .build()
+        .unwrap()
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+
+    let envs = vec![
+        ("WPS_CONNECTION_STRING", emulator.connection_string()),
+        ("WPS_HUB", HUB.to_owned()),
+        ("WPS_HUB_ISOLATED", ISOLATED_HUB.to_owned()),
+        ("WPS_ENDPOINT", emulator.endpoint()),
+        ("WPS_UPSTREAM_LOG", format!("http://{upstream}/log")),
+    ];
+    println!(
+        "emulator at {}, upstream at http://{upstream}; running node --test on {files:?}",
+        emulator.endpoint()
+    );
+    let status = tokio::task::spawn_blocking(move || run_node(envs, files))
+        .await
+        .expect("the node runner did not panic");
+    emulator.shutdown().await;
+    assert!(
+        status.success(),
+        "the node tests failed ({status}); their report is above"
+    );
+}

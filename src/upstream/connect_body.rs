@@ -1,0 +1,335 @@
+//! A direct reader for `connect` bodies in the plain form the service sends.
+//!
+//! serde_json reads the body through [`ConnectBody`]'s `Deserialize` impl:
+//! field names matched by a generated visitor, every string of the lenient
+//! multimaps through two visitor layers, each list grown by pushes. For the
+//! usual body (a few claims and query parameters as lists of strings) that
+//! was most of the work of decoding a `connect`. This reader walks the text
+//! once and allocates only what the result holds.
+//!
+//! It reads a subset of what serde_json accepts, and for that subset builds
+//! exactly what serde_json builds: an object with no field but `claims`,
+//! `query`, `headers`, `subprotocols` (maps of string → a string, `null` or
+//! a list of strings and `null`s; a list of those), `clientCertificates`
+//! (`null` or `[]`) and `mqtt` (`null`), each at most once, with strings
+//! free of escapes and control characters, between JSON whitespace. Anything
+//! else (escapes, numbers, unknown or repeated fields, a malformed body) is
+//! `None`, and the caller reads the body with serde_json, which then decides
+//! (the same value, or its own error).
+#![deny(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+
+use crate::wire::ConnectBody;
+
+/// The body `text` as serde_json reads it into a [`ConnectBody`], when it
+/// is in the plain form; `None` for anything else.
+pub(crate) fn read(text: &str) -> Option<ConnectBody> {
+    let mut p = Reader { text, pos: 0 };
+    let mut body = ConnectBody::default();
+    p.skip_ws();
+    p.expect(b'{')?;
+    p.skip_ws();
+    if !p.eat(b'}') {
+        let mut seen = 0u8;
+        loop {
+            p.skip_ws();
+            let field = match p.string()? {
+                "claims" => 1,
+                "query" => 2,
+                "headers" => 4,
+                "subprotocols" => 8,
+                "clientCertificates" => 16,
+                "mqtt" => 32,
+                _ => return None,
+            };
+            if seen & field != 0 {
+                return None;
+            }
+            seen |= field;
+            p.skip_ws();
+            p.expect(b':')?;
+            p.skip_ws();
+            match field {
+                1 => body.claims = p.multimap()?,
+                2 => body.query = p.multimap()?,
+                4 => body.headers = p.multimap()?,
+                8 => body.subprotocols = p.values()?,
+                // `null` or `[]`: no certificates, as the default.
+                16 => {
+                    if !p.null() {
+                        p.expect(b'[')?;
+                        p.skip_ws();
+                        p.expect(b']')?;
+                    }
+                }
+                // Only `null`: no MQTT properties, as the default.
+                _ => {
+                    if !p.null() {
+                        return None;
+                    }
+                }
+            }
+            p.skip_ws();
+            if !p.eat(b',') {
+                p.expect(b'}')?;
+                break;
+            }
+        }
+    }
+    p.skip_ws();
+    (p.pos == text.len()).then_some(body)
+}
+
+struct Reader<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    /// Consumes `byte` if it comes next.
+    fn eat(&mut self, byte: u8) -> bool {
+        let next = self.peek() == Some(byte);
+        self.pos += usize::from(next);
+        next
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        self.eat(byte).then_some(())
+    }
+
+    /// Skips JSON whitespace (serde_json's set: no form feed).
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\t' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    /// Consumes `null` if it comes next.
+    fn null(&mut self) -> bool {
+        let next = self.text.as_bytes().get(self.pos..self.pos + 4) == Some(b"null");
+        self.pos += 4 * usize::from(next);
+        next
+    }
+
+    /// A string without escapes or control characters (which serde_json
+    /// refuses unescaped); `None` for anything else.
+    fn string(&mut self) -> Option<&'a str> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let rest = self.text.as_bytes().get(start..)?;
+        let len = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest.get(len) != Some(&b'"') {
+            return None;
+        }
+        self.pos = start + len + 1;
+        // Both ends are next to an ASCII quote: character boundaries.
+        self.text.get(start..start + len)
+    }
+
+    /// A string, `null` or a list of strings and `null`s, as the lenient
+    /// multimap values read it (`null`s dropped).
+    fn values(&mut self) -> Option<Vec<String>> {
+        match self.peek()? {
+            b'"' => Some(vec![self.string()?.to_owned()]),
+            b'[' => {
+                self.pos += 1;
+                let mut out = Vec::new();
+                self.skip_ws();
+                if self.eat(b']') {
+                    return Some(out);
+                }
+                loop {
+                    self.skip_ws();
+                    if !self.null() {
+                        let value = self.string()?.to_owned();
+                        if out.is_empty() {
+                            // Most lists hold one value: no room for more.
+                            out.reserve_exact(1);
+                        }
+                        out.push(value);
+                    }
+                    self.skip_ws();
+                    if !self.eat(b',') {
+                        self.expect(b']')?;
+                        return Some(out);
+                    }
+                }
+            }
+            _ => self.null().then(Vec::new),
+        }
+    }
+
+    /// `null` or an object of [`values`](Self::values); a repeated key keeps
+    /// its last value, as `BTreeMap::insert` does in the serde reader.
+    fn multimap(&mut self) -> Option<BTreeMap<String, Vec<String>>> {
+        let mut map = BTreeMap::new();
+        if self.null() {
+            return Some(map);
+        }
+        self.expect(b'{')?;
+        self.skip_ws();
+        if self.eat(b'}') {
+            return Some(map);
+        }
+        loop {
+            self.skip_ws();
+            let key = self.string()?;
+            self.skip_ws();
+            self.expect(b':')?;
+            self.skip_ws();
+            let values = self.values()?;
+            map.insert(key.to_owned(), values);
+            self.skip_ws();
+            if !self.eat(b',') {
+                self.expect(b'}')?;
+                return Some(map);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The fast reader, when it reads `text`, builds what serde_json builds.
+    fn agrees(text: &str) -> Result<bool, String> {
+        let Some(fast) = read(text) else {
+            return Ok(false);
+        };
+        let slow = serde_json::from_str::<Option<ConnectBody>>(text)
+            .map_err(|e| format!("{text:?}: fast read it, serde_json: {e}"))?
+            .ok_or_else(|| format!("{text:?}: fast read it, serde_json: null"))?;
+        let same = fast.claims == slow.claims
+            && fast.query == slow.query
+            && fast.headers == slow.headers
+            && fast.subprotocols == slow.subprotocols
+            && fast.client_certificates == slow.client_certificates
+            && fast.mqtt == slow.mqtt;
+        if same {
+            Ok(true)
+        } else {
+            Err(format!("{text:?}: fast {fast:?}, serde_json {slow:?}"))
+        }
+    }
+
+    #[test]
+    fn reads_the_plain_bodies_as_serde_json_does() {
+        for text in [
+            r#"{"claims":{"sub":["user1"]},"query":{"id":["1"]},"headers":{},"subprotocols":[],"clientCertificates":[]}"#,
+            "{}",
+            " \r\n\t{ } \n",
+            r#"{ "claims" : { "sub" : [ "a" , null , "b" ] , "role" : "r" , "x" : null } }"#,
+            r#"{"claims":null,"query":null,"headers":null,"subprotocols":null,"clientCertificates":null,"mqtt":null}"#,
+            r#"{"claims":{"a":["1"],"a":["2","3"]}}"#,
+            r#"{"subprotocols":"json.webpubsub.azure.v1"}"#,
+            r#"{"subprotocols":["a","b",null]}"#,
+            r#"{"headers":{"":[""],"Host":["caf\u00e9"]}}"#,
+            "{\"headers\":{\"h\":[\"caf\u{e9} \u{1f600}\"]}}",
+            r#"{"query":{"k":[null]},"claims":{"k":[]}}"#,
+        ] {
+            let fast = agrees(text);
+            assert!(
+                fast.is_ok() && (fast == Ok(true) || text.contains('\\')),
+                "{fast:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn leaves_everything_else_to_serde_json() {
+        for text in [
+            "",
+            "null",
+            "[]",
+            "\u{c}{}",
+            "{} x",
+            "{,}",
+            r#"{"claims":{},}"#,
+            r#"{"claims":{"a":["1",]}}"#,
+            r#"{"claims":{"a":[,"1"]}}"#,
+            r#"{"claims":{"a":1}}"#,
+            r#"{"claims":{"a":[true]}}"#,
+            r#"{"claims":{"a":{"b":"c"}}}"#,
+            r#"{"claims":{"a":"\n"}}"#,
+            "{\"claims\":{\"a\":\"\t\"}}",
+            r#"{"claims":{},"claims":{}}"#,
+            r#"{"other":1}"#,
+            r#"{"mqtt":{"protocolVersion":4}}"#,
+            r#"{"clientCertificates":[{"thumbprint":"t"}]}"#,
+            r#"{"claims":nul}"#,
+            r#"{"claims":{"a":["1"]}"#,
+            r#"{"claims""#,
+            r#"{"cla\u0069ms":{}}"#,
+        ] {
+            assert_eq!(agrees(text), Ok(false), "{text:?}");
+        }
+    }
+
+    const TOKENS: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        " ",
+        "\n",
+        "\t",
+        "\u{c}",
+        "null",
+        "nul",
+        "1",
+        "true",
+        "\"claims\"",
+        "\"query\"",
+        "\"headers\"",
+        "\"subprotocols\"",
+        "\"clientCertificates\"",
+        "\"mqtt\"",
+        "\"sub\"",
+        "\"\"",
+        "\"a b\"",
+        "\"\\\"\"",
+        "\"\u{e9}\"",
+        "\"\t\"",
+        "\"",
+        "x",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #[test]
+        fn whatever_it_reads_serde_json_reads_the_same(
+            tokens in proptest::collection::vec(proptest::sample::select(TOKENS), 0..40),
+        ) {
+            let text: String = tokens.concat();
+            prop_assert!(agrees(&text).is_ok(), "{:?}", agrees(&text));
+        }
+
+        #[test]
+        fn plain_bodies_are_read(
+            claims in proptest::collection::btree_map("[a-z]{0,4}", proptest::collection::vec("[ -!#-\\[\\]-~\u{e9}]{0,6}", 0..3), 0..4),
+            subprotocols in proptest::collection::vec("[a-z.0-9]{1,8}", 0..3),
+        ) {
+            let text = serde_json::json!({
+                "claims": claims,
+                "query": claims,
+                "headers": {},
+                "subprotocols": subprotocols,
+                "clientCertificates": [],
+            })
+            .to_string();
+            prop_assert_eq!(agrees(&text), Ok(true));
+        }
+    }
+}
