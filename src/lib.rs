@@ -10,6 +10,27 @@
 //! client access URLs ([`client_access`]), so an upstream-only application
 //! (`default-features = false`) signs URLs too. The local emulator of the
 //! service is its own crate, `webpubsub-emulator`.
+//!
+//! # Where things are
+//!
+//! The root holds what an application writes most: [`EventRouter`],
+//! [`EventHandler`] and [`event_handler`], the event requests and answers,
+//! [`ConfigError`] and [`WebPubSubServiceClient`]. The rest is in modules
+//! named after what they are about:
+//!
+//! | module | for |
+//! |---|---|
+//! | [`router`] | the router's builder, future types, the default body limit |
+//! | [`events`] | every event type (group events, MQTT, payload [`DataType`](events::DataType)), the connection context |
+//! | [`extract`], [`reply`] | what `#[event_handler]` methods may take ([`Json`](extract::Json), …) and return |
+//! | [`state`] | typed connection state |
+//! | [`upstream`] | the validation layer alone, [`decode_event`](upstream::decode_event), [`Rejection`](upstream::Rejection) |
+//! | [`config`] | [`AccessKey`](config::AccessKey), [`ConnectionString`](config::ConnectionString) |
+//! | [`client`] | the REST client's requests, messages, errors and retries |
+//! | [`client_access`] | signed client URLs and the `/negotiate` endpoint |
+//! | [`names`] | hub and group names |
+//! | [`testing`] | signed fake events for tests |
+//! | [`wire`] | the wire format itself, for tools that speak it |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The entry points, at the root: what an application writes most.
