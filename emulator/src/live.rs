@@ -36,7 +36,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN, X_CONTENT_TYPE_OPT
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 
-use super::Shared;
+use super::server::Shared;
 
 /// The page; it long-polls [`state`].
 const PAGE: &str = include_str!("live.html");

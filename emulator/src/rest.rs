@@ -17,7 +17,7 @@ use super::client::finish;
 use super::filter::ODataFilter;
 use super::hub::{lock, Data, Envelope, Origin, Outbound, Refusal, Target};
 use super::permissions::Action;
-use super::Shared;
+use super::server::Shared;
 use webpubsub::client_access::ClientAccessOptions;
 use webpubsub::events::DataType;
 use webpubsub::names::GroupName;

@@ -18,8 +18,8 @@ use super::reader::RawMode;
 use super::session::{serve, Ended};
 use crate::frames;
 use crate::hub::{lock, Connection, Outbound, Protocol};
+use crate::server::Shared;
 use crate::upstream::{UpstreamAnswer, UpstreamCall};
-use crate::Shared;
 use webpubsub::wire::EventType;
 
 /// Registers a new connection and serves its first socket.

@@ -17,7 +17,7 @@ use super::connection::{event_call, keep_state};
 use super::session::Ended;
 use crate::hub::{lock, Connection, Data, Envelope, Origin, Outbound, Protocol, Target};
 use crate::permissions::Action;
-use crate::Shared;
+use crate::server::Shared;
 use webpubsub::events::DataType;
 use webpubsub::wire::EventType;
 

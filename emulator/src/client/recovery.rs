@@ -19,7 +19,7 @@ use super::reader::RawMode;
 use super::session::{configure, serve, Ended};
 use crate::frames;
 use crate::hub::{lock, Connection, Envelope, Outbound, Protocol};
-use crate::Shared;
+use crate::server::Shared;
 
 /// A reliable client asks to resume a connection whose transport broke.
 pub(super) fn recover(

@@ -17,7 +17,7 @@ use super::outbound::{close_frame, write_one, Write};
 use super::reader::{RawMode, Reader};
 use crate::frames;
 use crate::hub::{lock, Connection, Outbound};
-use crate::Shared;
+use crate::server::Shared;
 
 /// The largest client message accepted, and the largest frame: 1 MiB (the
 /// service's limit). A frame announcing more is refused from its header,

@@ -1,0 +1,306 @@
+//! The emulator's settings ([`EmulatorBuilder`]), with their defaults and
+//! bounds, checked into an [`Emulator`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use webpubsub::config::{AccessKey, ConfigError};
+
+use crate::server::{Emulator, Shared};
+use crate::{client, hub, listen, upstream, HubSettings, DEFAULT_ACCESS_KEY};
+
+/// Settings of an [`Emulator`], checked by [`build`](Self::build).
+///
+/// Its `Debug` output shows neither access key.
+///
+/// # Bounds
+///
+/// Whatever its clients do, the emulator holds a bounded amount: the
+/// defaults below keep a laptop responsive, and every bound has a setter.
+///
+/// | bound | default | over it |
+/// |---|---|---|
+/// | [open sockets](Self::max_connections) ([`start`](Emulator::start) only) | 512 | `503` and closed at once |
+/// | [time for a request head](Self::header_read_timeout) ([`start`](Emulator::start) only) | 10 s | closed |
+/// | [connections per user and hub](Self::max_connections_per_user) | 100 | handshake `429` |
+/// | [groups per connection](Self::max_groups_per_connection) | 100 | `joinGroup` error ack, REST `403`, handshake `400` |
+/// | [remembered ack ids](Self::remembered_ack_ids) | 1,000 | older ids forgotten |
+/// | [queued bytes](Self::send_queue_bytes) / [messages](Self::send_queue) per connection | 16 MiB / 4,096 | disconnected as too slow |
+/// | [client silence](Self::client_timeout) | 60 s | socket dropped |
+/// | WebSocket message and frame | 1 MiB | close `1009` |
+/// | unacknowledged reliable messages | 1,000 or 16 MiB | close `1008` |
+///
+/// A message sent to many connections is held once, however many queues
+/// and reliable buffers it waits in, so what clients can make the emulator
+/// hold grows with what they upload, within the caps above.
+#[derive(Clone)]
+#[must_use]
+pub struct EmulatorBuilder {
+    access_key: String,
+    secondary_key: Option<String>,
+    host: String,
+    hubs: Vec<HubSettings>,
+    retry_delays: Vec<Duration>,
+    upstream_timeout: Duration,
+    queue: usize,
+    queue_bytes: usize,
+    recovery_window: Duration,
+    max_connections: usize,
+    header_read_timeout: Duration,
+    connections_per_user: usize,
+    groups_per_connection: usize,
+    ack_ids: usize,
+    client_timeout: Duration,
+}
+
+impl fmt::Debug for EmulatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorBuilder")
+            .field("access_key", &"<redacted>")
+            .field(
+                "secondary_access_key",
+                &self.secondary_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("host", &self.host)
+            .field("hubs", &self.hubs)
+            .field("upstream_retry_delays", &self.retry_delays)
+            .field("upstream_timeout", &self.upstream_timeout)
+            .field("send_queue", &self.queue)
+            .field("send_queue_bytes", &self.queue_bytes)
+            .field("recovery_window", &self.recovery_window)
+            .field("max_connections", &self.max_connections)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_connections_per_user", &self.connections_per_user)
+            .field("max_groups_per_connection", &self.groups_per_connection)
+            .field("remembered_ack_ids", &self.ack_ids)
+            .field("client_timeout", &self.client_timeout)
+            .finish()
+    }
+}
+
+impl EmulatorBuilder {
+    /// The defaults ([`Emulator::builder`]).
+    pub(crate) fn new() -> Self {
+        Self {
+            access_key: DEFAULT_ACCESS_KEY.to_owned(),
+            secondary_key: None,
+            host: "localhost".to_owned(),
+            hubs: Vec::new(),
+            retry_delays: vec![
+                Duration::from_secs(1),
+                Duration::from_secs(3),
+                Duration::from_secs(5),
+            ],
+            upstream_timeout: Duration::from_secs(100),
+            queue: 4096,
+            queue_bytes: 16 * 1024 * 1024,
+            recovery_window: Duration::from_secs(30),
+            max_connections: 512,
+            header_read_timeout: Duration::from_secs(10),
+            connections_per_user: 100,
+            groups_per_connection: 100,
+            ack_ids: 1000,
+            client_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// The access key (default [`DEFAULT_ACCESS_KEY`]).
+    pub fn access_key(mut self, key: impl Into<String>) -> Self {
+        self.access_key = key.into();
+        self
+    }
+
+    /// A second key: events are signed with both, tokens made with it are accepted too.
+    pub fn secondary_access_key(mut self, key: impl Into<String>) -> Self {
+        self.secondary_key = Some(key.into());
+        self
+    }
+
+    /// The host name the emulator goes by (default `localhost`): sent as
+    /// `WebHook-Request-Origin`, and used in [`RunningEmulator::connection_string`](crate::RunningEmulator::connection_string).
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// Configures a hub.
+    pub fn hub(mut self, hub: HubSettings) -> Self {
+        self.hubs.push(hub);
+        self
+    }
+
+    /// Waits before retrying an upstream call that failed with a network
+    /// error, `408` or `5xx` (default 1 s, 3 s, 5 s, as the service).
+    pub fn upstream_retry_delays(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
+        self.retry_delays = delays.into_iter().collect();
+        self
+    }
+
+    /// How long one upstream call may take (default 100 s).
+    pub fn upstream_timeout(mut self, timeout: Duration) -> Self {
+        self.upstream_timeout = timeout;
+        self
+    }
+
+    /// How many messages may wait for one connection before it is
+    /// disconnected as too slow (default 4096).
+    pub fn send_queue(mut self, messages: usize) -> Self {
+        self.queue = messages;
+        self
+    }
+
+    /// How many bytes of messages may wait for one connection before it is
+    /// disconnected as too slow (default 16 MiB). A message counts its
+    /// payload plus 64 bytes from when it is queued until it is written to
+    /// the socket; keep this above the largest message you send.
+    pub fn send_queue_bytes(mut self, bytes: usize) -> Self {
+        self.queue_bytes = bytes;
+        self
+    }
+
+    /// How many sockets [`Emulator::start`] keeps open at a time, HTTP and
+    /// WebSocket alike (default 512; 0 counts as 1). Sockets over it get a
+    /// `503 Service Unavailable` and are closed at once. Keep it below the
+    /// process's file-descriptor limit (`ulimit -n`). Does not apply to a
+    /// [`router`](Emulator::router) you serve yourself.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections;
+        self
+    }
+
+    /// How long a socket of [`Emulator::start`] may take to send a
+    /// complete request head, counted from when it opened or from the
+    /// previous response (default 10 s). Covers sockets that send nothing,
+    /// heads trickled byte by byte and idle keep-alive connections: all are
+    /// closed when it passes. Does not apply to a
+    /// [`router`](Emulator::router) you serve yourself.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// How many connections one user id may have to one hub at a time
+    /// (default 100; 0 counts as 1). The handshake of one more is refused
+    /// with `429 Too Many Requests`. Connections without a user id are
+    /// bounded by [`max_connections`](Self::max_connections) only.
+    pub fn max_connections_per_user(mut self, connections: usize) -> Self {
+        self.connections_per_user = connections;
+        self
+    }
+
+    /// How many groups one connection may be in (default 100; 0 counts as
+    /// 1). Joining one more is refused: a `joinGroup` gets an error ack
+    /// (`Forbidden`, "Too many groups…"), a REST add of that connection
+    /// `403`, REST adds of a user or by filter leave that connection out,
+    /// and a token or `connect` answer with more groups fails the handshake
+    /// (`400` / `500`).
+    pub fn max_groups_per_connection(mut self, groups: usize) -> Self {
+        self.groups_per_connection = groups;
+        self
+    }
+
+    /// How many of its last `ackId`s a connection's duplicates are checked
+    /// against (default 1000; 0 counts as 1). A repeated id among them gets
+    /// a `Duplicate` ack and is not executed again; older ids are forgotten
+    /// and count as new. Client libraries number acks 1, 2, 3… and retry
+    /// within seconds, so only a retry more than this many requests late
+    /// would run twice.
+    pub fn remembered_ack_ids(mut self, ack_ids: usize) -> Self {
+        self.ack_ids = ack_ids;
+        self
+    }
+
+    /// How long a client WebSocket may stay silent — no message, no pong —
+    /// before its socket is dropped (default 60 s). The emulator pings every
+    /// client every third of this (at most every 20 s, as the service), so a
+    /// live client always has something to answer. A reliable connection
+    /// whose socket is dropped can still be recovered.
+    pub fn client_timeout(mut self, timeout: Duration) -> Self {
+        self.client_timeout = timeout;
+        self
+    }
+
+    /// How long a reliable connection whose transport broke is kept for
+    /// recovery (default 30 s).
+    pub fn recovery_window(mut self, window: Duration) -> Self {
+        self.recovery_window = window;
+        self
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError::EmptyAccessKey`] for an empty or blank key (primary or secondary);
+    /// - [`ConfigError::InvalidHub`] / [`ConfigError::DuplicateHub`] for a bad or repeated hub;
+    /// - [`ConfigError::InvalidEndpoint`] for an event handler URL that is not `http(s)`;
+    /// - [`ConfigError::HttpClient`] when the HTTP client cannot be set up.
+    pub fn build(self) -> Result<Emulator, ConfigError> {
+        let key = AccessKey::new(&self.access_key)?;
+        let secondary = self
+            .secondary_key
+            .as_deref()
+            .map(AccessKey::new)
+            .transpose()?;
+        let mut settings = HashMap::new();
+        for hub in self.hubs {
+            if !webpubsub::names::HubName::is_valid(&hub.name) {
+                return Err(ConfigError::InvalidHub { hub: hub.name });
+            }
+            for handler in &hub.handlers {
+                let sample = upstream::expand(&handler.url_template, &hub.name, "connect");
+                let ok = url::Url::parse(&sample).is_ok_and(|u| {
+                    matches!(u.scheme(), "http" | "https") && u.host_str().is_some()
+                });
+                if !ok {
+                    return Err(ConfigError::InvalidEndpoint {
+                        value: handler.url_template.clone(),
+                        reason: "an event handler URL template must be an http(s) URL".to_owned(),
+                    });
+                }
+            }
+            let key = hub.name.to_ascii_lowercase();
+            if settings.contains_key(&key) {
+                return Err(ConfigError::DuplicateHub { hub: hub.name });
+            }
+            settings.insert(key, hub);
+        }
+        let mut keys = vec![key.clone()];
+        keys.extend(secondary.clone());
+        let upstream = upstream::Upstream::new(
+            keys,
+            self.host.clone(),
+            self.retry_delays,
+            self.upstream_timeout,
+        )
+        .map_err(|e| ConfigError::HttpClient {
+            reason: e.to_string(),
+        })?;
+        Ok(Emulator {
+            shared: Arc::new(Shared {
+                key,
+                secondary,
+                key_text: self.access_key,
+                host: self.host,
+                settings,
+                hubs: hub::Hubs::new(hub::Caps {
+                    connections_per_user: self.connections_per_user,
+                    groups_per_connection: self.groups_per_connection,
+                }),
+                upstream,
+                queue: self.queue,
+                queue_bytes: self.queue_bytes,
+                ack_ids: self.ack_ids,
+                client_timeout: self.client_timeout,
+                listener: listen::Limits {
+                    max_connections: self.max_connections,
+                    header_read_timeout: self.header_read_timeout,
+                },
+                reconnect_key: client::ReconnectKey::random(),
+                recovery_window: self.recovery_window,
+            }),
+        })
+    }
+}

@@ -1,0 +1,281 @@
+//! One logical client connection: its protocol, its send queue and byte
+//! budget, the reliable buffer of unacknowledged messages, and the ack ids
+//! it used.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, Notify};
+
+use super::lock;
+use super::message::{Envelope, Outbound};
+use crate::permissions::Permissions;
+
+/// The client protocol of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// No subprotocol (or a custom one): frames are user events.
+    Raw,
+    Json,
+    ReliableJson,
+}
+
+impl Protocol {
+    pub(crate) const JSON: &'static str = "json.webpubsub.azure.v1";
+    pub(crate) const RELIABLE_JSON: &'static str = "json.reliable.webpubsub.azure.v1";
+
+    pub(crate) fn from_subprotocol(name: Option<&str>) -> Self {
+        match name {
+            Some(Self::JSON) => Self::Json,
+            Some(Self::RELIABLE_JSON) => Self::ReliableJson,
+            _ => Self::Raw,
+        }
+    }
+
+    pub(crate) fn is_json(self) -> bool {
+        !matches!(self, Self::Raw)
+    }
+}
+
+/// Messages sent to a reliable connection and not yet acknowledged, by
+/// sequence id. They are kept as the shared envelopes (and formatted again
+/// when resent), so a message sent to many connections is held once.
+#[derive(Debug, Default)]
+pub(crate) struct ReliableBuffer {
+    pub(crate) next_sequence: u64,
+    pub(crate) frames: VecDeque<(u64, Arc<Envelope>)>,
+    /// Payload bytes of `frames`.
+    pub(crate) bytes: usize,
+}
+
+/// At most this many unacknowledged messages are kept…
+pub(crate) const RELIABLE_MAX_MESSAGES: usize = 1000;
+/// …or this many payload bytes.
+pub(crate) const RELIABLE_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+impl ReliableBuffer {
+    /// Keeps a message until it is acknowledged: its sequence id, and
+    /// whether the buffer is now over its bounds.
+    pub(crate) fn push(&mut self, envelope: &Arc<Envelope>) -> (u64, bool) {
+        let sequence = self.next_sequence;
+        self.next_sequence = self.next_sequence.saturating_add(1);
+        self.bytes = self.bytes.saturating_add(envelope.data.bytes.len());
+        self.frames.push_back((sequence, envelope.clone()));
+        let over = self.frames.len() > RELIABLE_MAX_MESSAGES || self.bytes > RELIABLE_MAX_BYTES;
+        (sequence, over)
+    }
+
+    /// Frees every message up to `sequence` (cumulative ack).
+    pub(crate) fn ack(&mut self, sequence: u64) {
+        while let Some((id, envelope)) = self.frames.front() {
+            if *id > sequence {
+                break;
+            }
+            self.bytes = self.bytes.saturating_sub(envelope.data.bytes.len());
+            self.frames.pop_front();
+        }
+    }
+}
+
+/// One logical client connection.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) id: Arc<str>,
+    /// The hub as the client named it.
+    pub(crate) hub: Arc<str>,
+    pub(crate) user_id: Option<Arc<str>>,
+    pub(crate) protocol: Protocol,
+    /// The subprotocol accepted in the handshake (`ce-subprotocol`).
+    pub(crate) subprotocol: Option<String>,
+    pub(crate) permissions: Mutex<Permissions>,
+    pub(crate) reconnection_token: String,
+    /// `ce-connectionState` from the upstream's last answer.
+    pub(crate) state: Mutex<Option<String>>,
+    /// The last `ce-id` used (`connect` is 0).
+    event_id: AtomicU64,
+    tx: mpsc::Sender<Outbound>,
+    /// The receiving end while no socket serves the connection (recovery).
+    pub(crate) parked: Mutex<Option<mpsc::Receiver<Outbound>>>,
+    pub(crate) reliable: Mutex<ReliableBuffer>,
+    killed: AtomicBool,
+    pub(crate) kill_reason: Mutex<Option<String>>,
+    pub(crate) kill: Notify,
+    /// Set once the connection is gone for good.
+    pub(crate) ended: AtomicBool,
+    /// Bumped each time a socket takes the connection over (recovery).
+    generation: AtomicU64,
+    /// The last ack ids the client used (kept across recovery).
+    pub(crate) acks: Mutex<AckIds>,
+    /// Bytes queued and not yet written ([`Outbound::cost`]).
+    queued_bytes: AtomicUsize,
+    /// Most bytes that may be queued before the connection counts as too slow.
+    queue_budget: usize,
+    /// Tells the socket serving the connection to let go: a recovering
+    /// client takes the connection over.
+    pub(crate) takeover: Notify,
+    /// Turns `true` once the upstream has had the `connected` event; later
+    /// events (user events, `disconnected`) wait for it, so the upstream
+    /// sees them in order.
+    pub(crate) connected_done: tokio::sync::watch::Sender<bool>,
+}
+
+/// What a new connection starts with.
+#[derive(Debug)]
+pub(crate) struct NewConnection {
+    pub(crate) id: Arc<str>,
+    pub(crate) hub: Arc<str>,
+    pub(crate) user_id: Option<Arc<str>>,
+    pub(crate) protocol: Protocol,
+    pub(crate) subprotocol: Option<String>,
+    pub(crate) roles: Vec<String>,
+    pub(crate) reconnection_token: String,
+    pub(crate) state: Option<String>,
+    /// Most messages queued for it.
+    pub(crate) queue: usize,
+    /// Most bytes queued for it.
+    pub(crate) queue_bytes: usize,
+    /// How many of its last ack ids are remembered.
+    pub(crate) ack_ids: usize,
+}
+
+/// The last ack ids a connection used, oldest first: a repeated id within
+/// them gets a `Duplicate` ack; older ids are forgotten (and would be
+/// accepted again), so the set stays bounded.
+#[derive(Debug)]
+pub(crate) struct AckIds {
+    seen: HashSet<u64>,
+    order: VecDeque<u64>,
+    capacity: usize,
+}
+
+impl AckIds {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Remembers `id`; `false` if it is among the remembered ones already.
+    pub(crate) fn first_use(&mut self, id: u64) -> bool {
+        if !self.seen.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        while self.order.len() > self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.seen.remove(&oldest);
+            }
+        }
+        true
+    }
+}
+
+impl Connection {
+    pub(crate) fn new(new: NewConnection) -> (Arc<Self>, mpsc::Receiver<Outbound>) {
+        let (tx, rx) = mpsc::channel(new.queue.max(1));
+        let conn = Arc::new(Self {
+            id: new.id,
+            hub: new.hub,
+            user_id: new.user_id,
+            protocol: new.protocol,
+            subprotocol: new.subprotocol,
+            permissions: Mutex::new(Permissions::new(new.roles)),
+            reconnection_token: new.reconnection_token,
+            state: Mutex::new(new.state),
+            event_id: AtomicU64::new(0),
+            tx,
+            parked: Mutex::new(None),
+            reliable: Mutex::new(ReliableBuffer {
+                next_sequence: 1,
+                ..ReliableBuffer::default()
+            }),
+            killed: AtomicBool::new(false),
+            kill_reason: Mutex::new(None),
+            kill: Notify::new(),
+            ended: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            acks: Mutex::new(AckIds::new(new.ack_ids)),
+            queued_bytes: AtomicUsize::new(0),
+            queue_budget: new.queue_bytes,
+            takeover: Notify::new(),
+            connected_done: tokio::sync::watch::channel(false).0,
+        });
+        (conn, rx)
+    }
+
+    pub(crate) fn attach_generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn bump_generation(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Waits until the `connected` event has been delivered (or given up on).
+    pub(crate) async fn connected_delivered(&self) {
+        let mut done = self.connected_done.subscribe();
+        let _ = done.wait_for(|done| *done).await;
+    }
+
+    /// The next `ce-id` for an event after `connect`.
+    pub(crate) fn next_event_id(&self) -> u64 {
+        self.event_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Queues a message. A queue over its message count or byte budget
+    /// means a slow reader, which is disconnected (logged once).
+    pub(crate) fn send(&self, message: Outbound) {
+        let cost = message.cost();
+        let queued = self
+            .queued_bytes
+            .fetch_add(cost, Ordering::AcqRel)
+            .saturating_add(cost);
+        if queued > self.queue_budget {
+            self.written(cost);
+            self.too_slow(queued);
+            return;
+        }
+        match self.tx.try_send(message) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.written(cost);
+                self.too_slow(queued);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.written(cost),
+        }
+    }
+
+    /// Releases `cost` bytes of the budget once a message left the queue.
+    pub(crate) fn written(&self, cost: usize) {
+        let _ = self
+            .queued_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(cost))
+            });
+    }
+
+    fn too_slow(&self, queued: usize) {
+        if self.terminate("The client is too slow to receive messages.") {
+            tracing::warn!(target: "webpubsub_emulator::client", connection = %self.id,
+                queued_bytes = queued, budget = self.queue_budget,
+                "send queue full: disconnecting the slow client");
+        }
+    }
+
+    /// Ends the connection at once (not recoverable); `true` the first time.
+    pub(crate) fn terminate(&self, reason: &str) -> bool {
+        let first = !self.killed.swap(true, Ordering::AcqRel);
+        if first {
+            *lock(&self.kill_reason) = Some(reason.to_owned());
+        }
+        self.kill.notify_one();
+        first
+    }
+
+    pub(crate) fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,73 @@
+//! What travels to connections: message payloads, their origin, the
+//! envelope shared by every recipient, and what a connection's writer sends.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use webpubsub::events::DataType;
+
+/// A message payload, shared by every recipient.
+#[derive(Debug)]
+pub(crate) struct Data {
+    /// How the bytes are typed (`Json`: they are one valid JSON value).
+    pub(crate) kind: DataType,
+    pub(crate) bytes: Bytes,
+}
+
+/// Where a message comes from, as JSON clients see it.
+#[derive(Debug, Clone)]
+pub(crate) enum Origin {
+    Server,
+    Group {
+        group: Arc<str>,
+        from_user: Option<Arc<str>>,
+    },
+}
+
+/// A message on its way to one or many connections.
+#[derive(Debug)]
+pub(crate) struct Envelope {
+    pub(crate) origin: Origin,
+    pub(crate) data: Data,
+    /// The JSON-protocol frame, built once for every recipient that needs it.
+    pub(crate) json_frame: std::sync::OnceLock<axum::extract::ws::Utf8Bytes>,
+}
+
+impl Envelope {
+    pub(crate) fn new(origin: Origin, data: Data) -> Arc<Self> {
+        Arc::new(Self {
+            origin,
+            data,
+            json_frame: std::sync::OnceLock::new(),
+        })
+    }
+}
+
+/// What the writer of a connection sends.
+#[derive(Debug, Clone)]
+pub(crate) enum Outbound {
+    Message(Arc<Envelope>),
+    Ack {
+        id: u64,
+        error: Option<(&'static str, String)>,
+    },
+    Pong,
+    /// A service-initiated close (REST): JSON clients are told why first.
+    Close {
+        reason: String,
+    },
+}
+
+impl Outbound {
+    /// What this message counts against the connection's byte budget: its
+    /// payload plus a fixed 64 bytes for the frame around it.
+    pub(crate) fn cost(&self) -> usize {
+        let payload = match self {
+            Self::Message(envelope) => envelope.data.bytes.len(),
+            Self::Ack { error, .. } => error.as_ref().map_or(0, |(_, m)| m.len()),
+            Self::Pong => 0,
+            Self::Close { reason } => reason.len(),
+        };
+        payload.saturating_add(64)
+    }
+}

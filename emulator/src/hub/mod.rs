@@ -1,0 +1,448 @@
+//! Who is connected: connections, groups and users of every hub, and the
+//! queue that carries messages to each connection.
+//!
+//! * `mod.rs`: every hub's state ([`Hubs`]): who is in which group, which
+//!   connections a message targets, and the caps on what a connection or
+//!   user can make the emulator hold;
+//! * `connection.rs`: one logical connection: its protocol, send queue,
+//!   reliable buffer and ack ids;
+//! * `message.rs`: what travels to connections: payloads, envelopes and
+//!   what a connection's writer sends;
+//! * `view.rs`: connections as the REST API lists them and the live view
+//!   shows them.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod connection;
+mod message;
+mod view;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub(crate) use connection::{Connection, NewConnection, Protocol};
+pub(crate) use message::{Data, Envelope, Origin, Outbound};
+pub(crate) use view::ConnectionInfo;
+
+use super::filter::{FilterSubject, ODataFilter};
+
+/// Locks a mutex, ignoring poisoning (a panicked holder left consistent data:
+/// every critical section here is a few map operations).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A connection with its groups, as a filter sees it.
+struct Subject<'a> {
+    conn: &'a Connection,
+    groups: &'a HashSet<String>,
+}
+
+impl FilterSubject for Subject<'_> {
+    fn user_id(&self) -> Option<&str> {
+        self.conn.user_id.as_deref()
+    }
+
+    fn connection_id(&self) -> &str {
+        &self.conn.id
+    }
+
+    fn in_group(&self, group: &str) -> bool {
+        self.groups.contains(group)
+    }
+
+    fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    conn: Arc<Connection>,
+    groups: HashSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct HubState {
+    /// Ordered, so listings page stably.
+    conns: BTreeMap<Arc<str>, Entry>,
+    groups: HashMap<String, BTreeSet<Arc<str>>>,
+    users: HashMap<Arc<str>, BTreeSet<Arc<str>>>,
+}
+
+impl HubState {
+    /// Adds a connection to a group (a member already stays one).
+    fn join(&mut self, id: &Arc<str>, group: &str, max_groups: usize) -> Result<(), Refusal> {
+        let Some(entry) = self.conns.get_mut(id) else {
+            return Err(Refusal::UnknownConnection);
+        };
+        if entry.groups.contains(group) {
+            return Ok(());
+        }
+        if entry.groups.len() >= max_groups {
+            return Err(Refusal::TooManyGroups(max_groups));
+        }
+        entry.groups.insert(group.to_owned());
+        self.groups
+            .entry(group.to_owned())
+            .or_default()
+            .insert(id.clone());
+        Ok(())
+    }
+
+    /// Whether nothing is left: the hub's state can go.
+    fn is_empty(&self) -> bool {
+        self.conns.is_empty() && self.groups.is_empty() && self.users.is_empty()
+    }
+
+    fn leave(&mut self, id: &str, group: &str) {
+        if let Some(entry) = self.conns.get_mut(id) {
+            entry.groups.remove(group);
+        }
+        if let Some(members) = self.groups.get_mut(group) {
+            members.remove(id);
+            if members.is_empty() {
+                self.groups.remove(group);
+            }
+        }
+    }
+
+    fn leave_all(&mut self, id: &str) {
+        let groups: Vec<String> = self
+            .conns
+            .get(id)
+            .map(|e| e.groups.iter().cloned().collect())
+            .unwrap_or_default();
+        for group in groups {
+            self.leave(id, &group);
+        }
+    }
+
+    fn user_connections(&self, user: &str) -> Vec<Arc<str>> {
+        self.users
+            .get(user)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Who a message or close is for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'a> {
+    All,
+    Group(&'a str),
+    User(&'a str),
+    Connection(&'a str),
+}
+
+/// The caps on what one connection or user can make the emulator hold.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caps {
+    pub(crate) connections_per_user: usize,
+    pub(crate) groups_per_connection: usize,
+}
+
+/// Why a connection was not added, or not added to a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No such connection (any more).
+    UnknownConnection,
+    /// The connection is in this many groups already, the cap.
+    TooManyGroups(usize),
+    /// The user has this many connections to the hub already, the cap.
+    TooManyConnections(usize),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownConnection => f.write_str("The connection does not exist."),
+            Self::TooManyGroups(max) => write!(
+                f,
+                "Too many groups: a connection may be in at most {max} groups (max_groups_per_connection)."
+            ),
+            Self::TooManyConnections(max) => write!(
+                f,
+                "Too many connections: a user may have at most {max} connections to a hub (max_connections_per_user)."
+            ),
+        }
+    }
+}
+
+/// Every hub's connections and groups. Hub names are case-insensitive.
+///
+/// A hub has state only while it has a connection: reads never create
+/// any, and a hub whose last connection leaves is forgotten, so requests
+/// for made-up hub names cost nothing that stays.
+#[derive(Debug)]
+pub(crate) struct Hubs {
+    hubs: Mutex<HashMap<String, HubState>>,
+    caps: Caps,
+}
+
+fn key(hub: &str) -> String {
+    hub.to_ascii_lowercase()
+}
+
+impl Hubs {
+    pub(crate) fn new(caps: Caps) -> Self {
+        Self {
+            hubs: Mutex::new(HashMap::new()),
+            caps: Caps {
+                connections_per_user: caps.connections_per_user.max(1),
+                groups_per_connection: caps.groups_per_connection.max(1),
+            },
+        }
+    }
+
+    /// Reads a hub's state; `None` for a hub without connections.
+    fn read<R>(&self, hub: &str, f: impl FnOnce(&HubState) -> R) -> Option<R> {
+        lock(&self.hubs).get(&key(hub)).map(f)
+    }
+
+    /// Changes a hub's state, if it has any, and forgets the hub once it
+    /// holds nothing.
+    fn update<R>(&self, hub: &str, f: impl FnOnce(&mut HubState) -> R) -> Option<R> {
+        let key = key(hub);
+        let mut hubs = lock(&self.hubs);
+        let state = hubs.get_mut(&key)?;
+        let result = f(state);
+        if state.is_empty() {
+            hubs.remove(&key);
+        }
+        Some(result)
+    }
+
+    /// How many hubs have state (for tests of the bounds).
+    pub(crate) fn hub_count(&self) -> usize {
+        lock(&self.hubs).len()
+    }
+
+    /// Why `user` may not open another connection to `hub`, if it may not.
+    pub(crate) fn user_full(&self, hub: &str, user: &str) -> Option<Refusal> {
+        let max = self.caps.connections_per_user;
+        let count = self
+            .read(hub, |state| state.users.get(user).map_or(0, BTreeSet::len))
+            .unwrap_or(0);
+        (count >= max).then_some(Refusal::TooManyConnections(max))
+    }
+
+    /// Whether `groups` are more than a connection may be in.
+    pub(crate) fn too_many_groups(&self, groups: &[String]) -> Option<Refusal> {
+        let max = self.caps.groups_per_connection;
+        (groups.len() > max).then_some(Refusal::TooManyGroups(max))
+    }
+
+    /// Registers a connection and joins its first groups (checked with
+    /// [`too_many_groups`](Self::too_many_groups); any beyond the cap are
+    /// left out). Refused when its user has too many connections already.
+    pub(crate) fn add(&self, conn: &Arc<Connection>, groups: &[String]) -> Result<(), Refusal> {
+        let caps = self.caps;
+        let mut hubs = lock(&self.hubs);
+        let hub = hubs.entry(key(&conn.hub)).or_default();
+        if let Some(user) = &conn.user_id {
+            let count = hub.users.get(user).map_or(0, BTreeSet::len);
+            if count >= caps.connections_per_user {
+                if hub.is_empty() {
+                    hubs.remove(&key(&conn.hub));
+                }
+                return Err(Refusal::TooManyConnections(caps.connections_per_user));
+            }
+            hub.users
+                .entry(user.clone())
+                .or_default()
+                .insert(conn.id.clone());
+        }
+        hub.conns.insert(
+            conn.id.clone(),
+            Entry {
+                conn: conn.clone(),
+                groups: HashSet::new(),
+            },
+        );
+        for group in groups {
+            let _ = hub.join(&conn.id, group, caps.groups_per_connection);
+        }
+        Ok(())
+    }
+
+    /// Removes a connection from its hub, groups and user.
+    pub(crate) fn remove(&self, hub: &str, id: &str) -> Option<Arc<Connection>> {
+        self.update(hub, |state| {
+            state.leave_all(id);
+            let entry = state.conns.remove(id)?;
+            if let Some(user) = &entry.conn.user_id {
+                if let Some(ids) = state.users.get_mut(user) {
+                    ids.remove(id);
+                    if ids.is_empty() {
+                        state.users.remove(user);
+                    }
+                }
+            }
+            Some(entry.conn)
+        })
+        .flatten()
+    }
+
+    pub(crate) fn get(&self, hub: &str, id: &str) -> Option<Arc<Connection>> {
+        self.read(hub, |state| state.conns.get(id).map(|e| e.conn.clone()))
+            .flatten()
+    }
+
+    /// Adds a connection to a group.
+    pub(crate) fn join(&self, hub: &str, id: &str, group: &str) -> Result<(), Refusal> {
+        let max = self.caps.groups_per_connection;
+        self.update(hub, |state| {
+            let Some(id) = state.conns.get_key_value(id).map(|(k, _)| k.clone()) else {
+                return Err(Refusal::UnknownConnection);
+            };
+            state.join(&id, group, max)
+        })
+        .unwrap_or(Err(Refusal::UnknownConnection))
+    }
+
+    pub(crate) fn leave(&self, hub: &str, id: &str, group: &str) {
+        self.update(hub, |state| state.leave(id, group));
+    }
+
+    pub(crate) fn leave_all(&self, hub: &str, id: &str) {
+        self.update(hub, |state| state.leave_all(id));
+    }
+
+    /// Adds every current connection of a user to a group: how many it
+    /// has, and how many of them were refused for being in too many groups.
+    pub(crate) fn user_join(&self, hub: &str, user: &str, group: &str) -> (usize, usize) {
+        let max = self.caps.groups_per_connection;
+        self.update(hub, |state| {
+            let ids = state.user_connections(user);
+            let refused = ids
+                .iter()
+                .filter(|id| state.join(id, group, max).is_err())
+                .count();
+            (ids.len(), refused)
+        })
+        .unwrap_or((0, 0))
+    }
+
+    pub(crate) fn user_leave(&self, hub: &str, user: &str, group: Option<&str>) {
+        self.update(hub, |state| {
+            for id in state.user_connections(user) {
+                match group {
+                    Some(group) => state.leave(&id, group),
+                    None => state.leave_all(&id),
+                }
+            }
+        });
+    }
+
+    pub(crate) fn connection_exists(&self, hub: &str, id: &str) -> bool {
+        self.read(hub, |state| state.conns.contains_key(id))
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn group_exists(&self, hub: &str, group: &str) -> bool {
+        self.read(hub, |state| state.groups.contains_key(group))
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn user_exists(&self, hub: &str, user: &str) -> bool {
+        self.read(hub, |state| state.users.contains_key(user))
+            .unwrap_or(false)
+    }
+
+    /// The connections a target names, minus `excluded`, where `filter` holds.
+    pub(crate) fn targets(
+        &self,
+        hub: &str,
+        target: Target<'_>,
+        excluded: &[String],
+        filter: Option<&ODataFilter>,
+    ) -> Vec<Arc<Connection>> {
+        self.read(hub, |state| {
+            let ids: Vec<Arc<str>> = match target {
+                Target::All => state.conns.keys().cloned().collect(),
+                Target::Group(group) => state
+                    .groups
+                    .get(group)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default(),
+                Target::User(user) => state.user_connections(user),
+                Target::Connection(id) => state
+                    .conns
+                    .get_key_value(id)
+                    .map(|(k, _)| vec![k.clone()])
+                    .unwrap_or_default(),
+            };
+            ids.iter()
+                .filter(|id| !excluded.iter().any(|e| e.as_str() == &***id))
+                .filter_map(|id| state.conns.get(id))
+                .filter(|entry| {
+                    filter.is_none_or(|f| {
+                        f.matches(&Subject {
+                            conn: &entry.conn,
+                            groups: &entry.groups,
+                        })
+                    })
+                })
+                .map(|entry| entry.conn.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// Adds (or removes) every connection where `filter` holds to (from)
+    /// `groups`; returns how many additions were refused for too many groups.
+    pub(crate) fn bulk(
+        &self,
+        hub: &str,
+        groups: &[String],
+        filter: Option<&ODataFilter>,
+        add: bool,
+    ) -> usize {
+        let max = self.caps.groups_per_connection;
+        let targets = self.targets(hub, Target::All, &[], filter);
+        self.update(hub, |state| {
+            let mut refused = 0;
+            for conn in &targets {
+                for group in groups {
+                    if !add {
+                        state.leave(&conn.id, group);
+                    } else if let Err(Refusal::TooManyGroups(_)) = state.join(&conn.id, group, max)
+                    {
+                        refused += 1;
+                    }
+                }
+            }
+            refused
+        })
+        .unwrap_or(0)
+    }
+
+    /// The members of a group, ordered by connection id.
+    pub(crate) fn list_group(&self, hub: &str, group: &str) -> Vec<ConnectionInfo> {
+        self.read(hub, |state| {
+            state
+                .groups
+                .get(group)
+                .map(|ids| {
+                    ids.iter()
+                        .filter_map(|id| state.conns.get(id))
+                        .map(|e| ConnectionInfo {
+                            connection_id: e.conn.id.to_string(),
+                            user_id: e.conn.user_id.as_deref().map(str::to_owned),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+    }
+
+    /// Every connection of every hub.
+    pub(crate) fn connections(&self) -> Vec<Arc<Connection>> {
+        lock(&self.hubs)
+            .values()
+            .flat_map(|state| state.conns.values().map(|e| e.conn.clone()))
+            .collect()
+    }
+}
