@@ -31,9 +31,8 @@ pub(crate) fn connect(
         Err(err) => return error(&err, mqtt_version),
     };
     let mut response = if accept.has_body() {
-        let mut json = Vec::with_capacity(128);
-        match serde_json::to_writer(&mut json, &accept) {
-            Ok(()) => with_body(StatusCode::OK, JSON, Body::from(json)),
+        match connect_json(&accept) {
+            Ok(json) => with_body(StatusCode::OK, JSON, Body::from(json)),
             Err(e) => return serialise_failed(&e),
         }
     } else {
@@ -41,6 +40,102 @@ pub(crate) fn connect(
     };
     set_states(&mut response, &accept.states, before);
     response
+}
+
+/// The JSON body of an accepted `connect`, as serde_json writes it.
+fn connect_json(accept: &ConnectEventResponse) -> Result<Vec<u8>, serde_json::Error> {
+    match plain_connect_json(accept) {
+        Some(json) => Ok(json),
+        None => serde_json::to_vec(accept),
+    }
+}
+
+/// The usual answer (no MQTT fields, no string that needs escaping) written
+/// directly, into a buffer of exactly its size: serde_json's field-by-field
+/// serialisation was most of the cost of encoding, and a buffer with room to
+/// spare costs `Bytes` a second allocation. `None` for anything else.
+fn plain_connect_json(accept: &ConnectEventResponse) -> Option<Vec<u8>> {
+    // What serde_json escapes; any other string it writes as it is.
+    fn plain(s: &str) -> Option<usize> {
+        let escapes = s.bytes().fold(false, |found, b| {
+            found | (b == b'"') | (b == b'\\') | (b < 0x20)
+        });
+        (!escapes).then_some(s.len() + 2)
+    }
+    fn list(items: &[String]) -> Option<usize> {
+        let mut len = 2 + items.len().saturating_sub(1);
+        for item in items {
+            len += plain(item)?;
+        }
+        Some(len)
+    }
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+    fn field(out: &mut Vec<u8>, name: &[u8]) {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(name);
+    }
+    fn write_list(out: &mut Vec<u8>, items: &[String]) {
+        out.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(out, item);
+        }
+        out.push(b']');
+    }
+
+    if accept.mqtt.is_some() {
+        return None;
+    }
+    let subprotocol = accept.subprotocol.as_deref().filter(|s| !s.is_empty());
+    let mut len = 2;
+    let mut fields = 0usize;
+    if let Some(user_id) = &accept.user_id {
+        len += br#""userId":"#.len() + plain(user_id)?;
+        fields += 1;
+    }
+    if let Some(groups) = &accept.groups {
+        len += br#""groups":"#.len() + list(groups)?;
+        fields += 1;
+    }
+    if let Some(roles) = &accept.roles {
+        len += br#""roles":"#.len() + list(roles)?;
+        fields += 1;
+    }
+    if let Some(subprotocol) = subprotocol {
+        len += br#""subprotocol":"#.len() + plain(subprotocol)?;
+        fields += 1;
+    }
+    len += fields.saturating_sub(1);
+
+    let mut out = Vec::with_capacity(len);
+    out.push(b'{');
+    if let Some(user_id) = &accept.user_id {
+        field(&mut out, br#""userId":"#);
+        string(&mut out, user_id);
+    }
+    if let Some(groups) = &accept.groups {
+        field(&mut out, br#""groups":"#);
+        write_list(&mut out, groups);
+    }
+    if let Some(roles) = &accept.roles {
+        field(&mut out, br#""roles":"#);
+        write_list(&mut out, roles);
+    }
+    if let Some(subprotocol) = subprotocol {
+        field(&mut out, br#""subprotocol":"#);
+        string(&mut out, subprotocol);
+    }
+    out.push(b'}');
+    debug_assert_eq!(out.len(), len);
+    Some(out)
 }
 
 /// The answer to a user event.
@@ -129,6 +224,46 @@ fn set_states(response: &mut Response<Body>, changes: &StateChanges, before: &Co
         }
         Err(_) => {
             tracing::error!(target: "webpubsub::handler", "connection state is not a valid header value")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_answers_are_written_as_serde_json_writes_them() {
+        let answers = [
+            ConnectEventResponse::new().user_id("user1"),
+            ConnectEventResponse::new()
+                .user_id("user1")
+                .groups(["lobby"])
+                .roles(Vec::<String>::new()),
+            ConnectEventResponse::new().groups(Vec::<String>::new()),
+            ConnectEventResponse::new().groups(["a", "b", "caf\u{e9}\u{7f}"]),
+            ConnectEventResponse::new()
+                .roles(["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup.x"])
+                .subprotocol("json.webpubsub.azure.v1"),
+            ConnectEventResponse::new().subprotocol("p"),
+            ConnectEventResponse::new().user_id("").subprotocol(""),
+            ConnectEventResponse::new().user_id("a\"b"),
+            ConnectEventResponse::new().groups(["ok", "back\\slash"]),
+            ConnectEventResponse::new().roles(["tab\t"]),
+            ConnectEventResponse::new()
+                .user_id("u")
+                .mqtt_user_property("k", "v"),
+        ];
+        for accept in answers {
+            let expected = serde_json::to_vec(&accept).unwrap();
+            let json = connect_json(&accept).unwrap();
+            assert_eq!(
+                String::from_utf8(json.clone()).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+            if let Some(plain) = plain_connect_json(&accept) {
+                assert_eq!(plain.len(), plain.capacity(), "{accept:?}");
+            }
         }
     }
 }
