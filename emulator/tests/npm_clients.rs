@@ -108,8 +108,8 @@ impl App {
         req: ConnectEventRequest,
     ) -> Result<ConnectEventResponse, EventErrorResponse> {
         let mut entry = base("connect", &req.context);
-        entry.insert("query".into(), json!(req.query));
-        entry.insert("claims".into(), json!(req.claims));
+        entry.insert("query".into(), json!(req.query()));
+        entry.insert("claims".into(), json!(req.claims()));
         entry.insert("subprotocols".into(), json!(req.subprotocols));
         self.log.push(Value::Object(entry));
         if req.query_value("reject").is_some() {
@@ -122,7 +122,7 @@ impl App {
                 Permission::SendToGroup.role(),
             ]);
         }
-        if let Some(groups) = req.query.get("join") {
+        if let Some(groups) = req.query().get("join") {
             response = response.groups(groups.iter().cloned());
         }
         Ok(response)

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::client_maps::{ClientMaps, Which};
 use super::mqtt::{MqttConnectProperties, MqttConnectResponse, MqttUserProperty};
 use super::serde_util::{multimap, null_as_default, string_list};
 use crate::state::StateChanges;
@@ -35,12 +36,8 @@ use crate::ConnectionContext;
 pub struct ConnectEventRequest {
     /// The connection.
     pub context: ConnectionContext,
-    /// Claims of the client's access token (`sub`, `role`, …), each a list.
-    pub claims: BTreeMap<String, Vec<String>>,
-    /// Query parameters of the client's request (without `access_token`).
-    pub query: BTreeMap<String, Vec<String>>,
-    /// Headers of the client's request, as the service forwards them.
-    pub headers: BTreeMap<String, Vec<String>>,
+    /// `claims`, `query` and `headers`, read from the body when asked for.
+    maps: ClientMaps,
     /// Subprotocols the client offered.
     pub subprotocols: Vec<String>,
     /// Client certificates presented by the client.
@@ -94,12 +91,27 @@ impl ConnectEventRequest {
     pub(crate) fn from_body(context: ConnectionContext, body: ConnectBody) -> Self {
         Self {
             context,
-            claims: body.claims,
-            query: body.query,
-            headers: body.headers,
+            maps: ClientMaps::from_maps(body.claims, body.query, body.headers),
             subprotocols: body.subprotocols,
             client_certificates: body.client_certificates,
             mqtt: body.mqtt,
+        }
+    }
+
+    /// A request whose maps are read from `maps` when asked for.
+    pub(crate) fn from_parts(
+        context: ConnectionContext,
+        maps: ClientMaps,
+        subprotocols: Vec<String>,
+        client_certificates: Vec<ClientCertificate>,
+        mqtt: Option<MqttConnectProperties>,
+    ) -> Self {
+        Self {
+            context,
+            maps,
+            subprotocols,
+            client_certificates,
+            mqtt,
         }
     }
 
@@ -111,31 +123,69 @@ impl ConnectEventRequest {
     }
 
     /// The first value of claim `name` (e.g. `sub`).
+    ///
+    /// Finds it in the event's body without building the whole map.
     #[must_use]
     pub fn claim(&self, name: &str) -> Option<&str> {
-        first(&self.claims, name)
+        self.maps.first(Which::Claims, name)
     }
 
     /// The first value of query parameter `name`.
+    ///
+    /// Finds it in the event's body without building the whole map.
     #[must_use]
     pub fn query_value(&self, name: &str) -> Option<&str> {
-        first(&self.query, name)
+        self.maps.first(Which::Query, name)
+    }
+
+    /// Claims of the client's access token (`sub`, `role`, …), each a list.
+    ///
+    /// The map is built from the event's body on first use; for one claim,
+    /// [`claim`](Self::claim) is cheaper.
+    #[must_use]
+    pub fn claims(&self) -> &BTreeMap<String, Vec<String>> {
+        self.maps.map(Which::Claims)
+    }
+
+    /// Query parameters of the client's request (without `access_token`),
+    /// each a list; built on first use.
+    #[must_use]
+    pub fn query(&self) -> &BTreeMap<String, Vec<String>> {
+        self.maps.map(Which::Query)
+    }
+
+    /// Headers of the client's request, as the service forwards them, each
+    /// a list; built on first use.
+    #[must_use]
+    pub fn headers(&self) -> &BTreeMap<String, Vec<String>> {
+        self.maps.map(Which::Headers)
+    }
+
+    /// The claims, to change (e.g. in a test).
+    pub fn claims_mut(&mut self) -> &mut BTreeMap<String, Vec<String>> {
+        self.maps.map_mut(Which::Claims)
+    }
+
+    /// The query parameters, to change (e.g. in a test).
+    pub fn query_mut(&mut self) -> &mut BTreeMap<String, Vec<String>> {
+        self.maps.map_mut(Which::Query)
+    }
+
+    /// The request headers, to change (e.g. in a test).
+    pub fn headers_mut(&mut self) -> &mut BTreeMap<String, Vec<String>> {
+        self.maps.map_mut(Which::Headers)
     }
 
     /// The first value of the client's request header `name`, compared
     /// case-insensitively.
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+        self.headers()
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .and_then(|(_, v)| v.first())
             .map(String::as_str)
     }
-}
-
-fn first<'a>(map: &'a BTreeMap<String, Vec<String>>, name: &str) -> Option<&'a str> {
-    map.get(name).and_then(|v| v.first()).map(String::as_str)
 }
 
 /// Accepts a connection, optionally setting who it is and what it may do.

@@ -1,6 +1,8 @@
 //! The events the service sends, and the answers a handler gives.
 
+mod client_maps;
 pub(crate) mod connect;
+pub(crate) mod connect_body;
 mod connected;
 pub(crate) mod context;
 mod disconnected;
@@ -67,4 +69,5 @@ impl Event {
     }
 }
 
+pub(crate) use client_maps::ClientMaps;
 pub(crate) use group::GroupBody;

@@ -8,11 +8,13 @@ use super::headers::{self, text, text_required, EventHeaders};
 use super::rejection::excerpt;
 use super::Rejection;
 use crate::events::context::{CloudEventMeta, MqttContext};
+use crate::events::{connect_body, ClientMaps};
 use crate::events::{
     ConnectEventRequest, ConnectedEventRequest, DisconnectedEventRequest, Event, EventData,
     GroupJoinedEventRequest, GroupLeftEventRequest, UserEventRequest,
 };
 use crate::state::ConnectionStates;
+use crate::wire::ConnectBody;
 use crate::wire::EventType as Kind;
 use crate::ConnectionContext;
 
@@ -68,17 +70,7 @@ pub(crate) fn decode_scanned(
     let kind = Kind::parse(ce_type).ok_or_else(|| Rejection::UnknownEventType(excerpt(ce_type)))?;
     let context = context(headers, found, ce_type, kind)?;
     Ok(match kind {
-        Kind::Connect => {
-            // The usual body is read directly; anything else by serde_json.
-            let fast = std::str::from_utf8(&body)
-                .ok()
-                .and_then(super::connect_body::read);
-            let body = match fast {
-                Some(body) => body,
-                None => json_body::<crate::wire::ConnectBody>(&body)?.unwrap_or_default(),
-            };
-            Event::Connect(ConnectEventRequest::from_body(context, body))
-        }
+        Kind::Connect => Event::Connect(connect_request(context, body)?),
         Kind::Connected => Event::Connected(ConnectedEventRequest::new(context)),
         Kind::Disconnected => {
             let body = json_body(&body)?.unwrap_or_default();
@@ -203,6 +195,30 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, R
         Err(_) => serde_json::from_slice::<Option<T>>(body),
     }
     .map_err(|e| Rejection::InvalidJson(e.to_string()))
+}
+
+/// A `connect` request from its body. A body in the plain form the service
+/// sends keeps its three maps as text, built only when the handler asks
+/// for them ([`ClientMaps`]); any other body (empty, escaped strings,
+/// numbers, certificates, MQTT, malformed) is read whole by
+/// [`ConnectBody`]'s serde reader, which gives the same request or the
+/// refusal.
+fn connect_request(
+    context: ConnectionContext,
+    body: Bytes,
+) -> Result<ConnectEventRequest, Rejection> {
+    if let Some(plain) = std::str::from_utf8(&body).ok().and_then(connect_body::read) {
+        let maps = ClientMaps::from_spans(body, plain.spans);
+        return Ok(ConnectEventRequest::from_parts(
+            context,
+            maps,
+            plain.subprotocols,
+            Vec::new(),
+            None,
+        ));
+    }
+    let body = json_body::<ConnectBody>(&body)?.unwrap_or_default();
+    Ok(ConnectEventRequest::from_body(context, body))
 }
 
 /// The payload of a user event, typed by its `Content-Type`.

@@ -1,6 +1,5 @@
 //! The upstream side: validate, decode and answer what the service sends.
 
-mod connect_body;
 mod decode;
 pub(crate) mod encode;
 pub(crate) mod headers;

@@ -1,32 +1,47 @@
 //! A direct reader for `connect` bodies in the plain form the service sends.
 //!
-//! serde_json reads the body through [`ConnectBody`]'s `Deserialize` impl:
+//! serde_json reads a body through [`ConnectBody`]'s `Deserialize` impl:
 //! field names matched by a generated visitor, every string of the lenient
-//! multimaps through two visitor layers, each list grown by pushes. For the
-//! usual body (a few claims and query parameters as lists of strings) that
-//! was most of the work of decoding a `connect`. This reader walks the text
-//! once and allocates only what the result holds.
+//! multimaps through two visitor layers, every map built. For the usual
+//! body (a few claims and query parameters as lists of strings) that was
+//! most of the work of decoding a `connect`, for maps most handlers read
+//! one value of. This reader walks the text once, checks it, and keeps only
+//! where each of the three maps is; [`first`] finds one value in a map's
+//! text and [`build`] builds the map, when a handler asks
+//! ([`ClientMaps`](super::ClientMaps)).
 //!
-//! It reads a subset of what serde_json accepts, and for that subset builds
-//! exactly what serde_json builds: an object with no field but `claims`,
+//! It reads a subset of what serde_json accepts, and for that subset gives
+//! exactly what serde_json gives: an object with no field but `claims`,
 //! `query`, `headers`, `subprotocols` (maps of string → a string, `null` or
 //! a list of strings and `null`s; a list of those), `clientCertificates`
 //! (`null` or `[]`) and `mqtt` (`null`), each at most once, with strings
 //! free of escapes and control characters, between JSON whitespace. Anything
 //! else (escapes, numbers, unknown or repeated fields, a malformed body) is
 //! `None`, and the caller reads the body with serde_json, which then decides
-//! (the same value, or its own error).
+//! (the same value, or its own error). The tests hold it to that, by
+//! proptest against serde_json.
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
+#[cfg(doc)]
 use crate::wire::ConnectBody;
 
-/// The body `text` as serde_json reads it into a [`ConnectBody`], when it
-/// is in the plain form; `None` for anything else.
-pub(crate) fn read(text: &str) -> Option<ConnectBody> {
+/// A `connect` body in the plain form: where its maps are, and its
+/// subprotocols.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct PlainConnect {
+    /// The text of `claims`, `query` and `headers`, in that order; `None`
+    /// for a map that is missing or `null`.
+    pub(crate) spans: [Option<Range<usize>>; 3],
+    pub(crate) subprotocols: Vec<String>,
+}
+
+/// The body `text`, when it is in the plain form; `None` for anything else.
+pub(crate) fn read(text: &str) -> Option<PlainConnect> {
     let mut p = Reader { text, pos: 0 };
-    let mut body = ConnectBody::default();
+    let mut body = PlainConnect::default();
     p.skip_ws();
     p.expect(b'{')?;
     p.skip_ws();
@@ -51,10 +66,14 @@ pub(crate) fn read(text: &str) -> Option<ConnectBody> {
             p.expect(b':')?;
             p.skip_ws();
             match field {
-                1 => body.claims = p.multimap()?,
-                2 => body.query = p.multimap()?,
-                4 => body.headers = p.multimap()?,
-                8 => body.subprotocols = p.values()?,
+                1 => body.spans[0] = p.multimap_span()?,
+                2 => body.spans[1] = p.multimap_span()?,
+                4 => body.spans[2] = p.multimap_span()?,
+                8 => {
+                    let mut list = Vec::new();
+                    p.values(|value| list.push(value.to_owned()))?;
+                    body.subprotocols = list;
+                }
                 // `null` or `[]`: no certificates, as the default.
                 16 => {
                     if !p.null() {
@@ -134,49 +153,43 @@ impl<'a> Reader<'a> {
     }
 
     /// A string, `null` or a list of strings and `null`s, as the lenient
-    /// multimap values read it (`null`s dropped).
-    fn values(&mut self) -> Option<Vec<String>> {
+    /// multimap values read it (`null`s dropped), each value given to `each`.
+    fn values(&mut self, mut each: impl FnMut(&'a str)) -> Option<()> {
         match self.peek()? {
-            b'"' => Some(vec![self.string()?.to_owned()]),
+            b'"' => each(self.string()?),
             b'[' => {
                 self.pos += 1;
-                let mut out = Vec::new();
                 self.skip_ws();
                 if self.eat(b']') {
-                    return Some(out);
+                    return Some(());
                 }
                 loop {
                     self.skip_ws();
                     if !self.null() {
-                        let value = self.string()?.to_owned();
-                        if out.is_empty() {
-                            // Most lists hold one value: no room for more.
-                            out.reserve_exact(1);
-                        }
-                        out.push(value);
+                        each(self.string()?);
                     }
                     self.skip_ws();
                     if !self.eat(b',') {
                         self.expect(b']')?;
-                        return Some(out);
+                        return Some(());
                     }
                 }
             }
-            _ => self.null().then(Vec::new),
+            _ => self.null().then_some(())?,
         }
+        Some(())
     }
 
-    /// `null` or an object of [`values`](Self::values); a repeated key keeps
-    /// its last value, as `BTreeMap::insert` does in the serde reader.
-    fn multimap(&mut self) -> Option<BTreeMap<String, Vec<String>>> {
-        let mut map = BTreeMap::new();
+    /// `null` or an object of [`values`](Self::values), each key and its
+    /// values given to `entry`.
+    fn multimap(&mut self, mut entry: impl FnMut(&'a str, &mut Self) -> Option<()>) -> Option<()> {
         if self.null() {
-            return Some(map);
+            return Some(());
         }
         self.expect(b'{')?;
         self.skip_ws();
         if self.eat(b'}') {
-            return Some(map);
+            return Some(());
         }
         loop {
             self.skip_ws();
@@ -184,21 +197,61 @@ impl<'a> Reader<'a> {
             self.skip_ws();
             self.expect(b':')?;
             self.skip_ws();
-            let values = self.values()?;
-            map.insert(key.to_owned(), values);
+            entry(key, self)?;
             self.skip_ws();
             if !self.eat(b',') {
                 self.expect(b'}')?;
-                return Some(map);
+                return Some(());
             }
         }
     }
+
+    /// A multimap, checked: where it is (`None` for `null`).
+    fn multimap_span(&mut self) -> Option<Option<Range<usize>>> {
+        let start = self.pos;
+        let null = self.peek() == Some(b'n');
+        self.multimap(|_, p| p.values(|_| ()))?;
+        Some((!null).then_some(start..self.pos))
+    }
+}
+
+/// The first value of key `name` in `map`, the text of a multimap that
+/// [`read`] checked; a repeated key keeps its last values, as the built
+/// map does.
+pub(crate) fn first<'a>(map: &'a str, name: &str) -> Option<&'a str> {
+    let mut p = Reader { text: map, pos: 0 };
+    let mut found = None;
+    p.multimap(|key, p| {
+        if key == name {
+            found = None;
+            p.values(|value| {
+                found.get_or_insert(value);
+            })
+        } else {
+            p.values(|_| ())
+        }
+    })?;
+    found
+}
+
+/// The map `map` holds, the text of a multimap that [`read`] checked.
+pub(crate) fn build(map: &str) -> Option<BTreeMap<String, Vec<String>>> {
+    let mut p = Reader { text: map, pos: 0 };
+    let mut out = BTreeMap::new();
+    p.multimap(|key, p| {
+        let mut values = Vec::new();
+        p.values(|value| values.push(value.to_owned()))?;
+        out.insert(key.to_owned(), values);
+        Some(())
+    })?;
+    Some(out)
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::wire::ConnectBody;
     use proptest::prelude::*;
 
     /// The fast reader, when it reads `text`, builds what serde_json builds.
@@ -209,12 +262,32 @@ mod tests {
         let slow = serde_json::from_str::<Option<ConnectBody>>(text)
             .map_err(|e| format!("{text:?}: fast read it, serde_json: {e}"))?
             .ok_or_else(|| format!("{text:?}: fast read it, serde_json: null"))?;
-        let same = fast.claims == slow.claims
-            && fast.query == slow.query
-            && fast.headers == slow.headers
+        let map = |i: usize| {
+            fast.spans[i]
+                .clone()
+                .map_or_else(BTreeMap::new, |span| build(&text[span]).unwrap())
+        };
+        let firsts_agree = |i: usize, slow: &BTreeMap<String, Vec<String>>| {
+            let Some(span) = fast.spans[i].clone() else {
+                return slow.is_empty();
+            };
+            ["sub", "a", "k", "role", "x", "", "Host", "missing"]
+                .iter()
+                .chain(slow.keys().map(String::as_str).collect::<Vec<_>>().iter())
+                .all(|name| {
+                    first(&text[span.clone()], name)
+                        == slow.get(*name).and_then(|v| v.first()).map(String::as_str)
+                })
+        };
+        let same = map(0) == slow.claims
+            && map(1) == slow.query
+            && map(2) == slow.headers
+            && firsts_agree(0, &slow.claims)
+            && firsts_agree(1, &slow.query)
+            && firsts_agree(2, &slow.headers)
             && fast.subprotocols == slow.subprotocols
-            && fast.client_certificates == slow.client_certificates
-            && fast.mqtt == slow.mqtt;
+            && slow.client_certificates.is_empty()
+            && slow.mqtt.is_none();
         if same {
             Ok(true)
         } else {
