@@ -4,7 +4,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `client` | yes | [`client`]: [`WebPubSubServiceClient`], the REST API client (reqwest with rustls) |
+//! | `client` | yes | `client`: `WebPubSubServiceClient`, the REST API client (reqwest with rustls) |
 //!
 //! Everything else is always available: the upstream, [`testing`], and
 //! client access URLs ([`client_access`]), so an upstream-only application
@@ -15,7 +15,7 @@
 //!
 //! The root holds what an application writes most: [`EventRouter`],
 //! [`EventHandler`] and [`event_handler`], the event requests and answers,
-//! [`ConfigError`] and [`WebPubSubServiceClient`]. The rest is in modules
+//! [`ConfigError`] and `WebPubSubServiceClient` (feature `client`). The rest is in modules
 //! named after what they are about:
 //!
 //! | module | for |
@@ -26,7 +26,7 @@
 //! | [`state`] | typed connection state |
 //! | [`upstream`] | the validation layer alone, [`decode_event`](upstream::decode_event), [`Rejection`](upstream::Rejection) |
 //! | [`config`] | [`AccessKey`](config::AccessKey), [`ConnectionString`](config::ConnectionString) |
-//! | [`client`] | the REST client's requests, messages, errors and retries |
+//! | `client` | the REST client's requests, messages, errors and retries (feature `client`) |
 //! | [`client_access`] | signed client URLs and the `/negotiate` endpoint |
 //! | [`names`] | hub and group names |
 //! | [`testing`] | signed fake events for tests |
