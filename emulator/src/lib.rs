@@ -67,28 +67,7 @@ pub use settings::{EventHandlerSettings, HubSettings, SystemEvent};
 /// Entry points for `fuzz/` (not a public API).
 #[doc(hidden)]
 pub mod __fuzz {
-    use super::filter::{FilterSubject, ODataFilter};
-
-    struct Subject<'a> {
-        user: Option<&'a str>,
-        id: &'a str,
-        groups: &'a [&'a str],
-    }
-
-    impl FilterSubject for Subject<'_> {
-        fn user_id(&self) -> Option<&str> {
-            self.user
-        }
-        fn connection_id(&self) -> &str {
-            self.id
-        }
-        fn in_group(&self, group: &str) -> bool {
-            self.groups.contains(&group)
-        }
-        fn group_count(&self) -> usize {
-            self.groups.len()
-        }
-    }
+    use super::filter::{ODataFilter, PlainSubject as Subject};
 
     /// Parses `text` as an OData filter and, if it is valid, evaluates it
     /// (and its negation) against a few connections. Panics only if the

@@ -1,27 +1,9 @@
 //! Test connections and helpers shared by the filter's tests.
 
-use super::{FilterError, FilterSubject, ODataFilter};
+use super::{FilterError, ODataFilter, PlainSubject};
 
-pub(super) struct Conn {
-    user: Option<&'static str>,
-    id: &'static str,
-    groups: &'static [&'static str],
-}
-
-impl FilterSubject for Conn {
-    fn user_id(&self) -> Option<&str> {
-        self.user
-    }
-    fn connection_id(&self) -> &str {
-        self.id
-    }
-    fn in_group(&self, group: &str) -> bool {
-        self.groups.contains(&group)
-    }
-    fn group_count(&self) -> usize {
-        self.groups.len()
-    }
-}
+/// A test connection.
+pub(super) type Conn = PlainSubject<'static>;
 
 pub(super) const U1: Conn = Conn {
     user: Some("u1"),

@@ -60,6 +60,30 @@ pub(crate) trait FilterSubject {
     fn group_count(&self) -> usize;
 }
 
+/// A connection given by plain values: the filter's tests and the fuzz
+/// entry point evaluate filters against these.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PlainSubject<'a> {
+    pub(crate) user: Option<&'a str>,
+    pub(crate) id: &'a str,
+    pub(crate) groups: &'a [&'a str],
+}
+
+impl FilterSubject for PlainSubject<'_> {
+    fn user_id(&self) -> Option<&str> {
+        self.user
+    }
+    fn connection_id(&self) -> &str {
+        self.id
+    }
+    fn in_group(&self, group: &str) -> bool {
+        self.groups.contains(&group)
+    }
+    fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+}
+
 /// A parsed and type-checked filter; evaluate it with [`ODataFilter::matches`].
 #[derive(Debug, Clone)]
 pub(crate) struct ODataFilter {
