@@ -89,13 +89,13 @@ pub struct ConnectBody {
 
 impl ConnectEventRequest {
     pub(crate) fn from_body(context: ConnectionContext, body: ConnectBody) -> Self {
-        Self {
+        Self::from_parts(
             context,
-            maps: ClientMaps::from_maps(body.claims, body.query, body.headers),
-            subprotocols: body.subprotocols,
-            client_certificates: body.client_certificates,
-            mqtt: body.mqtt,
-        }
+            ClientMaps::from_maps(body.claims, body.query, body.headers),
+            body.subprotocols,
+            body.client_certificates,
+            body.mqtt,
+        )
     }
 
     /// A request whose maps are read from `maps` when asked for.

@@ -55,83 +55,87 @@ fn connect_json(accept: &ConnectEventResponse) -> Result<Vec<u8>, serde_json::Er
 /// serialisation was most of the cost of encoding, and a buffer with room to
 /// spare costs `Bytes` a second allocation. `None` for anything else.
 fn plain_connect_json(accept: &ConnectEventResponse) -> Option<Vec<u8>> {
-    // What serde_json escapes; any other string it writes as it is.
+    /// A field's value: one string or a list of them.
+    enum Value<'a> {
+        One(&'a str),
+        List(&'a [String]),
+    }
+    /// The length of `s` written as a JSON string, if serde_json would
+    /// write it as it is (nothing to escape).
     fn plain(s: &str) -> Option<usize> {
         let escapes = s.bytes().fold(false, |found, b| {
             found | (b == b'"') | (b == b'\\') | (b < 0x20)
         });
         (!escapes).then_some(s.len() + 2)
     }
-    fn list(items: &[String]) -> Option<usize> {
-        let mut len = 2 + items.len().saturating_sub(1);
-        for item in items {
-            len += plain(item)?;
-        }
-        Some(len)
-    }
     fn string(out: &mut Vec<u8>, s: &str) {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
     }
-    fn field(out: &mut Vec<u8>, name: &[u8]) {
-        if out.len() > 1 {
-            out.push(b',');
-        }
-        out.extend_from_slice(name);
-    }
-    fn write_list(out: &mut Vec<u8>, items: &[String]) {
-        out.push(b'[');
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            string(out, item);
-        }
-        out.push(b']');
-    }
 
     if accept.mqtt.is_some() {
         return None;
     }
-    let subprotocol = accept.subprotocol.as_deref().filter(|s| !s.is_empty());
+    // The fields serde_json writes, in its order (the derive's).
+    let fields = [
+        (
+            &br#""userId":"#[..],
+            accept.user_id.as_deref().map(Value::One),
+        ),
+        (br#""groups":"#, accept.groups.as_deref().map(Value::List)),
+        (br#""roles":"#, accept.roles.as_deref().map(Value::List)),
+        (
+            br#""subprotocol":"#,
+            accept
+                .subprotocol
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(Value::One),
+        ),
+    ];
+    // Braces, then each field's name and value, and a comma before each
+    // field but the first.
     let mut len = 2;
-    let mut fields = 0usize;
-    if let Some(user_id) = &accept.user_id {
-        len += br#""userId":"#.len() + plain(user_id)?;
-        fields += 1;
+    let mut count = 0usize;
+    for (name, value) in &fields {
+        let Some(value) = value else { continue };
+        count += 1;
+        len += name.len();
+        len += match value {
+            Value::One(s) => plain(s)?,
+            Value::List(items) => {
+                let mut list = 2 + items.len().saturating_sub(1);
+                for item in *items {
+                    list += plain(item)?;
+                }
+                list
+            }
+        };
     }
-    if let Some(groups) = &accept.groups {
-        len += br#""groups":"#.len() + list(groups)?;
-        fields += 1;
-    }
-    if let Some(roles) = &accept.roles {
-        len += br#""roles":"#.len() + list(roles)?;
-        fields += 1;
-    }
-    if let Some(subprotocol) = subprotocol {
-        len += br#""subprotocol":"#.len() + plain(subprotocol)?;
-        fields += 1;
-    }
-    len += fields.saturating_sub(1);
+    len += count.saturating_sub(1);
 
     let mut out = Vec::with_capacity(len);
     out.push(b'{');
-    if let Some(user_id) = &accept.user_id {
-        field(&mut out, br#""userId":"#);
-        string(&mut out, user_id);
-    }
-    if let Some(groups) = &accept.groups {
-        field(&mut out, br#""groups":"#);
-        write_list(&mut out, groups);
-    }
-    if let Some(roles) = &accept.roles {
-        field(&mut out, br#""roles":"#);
-        write_list(&mut out, roles);
-    }
-    if let Some(subprotocol) = subprotocol {
-        field(&mut out, br#""subprotocol":"#);
-        string(&mut out, subprotocol);
+    for (name, value) in &fields {
+        let Some(value) = value else { continue };
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(name);
+        match value {
+            Value::One(s) => string(&mut out, s),
+            Value::List(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    string(&mut out, item);
+                }
+                out.push(b']');
+            }
+        }
     }
     out.push(b'}');
     debug_assert_eq!(out.len(), len);
