@@ -15,17 +15,14 @@ use futures_util::FutureExt as _;
 use http::{header, Method, Request, Response};
 use http_body::Body as _;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
-use tower_layer::Layer as _;
 use tower_service::Service;
 
 use crate::events::{ConnectEventResponse, Event, EventErrorResponse, UserEventResponse};
 use crate::state::ConnectionStates;
-use crate::upstream::headers::{self, CE_EVENT_NAME, CE_HUB};
-use crate::upstream::options::{validation_builder_methods, ValidationSettings};
+use crate::upstream::headers::{self, CE_HUB};
+use crate::upstream::options::{validation_builder_methods, ValidationOptions, ValidationSettings};
 use crate::upstream::Rejection;
-use crate::upstream::{
-    decode_scanned, encode, ResponseFuture, ValidateUpstream, ValidateUpstreamLayer,
-};
+use crate::upstream::{decode_scanned, encode, keep_headers, signature, ResponseFuture};
 use crate::{ConfigError, EventHandler};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -83,7 +80,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// ```
 #[derive(Clone)]
 pub struct EventRouter {
-    service: ValidateUpstream<Dispatch>,
+    inner: Arc<DispatchInner>,
 }
 
 /// Configures an [`EventRouter`]; see [`EventRouter::builder`].
@@ -159,22 +156,19 @@ impl EventRouterBuilder {
             }
             hubs.push((name.into_boxed_str(), handler));
         }
-        let validation = ValidateUpstreamLayer::from_options(self.settings.build()?);
-        let dispatch = Dispatch {
+        Ok(EventRouter {
             inner: Arc::new(DispatchInner {
                 hubs,
                 body_limit: self.body_limit,
+                validation: self.settings.build()?,
             }),
-        };
-        Ok(EventRouter {
-            service: validation.layer(dispatch),
         })
     }
 }
 
 impl fmt::Debug for EventRouter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = &self.service.get_ref().inner;
+        let inner = &self.inner;
         f.debug_struct("EventRouter")
             .field(
                 "hubs",
@@ -213,42 +207,25 @@ where
     type Error = Infallible;
     type Future = EventRouterFuture;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Service::<Request<B>>::poll_ready(&mut self.service, cx)
+    /// Always ready: the router holds no resource that could run out.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
     }
 
+    /// The abuse-protection handshake is answered at once; anything else
+    /// goes through [`DispatchInner::handle`], in one boxed future.
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        self.service.call(request)
+        if request.method() == Method::OPTIONS {
+            return ResponseFuture::answered(self.inner.validation.preflight(request.headers()));
+        }
+        ResponseFuture::inner(Box::pin(Arc::clone(&self.inner).handle(request)))
     }
-}
-
-#[derive(Clone)]
-struct Dispatch {
-    inner: Arc<DispatchInner>,
 }
 
 struct DispatchInner {
     hubs: Vec<(Box<str>, Arc<dyn EventHandler>)>,
     body_limit: usize,
-}
-
-impl<B> Service<Request<B>> for Dispatch
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = DispatchFuture;
-
-    /// Always ready: dispatching holds no resource that could run out.
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        Box::pin(Arc::clone(&self.inner).handle(request))
-    }
+    validation: ValidationOptions,
 }
 
 impl DispatchInner {
@@ -261,22 +238,23 @@ impl DispatchInner {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let (parts, body) = request.into_parts();
-        let pending = match self.prepare(&parts, body).await {
-            Ok((handler, event)) => Pending::start(&**handler, event),
+        let (mut parts, body) = request.into_parts();
+        let (pending, log) = match self.prepare(&mut parts, body).await {
+            Ok((handler, event, log)) => (Pending::start(&**handler, event), log),
             Err(rejection) => {
                 return Ok(rejection.into_logged_response(headers::for_log(&parts.headers, &CE_HUB)))
             }
         };
-        Ok(pending.finish(&parts.headers).await)
+        Ok(pending.finish(&log).await)
     }
 
-    /// Every check before the handler: method, hub, size, decoding.
+    /// Every check before the handler: method, hub, size, decoding. The
+    /// request's header map moves into the event.
     async fn prepare<B>(
         &self,
-        parts: &http::request::Parts,
+        parts: &mut http::request::Parts,
         body: B,
-    ) -> Result<(&Arc<dyn EventHandler>, Event), Rejection>
+    ) -> Result<(&Arc<dyn EventHandler>, Event, PanicLog<'_>), Rejection>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -284,17 +262,20 @@ impl DispatchInner {
         if parts.method != Method::POST {
             return Err(Rejection::MethodNotAllowed);
         }
-        // One pass over the headers serves the hub check here and decoding.
+        // One pass over the headers serves the signature, the hub check
+        // and decoding.
         let found = headers::EventHeaders::scan(&parts.headers);
+        if self.validation.check_signatures {
+            signature::verify_scanned(&self.validation.endpoints, &parts.headers, &found)?;
+        }
         if found.hub_repeated {
             return Err(Rejection::RepeatedHeader(headers::display_name(&CE_HUB)));
         }
         let hub = headers::text_required(found.hub, &CE_HUB)?;
-        let handler = self
+        let (hub, handler) = self
             .hubs
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(hub))
-            .map(|(_, handler)| handler)
             .ok_or_else(|| Rejection::UnknownHub(crate::upstream::excerpt(hub)))?;
         let declared = parts
             .headers
@@ -305,8 +286,22 @@ impl DispatchInner {
             return Err(Rejection::PayloadTooLarge(self.body_limit));
         }
         let bytes = read_body(body, self.body_limit).await?;
-        Ok((handler, decode_scanned(&parts.headers, &found, bytes)?))
+        let mut event = decode_scanned(&found, bytes)?;
+        let log = PanicLog {
+            hub,
+            event_name: found.event_name.cloned(),
+        };
+        let more_origins = found.more_origins;
+        keep_headers(&mut event, std::mem::take(&mut parts.headers), more_origins);
+        Ok((handler, event, log))
     }
+}
+
+/// What the log of a handler's panic names, kept apart from the event
+/// (which the handler owns): the hub as configured, the event's name.
+struct PanicLog<'a> {
+    hub: &'a str,
+    event_name: Option<http::HeaderValue>,
 }
 
 /// Reads the body, at most `limit` bytes. A body that arrives in one frame
@@ -384,7 +379,7 @@ impl<'a> Pending<'a> {
 
     /// Runs the handler to its answer and encodes it; a panic becomes `500`
     /// (encoding runs outside the panic guard).
-    async fn finish(self, headers: &http::HeaderMap) -> Response<Body> {
+    async fn finish(self, log: &PanicLog<'_>) -> Response<Body> {
         let answered = match self {
             Pending::Connect {
                 answer,
@@ -399,9 +394,10 @@ impl<'a> Pending<'a> {
             Pending::NoContent(done) => guarded(done).await.map(|()| encode::no_content()),
         };
         answered.unwrap_or_else(|HandlerPanicked| {
+            let event_name = log.event_name.as_ref().map(http::HeaderValue::as_bytes);
             encode::handler_panicked(
-                headers::for_log(headers, &CE_HUB).unwrap_or_default(),
-                headers::for_log(headers, &CE_EVENT_NAME).unwrap_or_default(),
+                log.hub,
+                std::str::from_utf8(event_name.unwrap_or_default()).unwrap_or_default(),
             )
         })
     }

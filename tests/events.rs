@@ -469,6 +469,33 @@ async fn connected_answers_204_and_gives_the_handler_the_connection_context() {
 }
 
 #[tokio::test]
+async fn origin_lines_reach_the_handler_joined_and_debug_shows_no_signature() {
+    let recorder = Recorder::new();
+    let calls = recorder.calls();
+    let request = testing::connected("chat", "c1")
+        .origin("a.example.com")
+        .header("webhook-request-origin", "b.example.com")
+        .header("x-forwarded-for", "203.0.113.7")
+        .sign(KEY);
+    let signature = request.headers()["ce-signature"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(call(&router(recorder), request).await.status, 204);
+    let Event::Connected(req) = only_call(&calls) else {
+        panic!("expected connected");
+    };
+    assert_eq!(req.context.origin(), Some("a.example.com, b.example.com"));
+    let shown = format!("{:?}", req.context);
+    assert!(shown.contains("\"event_id\": \"1\""), "{shown}");
+    assert!(shown.contains("a.example.com, b.example.com"), "{shown}");
+    for hidden in [signature.as_str(), "ce-signature", "203.0.113.7"] {
+        assert!(!shown.contains(hidden), "{hidden} in {shown}");
+    }
+    assert_eq!(req.context.clone(), req.context);
+}
+
+#[tokio::test]
 async fn non_ascii_user_id_reaches_the_handler() {
     let recorder = Recorder::new();
     let calls = recorder.calls();

@@ -301,6 +301,31 @@ async fn each_host_accepts_only_its_own_key() {
 }
 
 #[tokio::test]
+async fn hosts_on_separate_origin_lines_each_bring_their_keys() {
+    let router = EventRouter::builder()
+        .hub("chat", Recorder::new())
+        .endpoint("a.webpubsub.azure.com", "key-a")
+        .endpoint("b.webpubsub.azure.com", "key-b")
+        .build()
+        .unwrap();
+    for (key, status) in [("key-b", 204), ("key-a", 401), ("key-c", 401)] {
+        let request = testing::connected("chat", "c1")
+            .origin("x.example.com")
+            .header("webhook-request-origin", "b.webpubsub.azure.com")
+            .sign(key);
+        assert_eq!(
+            request
+                .headers()
+                .get_all("webhook-request-origin")
+                .iter()
+                .count(),
+            2
+        );
+        assert_eq!(call(&router, request).await.status, status, "{key}");
+    }
+}
+
+#[tokio::test]
 async fn key_without_host_accepts_requests_from_any_origin() {
     let (router, _) = router_with_keys(&[KEY]);
     for origin in [None, Some("anything.example.com"), Some(HOST)] {

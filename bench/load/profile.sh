@@ -20,7 +20,7 @@
 # the VM may lack hardware counters, hence cpu-clock). Read with
 #   perf report -i OUT.perf --no-children --sort dso,sym
 #
-# Knobs: DURATION=8 WARMUP=2 CONNS=32 WRK_CPU=0 SERVER_CPU=1 PORT=18190
+# Knobs: DURATION=8 WARMUP=2 CONNS=32 WRK_CPU=0 SERVER_CPU=1 PORT=18190 FREQ=2000 (perf)
 #        OUT=bench/load/results/profile-<tool>-<server>-<scenario>
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -82,7 +82,7 @@ case $TOOL in
     load "$WARMUP" >/dev/null
     load "$DURATION" >"$OUT.wrk" &
     WRK=$!
-    perf record -e cpu-clock -F 2000 -g -p $PID -o "$OUT.perf" -- sleep $((DURATION - 1)) >/dev/null 2>&1
+    perf record -e cpu-clock -F "${FREQ:-2000}" -g -p $PID -o "$OUT.perf" -- sleep $((DURATION - 1)) >/dev/null 2>&1
     wait $WRK
     kill -TERM $PID; wait $PID || true
     trap - EXIT

@@ -1,7 +1,13 @@
 //! What every event says about its connection.
 
-use http::HeaderValue;
+use std::fmt;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
+
+use crate::wire::headers::{
+    CE_AWPS_VERSION, CE_ID, CE_SOURCE, CE_SPEC_VERSION, CE_TIME, CE_TYPE, WEBHOOK_REQUEST_ORIGIN,
+};
 
 use crate::state::ConnectionStates;
 
@@ -43,28 +49,59 @@ pub struct ConnectionContext {
     pub states: ConnectionStates,
     /// MQTT ids, when the event comes from an MQTT client.
     pub mqtt: Option<MqttContext>,
-    /// The rarely read CloudEvents attributes, kept as the header values
-    /// they arrived in (no copy); read through the accessor methods. Boxed
-    /// so that moving a request (into a handler's future) stays cheap.
-    pub(crate) meta: Box<CloudEventMeta>,
+    /// The rarely read CloudEvents attributes, in the request's own header
+    /// map (moved here, not copied); read through the accessor methods.
+    pub(crate) meta: CloudEventHeaders,
 }
 
-/// CloudEvents attributes of an event, checked to be UTF-8 when decoded.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CloudEventMeta {
-    pub(crate) event_type: Option<HeaderValue>,
-    pub(crate) id: Option<HeaderValue>,
-    pub(crate) time: Option<HeaderValue>,
-    pub(crate) source: Option<HeaderValue>,
-    pub(crate) spec_version: Option<HeaderValue>,
-    pub(crate) awps_version: Option<HeaderValue>,
-    pub(crate) origin: Option<HeaderValue>,
+/// The headers an event arrived with, kept for its CloudEvents attributes.
+///
+/// Decoding checked that the attributes are UTF-8 and joined several
+/// `WebHook-Request-Origin` lines into one. Only the attributes take part
+/// in `Debug` and `==`: the map also holds `ce-signature` and whatever
+/// else the request carried, which logs should not show.
+#[derive(Clone, Default)]
+pub(crate) struct CloudEventHeaders(pub(crate) HeaderMap);
+
+/// The attributes [`CloudEventHeaders`] shows, by accessor name.
+const ATTRIBUTES: [(&str, HeaderName); 7] = [
+    ("event_type", CE_TYPE),
+    ("event_id", CE_ID),
+    ("time", CE_TIME),
+    ("source", CE_SOURCE),
+    ("spec_version", CE_SPEC_VERSION),
+    ("awps_version", CE_AWPS_VERSION),
+    ("origin", WEBHOOK_REQUEST_ORIGIN),
+];
+
+impl CloudEventHeaders {
+    /// The attribute `name`; `None` when absent or empty.
+    fn get(&self, name: &HeaderName) -> Option<&str> {
+        self.0
+            .get(name)
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .filter(|v| !v.is_empty())
+    }
 }
 
-fn text(value: Option<&HeaderValue>) -> Option<&str> {
-    value
-        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
-        .filter(|v| !v.is_empty())
+impl fmt::Debug for CloudEventHeaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(
+                ATTRIBUTES
+                    .iter()
+                    .filter_map(|(label, name)| Some((label, self.get(name)?))),
+            )
+            .finish()
+    }
+}
+
+impl PartialEq for CloudEventHeaders {
+    fn eq(&self, other: &Self) -> bool {
+        ATTRIBUTES
+            .iter()
+            .all(|(_, name)| self.get(name) == other.get(name))
+    }
 }
 
 /// The MQTT-specific ids of an event from an MQTT client.
@@ -97,10 +134,11 @@ impl ConnectionContext {
             connection_id: connection_id.into(),
             user_id: None,
             event_name,
-            meta: Box::new(CloudEventMeta {
-                event_type: HeaderValue::try_from(event_type).ok(),
-                ..CloudEventMeta::default()
-            }),
+            meta: CloudEventHeaders(
+                HeaderValue::try_from(event_type)
+                    .map(|value| HeaderMap::from_iter([(CE_TYPE, value)]))
+                    .unwrap_or_default(),
+            ),
             subprotocol: None,
             states: ConnectionStates::default(),
             mqtt: None,
@@ -119,45 +157,45 @@ impl ConnectionContext {
     /// The CloudEvents type (`ce-type`), e.g. `azure.webpubsub.sys.connect`.
     #[must_use]
     pub fn event_type(&self) -> &str {
-        text(self.meta.event_type.as_ref()).unwrap_or_default()
+        self.meta.get(&CE_TYPE).unwrap_or_default()
     }
 
     /// The CloudEvents id (`ce-id`). The service retries failed deliveries
     /// with the same id, so handlers can use it to drop duplicates.
     #[must_use]
     pub fn event_id(&self) -> Option<&str> {
-        text(self.meta.id.as_ref())
+        self.meta.get(&CE_ID)
     }
 
     /// The CloudEvents time (`ce-time`), as sent (ISO 8601, UTC).
     #[must_use]
     pub fn time(&self) -> Option<&str> {
-        text(self.meta.time.as_ref())
+        self.meta.get(&CE_TIME)
     }
 
     /// The CloudEvents source (`ce-source`), e.g. `/hubs/chat/client/<id>`.
     #[must_use]
     pub fn source(&self) -> Option<&str> {
-        text(self.meta.source.as_ref())
+        self.meta.get(&CE_SOURCE)
     }
 
     /// The CloudEvents spec version (`ce-specversion`).
     #[must_use]
     pub fn spec_version(&self) -> Option<&str> {
-        text(self.meta.spec_version.as_ref())
+        self.meta.get(&CE_SPEC_VERSION)
     }
 
     /// The Web PubSub extension version (`ce-awpsversion`).
     #[must_use]
     pub fn awps_version(&self) -> Option<&str> {
-        text(self.meta.awps_version.as_ref())
+        self.meta.get(&CE_AWPS_VERSION)
     }
 
     /// The `WebHook-Request-Origin` header: the service's host name(s),
     /// several lines joined with `, `.
     #[must_use]
     pub fn origin(&self) -> Option<&str> {
-        text(self.meta.origin.as_ref())
+        self.meta.get(&WEBHOOK_REQUEST_ORIGIN)
     }
 
     /// Whether the event comes from an MQTT client.

@@ -67,6 +67,17 @@ impl Event {
             Self::GroupLeft(r) => &r.context,
         }
     }
+
+    pub(crate) fn context_mut(&mut self) -> &mut ConnectionContext {
+        match self {
+            Self::Connect(r) => &mut r.context,
+            Self::Connected(r) => &mut r.context,
+            Self::UserEvent(r) => &mut r.context,
+            Self::Disconnected(r) => &mut r.context,
+            Self::GroupJoined(r) => &mut r.context,
+            Self::GroupLeft(r) => &mut r.context,
+        }
+    }
 }
 
 pub(crate) use client_maps::ClientMaps;

@@ -7,7 +7,7 @@ use http::header::{HeaderMap, CONTENT_TYPE};
 use super::headers::{self, text, text_required, EventHeaders};
 use super::rejection::excerpt;
 use super::Rejection;
-use crate::events::context::{CloudEventMeta, MqttContext};
+use crate::events::context::{CloudEventHeaders, MqttContext};
 use crate::events::{connect_body, ClientMaps};
 use crate::events::{
     ConnectEventRequest, ConnectedEventRequest, DisconnectedEventRequest, Event, EventData,
@@ -53,22 +53,40 @@ use crate::ConnectionContext;
 /// # Ok::<(), Rejection>(())
 /// ```
 pub fn decode_event(headers: &HeaderMap, body: Bytes) -> Result<Event, Rejection> {
-    decode_scanned(headers, &EventHeaders::scan(headers), body)
+    let found = EventHeaders::scan(headers);
+    let mut event = decode_scanned(&found, body)?;
+    keep_headers(&mut event, headers.clone(), found.more_origins);
+    Ok(event)
+}
+
+/// Gives a decoded event the map of its headers, for the CloudEvents
+/// attributes ([`decode_scanned`] leaves it empty, so that the router can
+/// move the request's own map in once the scan's borrows end). Several
+/// `WebHook-Request-Origin` lines become one, joined with `, `.
+pub(crate) fn keep_headers(event: &mut Event, mut headers: HeaderMap, more_origins: bool) {
+    if more_origins {
+        let lines: Vec<&str> = headers
+            .get_all(&headers::WEBHOOK_REQUEST_ORIGIN)
+            .iter()
+            .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .collect();
+        match http::HeaderValue::try_from(lines.join(", ")) {
+            Ok(joined) => headers.insert(headers::WEBHOOK_REQUEST_ORIGIN, joined),
+            Err(_) => headers.remove(headers::WEBHOOK_REQUEST_ORIGIN),
+        };
+    }
+    event.context_mut().meta = CloudEventHeaders(headers);
 }
 
 /// [`decode_event`] for headers already scanned (the router reads `ce-hub`
-/// from the same scan).
-pub(crate) fn decode_scanned(
-    headers: &HeaderMap,
-    found: &EventHeaders<'_>,
-    body: Bytes,
-) -> Result<Event, Rejection> {
+/// from the same scan), except for [`keep_headers`].
+pub(crate) fn decode_scanned(found: &EventHeaders<'_>, body: Bytes) -> Result<Event, Rejection> {
     if let Some(name) = found.repeated {
         return Err(Rejection::RepeatedHeader(name));
     }
     let ce_type = text_required(found.ce_type, &headers::CE_TYPE)?;
     let kind = Kind::parse(ce_type).ok_or_else(|| Rejection::UnknownEventType(excerpt(ce_type)))?;
-    let context = context(headers, found, ce_type, kind)?;
+    let context = context(found, ce_type, kind)?;
     Ok(match kind {
         Kind::Connect => Event::Connect(connect_request(context, body)?),
         Kind::Connected => Event::Connected(ConnectedEventRequest::new(context)),
@@ -96,7 +114,6 @@ pub(crate) fn decode_scanned(
 }
 
 fn context(
-    headers: &HeaderMap,
     found: &EventHeaders<'_>,
     ce_type: &str,
     kind: Kind<'_>,
@@ -128,25 +145,12 @@ fn context(
         }
         _ => None,
     };
-    let origin = if found.more_origins {
-        let lines: Vec<&str> = headers
-            .get_all(&headers::WEBHOOK_REQUEST_ORIGIN)
-            .iter()
-            .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
-            .collect();
-        http::HeaderValue::try_from(lines.join(", ")).ok()
-    } else {
-        found.origin.cloned()
-    };
-    let meta = CloudEventMeta {
-        event_type: found.ce_type.cloned(),
-        id: checked(found.id, &headers::CE_ID)?,
-        time: checked(found.time, &headers::CE_TIME)?,
-        source: checked(found.source, &headers::CE_SOURCE)?,
-        spec_version: checked(found.spec_version, &headers::CE_SPEC_VERSION)?,
-        awps_version: checked(found.awps_version, &headers::CE_AWPS_VERSION)?,
-        origin,
-    };
+    // The attributes kept for later reads are checked now.
+    text(found.id, &headers::CE_ID)?;
+    text(found.time, &headers::CE_TIME)?;
+    text(found.source, &headers::CE_SOURCE)?;
+    text(found.spec_version, &headers::CE_SPEC_VERSION)?;
+    text(found.awps_version, &headers::CE_AWPS_VERSION)?;
     Ok(ConnectionContext {
         hub: hub.to_owned(),
         connection_id: connection_id.to_owned(),
@@ -155,17 +159,8 @@ fn context(
         subprotocol,
         states,
         mqtt,
-        meta: Box::new(meta),
+        meta: CloudEventHeaders::default(),
     })
-}
-
-/// A header value kept as it is, once checked to be UTF-8.
-fn checked(
-    value: Option<&http::HeaderValue>,
-    name: &http::HeaderName,
-) -> Result<Option<http::HeaderValue>, Rejection> {
-    text(value, name)?;
-    Ok(value.cloned())
 }
 
 /// A header's value as an owned string; `None` when absent or empty.

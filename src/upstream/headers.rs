@@ -37,6 +37,9 @@ pub(crate) struct EventHeaders<'a> {
     /// The first `WebHook-Request-Origin` line, and whether there are more.
     pub(crate) origin: Option<&'a HeaderValue>,
     pub(crate) more_origins: bool,
+    /// The first `ce-signature` line, and whether there are more.
+    pub(crate) signature: Option<&'a HeaderValue>,
+    pub(crate) more_signatures: bool,
     /// The first single-valued header found more than once, in map order.
     pub(crate) repeated: Option<&'static str>,
     /// Whether `ce-hub` is one of them.
@@ -68,14 +71,77 @@ impl<'a> EventHeaders<'a> {
                     found.origin.get_or_insert(value);
                     continue;
                 }
+                "ce-signature" => {
+                    found.more_signatures |= found.signature.is_some();
+                    found.signature.get_or_insert(value);
+                    continue;
+                }
                 _ => continue,
             };
-            if slot.replace(value).is_some() {
+            // The first value is kept, as `HeaderMap::get` gives it.
+            if slot.is_some() {
                 found.repeated.get_or_insert(display_name(name));
                 found.hub_repeated |= name == CE_HUB;
+            } else {
+                *slot = Some(value);
             }
         }
         found
+    }
+
+    /// The lines of `ce-signature`.
+    pub(crate) fn signature_lines(&self, headers: &'a HeaderMap) -> Lines<'a> {
+        Lines::new(self.signature, self.more_signatures, headers, CE_SIGNATURE)
+    }
+
+    /// The lines of `WebHook-Request-Origin`.
+    pub(crate) fn origin_lines(&self, headers: &'a HeaderMap) -> Lines<'a> {
+        Lines::new(
+            self.origin,
+            self.more_origins,
+            headers,
+            WEBHOOK_REQUEST_ORIGIN,
+        )
+    }
+}
+
+/// The lines of a header that may come more than once: the one line a
+/// scan found (the usual case, no lookup), or every line from the map.
+#[derive(Clone)]
+pub(crate) enum Lines<'a> {
+    One(Option<&'a HeaderValue>),
+    All(&'a HeaderMap, HeaderName),
+}
+
+impl<'a> Lines<'a> {
+    fn new(
+        first: Option<&'a HeaderValue>,
+        more: bool,
+        headers: &'a HeaderMap,
+        name: HeaderName,
+    ) -> Self {
+        if more {
+            Self::All(headers, name)
+        } else {
+            Self::One(first)
+        }
+    }
+
+    /// Every line of `name` in `headers`.
+    pub(crate) fn all(headers: &'a HeaderMap, name: &HeaderName) -> Self {
+        Self::All(headers, name.clone())
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'a HeaderValue> {
+        let (one, all) = match self {
+            Self::One(value) => (*value, None),
+            Self::All(headers, name) => (None, Some(headers.get_all(name).iter())),
+        };
+        one.into_iter().chain(all.into_iter().flatten())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
     }
 }
 
@@ -118,13 +184,11 @@ pub(crate) fn list_items<'a>(
     headers: &'a HeaderMap,
     name: &HeaderName,
 ) -> impl Iterator<Item = &'a [u8]> {
-    split_items(&headers.get_all(name))
+    split_items(&Lines::all(headers, name))
 }
 
 /// The items of the lines `values`, as [`list_items`] splits them.
-pub(crate) fn split_items<'a>(
-    values: &http::header::GetAll<'a, HeaderValue>,
-) -> impl Iterator<Item = &'a [u8]> {
+pub(crate) fn split_items<'a>(values: &Lines<'a>) -> impl Iterator<Item = &'a [u8]> {
     values
         .iter()
         .flat_map(|v| {

@@ -6,11 +6,11 @@ pub(crate) mod headers;
 pub(crate) mod options;
 mod preflight;
 mod rejection;
-mod signature;
+pub(crate) mod signature;
 mod validate;
 
 pub use decode::decode_event;
-pub(crate) use decode::decode_scanned;
+pub(crate) use decode::{decode_scanned, keep_headers};
 pub(crate) use rejection::excerpt;
 pub use rejection::Rejection;
 pub(crate) use signature::is_token_signing_input;

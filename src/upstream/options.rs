@@ -24,6 +24,18 @@ pub(crate) struct ValidationOptions {
     pub(crate) check_signatures: bool,
 }
 
+impl ValidationOptions {
+    /// The answer to an abuse-protection handshake (`OPTIONS`) with
+    /// `headers`: the allowed origin, or the logged refusal.
+    pub(crate) fn preflight(&self, headers: &http::HeaderMap) -> axum::response::Response {
+        match super::preflight::answer(&self.origins, headers) {
+            Ok(response) => response,
+            Err(rejection) => rejection
+                .into_logged_response(super::headers::for_log(headers, &super::headers::CE_HUB)),
+        }
+    }
+}
+
 /// Settings of the upstream validation, collected before they are checked.
 ///
 /// Used by [`ValidateUpstreamLayer::builder`](crate::upstream::ValidateUpstreamLayer::builder)

@@ -12,7 +12,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 use http::HeaderMap;
 
-use super::headers::{self, split_items};
+use super::headers::{self, split_items, Lines};
 use super::options::Endpoint;
 use super::Rejection;
 
@@ -23,19 +23,45 @@ use super::Rejection;
 /// hex in either case) equals the HMAC under any of those keys. Comparisons
 /// are constant-time.
 pub(crate) fn verify(endpoints: &[Endpoint], headers: &HeaderMap) -> Result<(), Rejection> {
-    let connection_id = match headers.get(headers::CE_CONNECTION_ID) {
+    verify_lines(
+        endpoints,
+        headers.get(headers::CE_CONNECTION_ID),
+        Lines::all(headers, &headers::CE_SIGNATURE),
+        Lines::all(headers, &headers::WEBHOOK_REQUEST_ORIGIN),
+    )
+}
+
+/// [`verify`] for headers already scanned: the event router's path, which
+/// reads every header it needs in one pass.
+pub(crate) fn verify_scanned(
+    endpoints: &[Endpoint],
+    headers: &HeaderMap,
+    found: &headers::EventHeaders<'_>,
+) -> Result<(), Rejection> {
+    verify_lines(
+        endpoints,
+        found.connection_id,
+        found.signature_lines(headers),
+        found.origin_lines(headers),
+    )
+}
+
+fn verify_lines(
+    endpoints: &[Endpoint],
+    connection_id: Option<&http::HeaderValue>,
+    signature_lines: Lines<'_>,
+    origin_lines: Lines<'_>,
+) -> Result<(), Rejection> {
+    let connection_id = match connection_id {
         Some(id) if !id.is_empty() => id.as_bytes(),
         _ => return Err(Rejection::MissingHeader("ce-connectionId")),
     };
     if is_token_signing_input(connection_id) {
         return Err(Rejection::TokenShapedConnectionId);
     }
-    // Each header is looked up once (a hashed lookup), then read as needed.
-    let signature_lines = headers.get_all(headers::CE_SIGNATURE);
-    if signature_lines.iter().next().is_none() {
+    if signature_lines.is_empty() {
         return Err(Rejection::SignatureMissing);
     }
-    let origin_lines = headers.get_all(headers::WEBHOOK_REQUEST_ORIGIN);
 
     let mut any_endpoint = false;
     for endpoint in endpoints {
@@ -57,7 +83,7 @@ pub(crate) fn verify(endpoints: &[Endpoint], headers: &HeaderMap) -> Result<(), 
     }
     if any_endpoint {
         Err(Rejection::SignatureMismatch)
-    } else if origin_lines.iter().next().is_none() {
+    } else if origin_lines.is_empty() {
         Err(Rejection::OriginMissing)
     } else {
         Err(Rejection::OriginNotConfigured)

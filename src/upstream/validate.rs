@@ -12,7 +12,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::options::{validation_builder_methods, ValidationOptions, ValidationSettings};
-use super::{preflight, signature};
+use super::signature;
 use crate::ConfigError;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -105,12 +105,6 @@ impl ValidateUpstreamLayer {
     pub fn builder() -> ValidateUpstreamBuilder {
         ValidateUpstreamBuilder::default()
     }
-
-    pub(crate) fn from_options(options: ValidationOptions) -> Self {
-        Self {
-            options: Arc::new(options),
-        }
-    }
 }
 
 impl<S> Layer<S> for ValidateUpstreamLayer {
@@ -151,13 +145,7 @@ impl<S> ValidateUpstream<S> {
     /// refusal); `None` when it passes.
     fn intercept(&self, headers: &http::HeaderMap, method: &Method) -> Option<Response<Body>> {
         if *method == Method::OPTIONS {
-            return Some(match preflight::answer(&self.options.origins, headers) {
-                Ok(response) => response,
-                Err(rejection) => rejection.into_logged_response(super::headers::for_log(
-                    headers,
-                    &super::headers::CE_HUB,
-                )),
-            });
+            return Some(self.options.preflight(headers));
         }
         if *method == Method::POST && self.options.check_signatures {
             if let Err(rejection) = signature::verify(&self.options.endpoints, headers) {
@@ -187,16 +175,8 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         match self.intercept(request.headers(), request.method()) {
-            Some(response) => ResponseFuture {
-                kind: Kind::Answered {
-                    response: Some(response),
-                },
-            },
-            None => ResponseFuture {
-                kind: Kind::Inner {
-                    future: self.inner.call(request),
-                },
-            },
+            Some(response) => ResponseFuture::answered(response),
+            None => ResponseFuture::inner(self.inner.call(request)),
         }
     }
 }
@@ -208,6 +188,24 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         kind: Kind<F>,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    /// A future that answers `response`.
+    pub(crate) fn answered(response: Response<Body>) -> Self {
+        Self {
+            kind: Kind::Answered {
+                response: Some(response),
+            },
+        }
+    }
+
+    /// A future that answers what `future` answers.
+    pub(crate) fn inner(future: F) -> Self {
+        Self {
+            kind: Kind::Inner { future },
+        }
     }
 }
 
