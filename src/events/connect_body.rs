@@ -100,6 +100,27 @@ pub(crate) fn read(text: &str) -> Option<PlainConnect> {
     (p.pos == text.len()).then_some(body)
 }
 
+/// Which bytes may stand unescaped in a JSON string: all but `"`, `\` and
+/// the control characters (which serde_json refuses unescaped). A table:
+/// one load per byte in the loop that crosses a string.
+#[allow(clippy::indexing_slicing)] // constant indices below 256
+const PLAIN: [bool; 256] = {
+    let mut table = [true; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = false;
+        byte += 1;
+    }
+    table[b'"' as usize] = false;
+    table[b'\\' as usize] = false;
+    table
+};
+
+#[allow(clippy::indexing_slicing)] // a `u8` indexes a table of 256
+fn is_plain(byte: u8) -> bool {
+    PLAIN[usize::from(byte)]
+}
+
 struct Reader<'a> {
     text: &'a str,
     pos: usize,
@@ -141,9 +162,7 @@ impl<'a> Reader<'a> {
         self.expect(b'"')?;
         let start = self.pos;
         let rest = self.text.as_bytes().get(start..)?;
-        let len = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = rest.iter().take_while(|&&b| is_plain(b)).count();
         if rest.get(len) != Some(&b'"') {
             return None;
         }
