@@ -57,6 +57,9 @@ pub use client::WebPubSubServiceClient;
 pub mod client;
 pub mod client_access;
 pub mod config;
+#[cfg(feature = "entra")]
+#[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
+pub mod entra;
 pub mod events;
 pub mod extract;
 mod handler;
