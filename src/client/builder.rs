@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::transport::Transport;
+use super::transport::{Auth, Transport};
 use super::{RetryPolicy, WebPubSubServiceClient};
 use crate::client_access::ClientAccessSigner;
 use crate::config::ConnectionString;
@@ -18,7 +18,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 #[must_use]
 pub struct ServiceClientBuilder {
-    connection: ConnectionString,
+    credentials: Credentials,
     hub: String,
     timeout: Duration,
     connect_timeout: Duration,
@@ -31,8 +31,28 @@ impl ServiceClientBuilder {
     /// The defaults: [`DEFAULT_TIMEOUT`], a 10 s connect timeout,
     /// [`RetryPolicy::default`], a new HTTP client, no reverse proxy.
     pub(super) fn new(connection: &ConnectionString, hub: String) -> Self {
+        Self::from_credentials(Credentials::Key(connection.clone()), hub)
+    }
+
+    /// As [`new`](Self::new), for a Microsoft Entra ID credential.
+    #[cfg(feature = "entra")]
+    pub(super) fn entra(
+        endpoint: String,
+        credential: std::sync::Arc<dyn azure_core::credentials::TokenCredential>,
+        hub: String,
+    ) -> Self {
+        Self::from_credentials(
+            Credentials::Entra {
+                endpoint,
+                credential,
+            },
+            hub,
+        )
+    }
+
+    fn from_credentials(credentials: Credentials, hub: String) -> Self {
         Self {
-            connection: connection.clone(),
+            credentials,
             hub,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: Duration::from_secs(10),
@@ -63,6 +83,10 @@ impl ServiceClientBuilder {
     }
 
     /// Uses this `reqwest` client (its proxy, TLS and pool settings) instead of a new one.
+    ///
+    /// With a Microsoft Entra ID credential, mind its redirect policy: the
+    /// client this builder makes itself follows no redirects, so a bearer
+    /// token never goes anywhere but the endpoint (or the reverse proxy).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
@@ -81,11 +105,34 @@ impl ServiceClientBuilder {
     /// # Errors
     ///
     /// - [`ConfigError::MissingConnectionStringKey`] when the connection string has no `AccessKey`;
+    /// - [`ConfigError::InvalidEndpoint`] (feature `entra`) for a credential's
+    ///   endpoint that is not a bare `http(s)` URL, or is `http://` to a host
+    ///   other than `localhost`, `127.0.0.0/8` or `::1`: bearer tokens travel
+    ///   over TLS only, except to a local emulator (the same rule applies to
+    ///   a reverse proxy);
     /// - [`ConfigError::InvalidHub`] for an invalid hub name;
     /// - [`ConfigError::InvalidReverseProxy`] for a proxy that is not an `http(s)` URL;
     /// - [`ConfigError::HttpClient`] when the HTTP client cannot be set up.
     pub fn build(self) -> Result<WebPubSubServiceClient, ConfigError> {
-        let signer = ClientAccessSigner::new(&self.connection, self.hub.clone())?;
+        let hub: String = crate::names::HubName::new(self.hub)?.into();
+        let (endpoint, auth, signer, follow_redirects) = match self.credentials {
+            Credentials::Key(connection) => {
+                let signer = ClientAccessSigner::new(&connection, hub.clone())?;
+                let auth = Auth::Key(signer.key().clone());
+                (signer.endpoint().to_owned(), auth, Some(signer), true)
+            }
+            #[cfg(feature = "entra")]
+            Credentials::Entra {
+                endpoint,
+                credential,
+            } => {
+                let endpoint = entra_endpoint(&endpoint)?;
+                let auth = Auth::Bearer(super::bearer::BearerTokens::new(credential));
+                (endpoint, auth, None, false)
+            }
+        };
+        #[cfg(feature = "entra")]
+        let bearer = matches!(auth, Auth::Bearer(_));
         let proxy = self
             .reverse_proxy
             .map(|raw| {
@@ -102,31 +149,106 @@ impl ServiceClientBuilder {
                         "only the scheme, host and port are replaced; drop the path".to_owned(),
                     ));
                 }
+                #[cfg(feature = "entra")]
+                if bearer && !super::bearer::may_carry_bearer(&url) {
+                    return Err(invalid(NO_BEARER_OVER_HTTP.to_owned()));
+                }
                 Ok(url)
             })
             .transpose()?;
         let http = match self.http {
             Some(http) => http,
-            None => default_http_client(self.connect_timeout)?,
+            None => default_http_client(self.connect_timeout, follow_redirects)?,
         };
         let transport = Transport {
             http,
-            endpoint: signer.endpoint().to_owned(),
+            endpoint,
             proxy,
-            key: signer.key().clone(),
+            auth,
             retry: self.retry,
             timeout: self.timeout,
         };
-        Ok(WebPubSubServiceClient::from_parts(
-            self.hub, transport, signer,
-        ))
+        Ok(WebPubSubServiceClient::from_parts(hub, transport, signer))
     }
 }
 
+/// What a client authenticates with.
+#[allow(clippy::large_enum_variant)] // one per builder, moved once
+enum Credentials {
+    /// A connection string with an `AccessKey`.
+    Key(ConnectionString),
+    /// A Microsoft Entra ID credential, and the endpoint as given.
+    #[cfg(feature = "entra")]
+    Entra {
+        endpoint: String,
+        credential: std::sync::Arc<dyn azure_core::credentials::TokenCredential>,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Key(connection) => f.debug_tuple("Key").field(connection).finish(),
+            #[cfg(feature = "entra")]
+            Self::Entra {
+                endpoint,
+                credential,
+            } => f
+                .debug_struct("Entra")
+                .field("endpoint", endpoint)
+                .field("credential", credential)
+                .finish(),
+        }
+    }
+}
+
+/// Why an `http://` URL to a remote host is refused with a credential.
+#[cfg(feature = "entra")]
+const NO_BEARER_OVER_HTTP: &str = "Microsoft Entra ID tokens are sent over https only \
+     (http is allowed for localhost, 127.0.0.0/8 and ::1, e.g. a local emulator); use https://";
+
+/// The endpoint of a credential client, `http(s)://host[:port]` without a
+/// trailing `/`, checked.
+#[cfg(feature = "entra")]
+fn entra_endpoint(raw: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: &str| ConfigError::InvalidEndpoint {
+        value: raw.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = Url::parse(raw.trim()).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("it has no host"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            "give only the scheme, host and port, e.g. https://demo.webpubsub.azure.com",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("it must not carry a user name or password"));
+    }
+    if !super::bearer::may_carry_bearer(&url) {
+        return Err(invalid(NO_BEARER_OVER_HTTP));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 /// The HTTP client used when the application gives none.
-fn default_http_client(connect_timeout: Duration) -> Result<reqwest::Client, ConfigError> {
+fn default_http_client(
+    connect_timeout: Duration,
+    follow_redirects: bool,
+) -> Result<reqwest::Client, ConfigError> {
+    let redirects = if follow_redirects {
+        reqwest::redirect::Policy::default()
+    } else {
+        reqwest::redirect::Policy::none()
+    };
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
+        .redirect(redirects)
         .user_agent(concat!("webpubsub-rust/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| ConfigError::HttpClient {

@@ -57,6 +57,22 @@ pub enum ServiceError {
     /// A value could not be serialized as JSON.
     #[error("could not serialize the message as JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The Microsoft Entra ID credential gave no token, so nothing was sent.
+    ///
+    /// Only for a client built with a credential
+    /// ([`WebPubSubServiceClient::credential_builder`](super::WebPubSubServiceClient::credential_builder)).
+    /// The source is the credential's own error: a managed identity that is
+    /// not enabled, an expired secret, no `az login`…
+    #[cfg(feature = "entra")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
+    #[error("{operation}: could not get a Microsoft Entra ID token: {source}")]
+    Credential {
+        /// The operation, e.g. `send_to_all`.
+        operation: &'static str,
+        /// The credential's error.
+        #[source]
+        source: azure_core::Error,
+    },
     /// The service answered the expected status with a body this client cannot read.
     #[error("{operation}: unreadable answer from the service: {reason}")]
     InvalidResponse {

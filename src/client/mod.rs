@@ -5,8 +5,11 @@
 //! - `requests`: the calls with options, configured then awaited;
 //! - `paths`: the REST path of a call and the checks of names and ids in it;
 //! - `transport`: signing, sending and retrying one call;
+//! - `bearer` (feature `entra`): Microsoft Entra ID tokens, cached and refreshed;
 //! - `message`, `filter`, `retry`, `error`: what calls take and give back.
 
+#[cfg(feature = "entra")]
+mod bearer;
 mod builder;
 mod error;
 mod filter;

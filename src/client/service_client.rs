@@ -25,7 +25,9 @@ use crate::ConfigError;
 ///
 /// Cheap to clone (one `Arc`): build it once, keep it in your handler or
 /// axum state, clone it into tasks. Requests are authenticated with
-/// short-lived HS256 tokens signed with the access key, use API version
+/// short-lived HS256 tokens signed with the access key or, with feature
+/// `entra`, with Microsoft Entra ID tokens from any `azure_core`
+/// `TokenCredential` ([`from_credential`](Self::from_credential)). They use API version
 /// [`API_VERSION`](super::API_VERSION), and count as successful only with
 /// the exact status the API documents; anything else is a [`ServiceError`].
 /// Idempotent calls are retried on connection errors and `5xx` (see
@@ -63,7 +65,8 @@ pub struct WebPubSubServiceClient {
 struct Inner {
     hub: String,
     transport: Transport,
-    signer: ClientAccessSigner,
+    /// `None` for a client built with a credential: it has no key.
+    signer: Option<ClientAccessSigner>,
 }
 
 impl WebPubSubServiceClient {
@@ -115,6 +118,101 @@ impl WebPubSubServiceClient {
         ServiceClientBuilder::new(connection, hub.into())
     }
 
+    /// A client for `hub` with default settings, authenticated with a
+    /// Microsoft Entra ID credential instead of an access key.
+    ///
+    /// `endpoint` is the service URL, `https://<name>.webpubsub.azure.com`
+    /// (`http://` only to `localhost`, `127.0.0.0/8` or `::1`, e.g. a local
+    /// emulator). Every REST call carries `Authorization: Bearer <token>`
+    /// for the scope `https://webpubsub.azure.com/.default`; tokens are
+    /// cached and refreshed 5 minutes before they expire, once for all
+    /// callers. The identity needs a data-plane role on the resource, such
+    /// as *Web PubSub Service Owner*.
+    ///
+    /// Such a client has no key: client access URLs come from the service
+    /// (`:generateToken`) through [`issue_client_access`](Self::issue_client_access);
+    /// the local signer ([`signer`](Self::signer), [`client_access`](Self::client_access),
+    /// [`client_access_url`](Self::client_access_url)) is not available.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceClientBuilder::build`]; e.g. [`ConfigError::InvalidEndpoint`]
+    /// for `http://` to a remote host.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use webpubsub::WebPubSubServiceClient;
+    /// use webpubsub::client_access::ClientAccessOptions;
+    ///
+    /// # async fn run(credential: Arc<dyn azure_core::credentials::TokenCredential>)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// // `credential`: e.g. `azure_identity::ManagedIdentityCredential::new(None)?`.
+    /// let client = WebPubSubServiceClient::from_credential(
+    ///     "https://demo.webpubsub.azure.com",
+    ///     "chat",
+    ///     credential,
+    /// )?;
+    /// client.send_to_all("hello").await?;
+    /// let access = client
+    ///     .issue_client_access(&ClientAccessOptions::new().user_id("alice"))
+    ///     .await?;
+    /// println!("connect to {}", access.url());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "entra")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
+    pub fn from_credential(
+        endpoint: impl Into<String>,
+        hub: impl Into<String>,
+        credential: Arc<dyn azure_core::credentials::TokenCredential>,
+    ) -> Result<Self, ConfigError> {
+        Self::credential_builder(endpoint, hub, credential).build()
+    }
+
+    /// A builder for a client of `hub` authenticated with a Microsoft Entra
+    /// ID credential, to set timeouts, retries or a reverse proxy; see
+    /// [`from_credential`](Self::from_credential).
+    ///
+    /// ```
+    /// # #[derive(Debug)] struct Fake;
+    /// # #[webpubsub::async_trait]
+    /// # impl azure_core::credentials::TokenCredential for Fake {
+    /// #     async fn get_token(&self, _: &[&str], _: Option<azure_core::credentials::TokenRequestOptions<'_>>)
+    /// #         -> azure_core::Result<azure_core::credentials::AccessToken> { unimplemented!() }
+    /// # }
+    /// # let credential: std::sync::Arc<dyn azure_core::credentials::TokenCredential> = std::sync::Arc::new(Fake);
+    /// use std::time::Duration;
+    /// use webpubsub::{ConfigError, WebPubSubServiceClient};
+    ///
+    /// let client = WebPubSubServiceClient::credential_builder(
+    ///     "https://demo.webpubsub.azure.com",
+    ///     "chat",
+    ///     credential.clone(),
+    /// )
+    /// .timeout(Duration::from_secs(5))
+    /// .build()?;
+    /// assert_eq!(client.endpoint(), "https://demo.webpubsub.azure.com");
+    ///
+    /// // A local emulator over plain http: fine. Anything else: https only.
+    /// WebPubSubServiceClient::credential_builder("http://localhost:8080", "chat", credential.clone())
+    ///     .build()?;
+    /// let err = WebPubSubServiceClient::credential_builder("http://demo.webpubsub.azure.com", "chat", credential)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ConfigError::InvalidEndpoint { .. }));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    #[cfg(feature = "entra")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
+    pub fn credential_builder(
+        endpoint: impl Into<String>,
+        hub: impl Into<String>,
+        credential: Arc<dyn azure_core::credentials::TokenCredential>,
+    ) -> ServiceClientBuilder {
+        ServiceClientBuilder::entra(endpoint.into(), credential, hub.into())
+    }
+
     /// The hub this client calls.
     #[must_use]
     pub fn hub(&self) -> &str {
@@ -128,29 +226,140 @@ impl WebPubSubServiceClient {
     }
 
     /// The signer of client access URLs for this hub.
+    ///
+    /// # Panics
+    ///
+    /// On a client built with a credential (feature `entra`), which has no
+    /// key to sign with: use [`issue_client_access`](Self::issue_client_access)
+    /// (or check with `try_signer`).
     #[must_use]
     pub fn signer(&self) -> &ClientAccessSigner {
-        &self.inner.signer
+        match &self.inner.signer {
+            Some(signer) => signer,
+            None => panic!(
+                "this WebPubSubServiceClient authenticates with a Microsoft Entra ID credential \
+                 and has no access key to sign client URLs with: use `issue_client_access`"
+            ),
+        }
+    }
+
+    /// The signer of client access URLs, or `None` for a client built with
+    /// a credential (it has no key).
+    ///
+    /// ```
+    /// use webpubsub::WebPubSubServiceClient;
+    ///
+    /// let client = WebPubSubServiceClient::from_connection_string(
+    ///     "Endpoint=http://localhost;Port=8080;AccessKey=local-key;Version=1.0;",
+    ///     "chat",
+    /// )?;
+    /// assert!(client.try_signer().is_some());
+    /// # Ok::<(), webpubsub::ConfigError>(())
+    /// ```
+    #[cfg(feature = "entra")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
+    #[must_use]
+    pub fn try_signer(&self) -> Option<&ClientAccessSigner> {
+        self.inner.signer.as_ref()
     }
 
     /// Signs a client access URL locally (no request is made); see
     /// [`ClientAccessSigner`].
+    ///
+    /// # Panics
+    ///
+    /// As [`signer`](Self::signer): on a client built with a credential.
     #[must_use]
     pub fn client_access(&self, options: &ClientAccessOptions) -> ClientAccess {
-        self.inner.signer.client_access(options)
+        self.signer().client_access(options)
     }
 
     /// Signs a client access token locally and returns the URL to connect to.
+    ///
+    /// # Panics
+    ///
+    /// As [`signer`](Self::signer): on a client built with a credential.
     #[must_use]
     pub fn client_access_url(&self, options: &ClientAccessOptions) -> String {
-        self.inner.signer.client_access_url(options)
+        self.signer().client_access_url(options)
+    }
+
+    /// A client access URL, however this client authenticates: signed
+    /// locally with the access key (no request), or, for a client built
+    /// with a credential, issued by the service
+    /// (`POST /api/hubs/{hub}/:generateToken`, see
+    /// [`generate_client_token`](Self::generate_client_token)).
+    ///
+    /// From the service the URL is `ws(s)://host/client/hubs/{hub}?access_token=<token>`
+    /// (`/clients/mqtt/hubs/{hub}` for MQTT), as the Python and .NET SDKs
+    /// build it. The user id, every role and every group are sent; the
+    /// lifetime in whole minutes, rounded up.
+    ///
+    /// # Errors
+    ///
+    /// Locally signed: never. From the service: as
+    /// [`generate_client_token`](Self::generate_client_token), and
+    /// `InvalidArgument` for custom claims, which the service cannot add
+    /// (refused rather than silently dropped).
+    ///
+    /// ```no_run
+    /// # async fn run(client: webpubsub::WebPubSubServiceClient) -> Result<(), webpubsub::client::ServiceError> {
+    /// use webpubsub::client_access::{ClientAccessOptions, Permission};
+    ///
+    /// let options = ClientAccessOptions::new()
+    ///     .user_id("alice")
+    ///     .role(Permission::JoinLeaveGroup.role())
+    ///     .group("room1");
+    /// let access = client.issue_client_access(&options).await?;
+    /// assert!(access.url().contains("/client/hubs/chat?access_token="));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "entra")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
+    pub async fn issue_client_access(
+        &self,
+        options: &ClientAccessOptions,
+    ) -> Result<ClientAccess, ServiceError> {
+        if let Some(signer) = &self.inner.signer {
+            return Ok(signer.client_access(options));
+        }
+        if options.has_claims() {
+            return Err(ServiceError::invalid(
+                "generate_client_token",
+                "custom claims cannot be added by the service (`:generateToken` has no \
+                 parameter for them); remove them or sign with an access key",
+            ));
+        }
+        let token = self.generate_client_token(options).await?;
+        Ok(ClientAccess::from_service_token(
+            self.endpoint(),
+            self.hub(),
+            options.protocol_value(),
+            token,
+        ))
+    }
+
+    /// The URL of [`issue_client_access`](Self::issue_client_access).
+    ///
+    /// # Errors
+    ///
+    /// As [`issue_client_access`](Self::issue_client_access).
+    #[cfg(feature = "entra")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
+    pub async fn issue_client_access_url(
+        &self,
+        options: &ClientAccessOptions,
+    ) -> Result<String, ServiceError> {
+        self.issue_client_access(options)
+            .await
+            .map(ClientAccess::into_url)
     }
 
     /// The client [`ServiceClientBuilder::build`] hands out.
     pub(super) fn from_parts(
         hub: String,
         transport: Transport,
-        signer: ClientAccessSigner,
+        signer: Option<ClientAccessSigner>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -511,15 +720,19 @@ impl WebPubSubServiceClient {
 
     /// Asks the service to sign a client token (`POST …/:generateToken`).
     ///
-    /// Only needed when the service, not this application, must sign;
+    /// Only needed when the service, not this application, must sign (as
+    /// with a Microsoft Entra ID credential and no key);
     /// [`client_access`](Self::client_access) signs locally with the same
-    /// result and no round trip. Custom claims are not sent (the API has no
-    /// parameter for them); the lifetime is rounded up to whole minutes.
+    /// result and no round trip. The query carries `userId`, one `role` and
+    /// one `group` per value, `minutesToExpire` and `clientType`; no body.
+    /// Custom claims are not sent (the API has no parameter for them); the
+    /// lifetime is rounded up to whole minutes.
     ///
     /// # Errors
     ///
     /// [`ServiceError`]; `InvalidArgument` for the Socket.IO protocol, which
-    /// the API cannot sign for.
+    /// the API cannot sign for, and for a zero lifetime (the service wants
+    /// at least one minute).
     pub async fn generate_client_token(
         &self,
         options: &ClientAccessOptions,
@@ -536,6 +749,12 @@ impl WebPubSubServiceClient {
                 ))
             }
         };
+        if options.lifetime().is_zero() {
+            return Err(ServiceError::invalid(
+                OP,
+                "the token lifetime is zero; the service issues tokens for at least one minute",
+            ));
+        }
         let minutes = options.lifetime().as_secs().div_ceil(60).max(1).to_string();
         let call = self
             .call(OP, Method::POST)

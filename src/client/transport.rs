@@ -37,9 +37,59 @@ pub(crate) struct Transport {
     pub(crate) endpoint: String,
     /// Where requests are sent instead, if a reverse proxy is configured.
     pub(crate) proxy: Option<Url>,
-    pub(crate) key: AccessKey,
+    pub(crate) auth: Auth,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Duration,
+}
+
+/// How requests prove who sends them.
+#[derive(Debug)]
+pub(crate) enum Auth {
+    /// A short-lived HS256 JWT signed with the access key, per request, for
+    /// exactly the URL the service sees.
+    Key(AccessKey),
+    /// A Microsoft Entra ID access token from a credential, cached.
+    #[cfg(feature = "entra")]
+    Bearer(super::bearer::BearerTokens),
+}
+
+impl Auth {
+    /// The `Authorization` value for one attempt at `audience`.
+    async fn authorization(
+        &self,
+        operation: &'static str,
+        audience: &str,
+    ) -> Result<HeaderValue, ServiceError> {
+        match self {
+            Self::Key(key) => {
+                let iat = jwt::unix_now();
+                let token = jwt::sign(
+                    key,
+                    &jwt::RestClaims {
+                        aud: audience,
+                        iat,
+                        exp: iat + REST_TOKEN_LIFETIME,
+                    },
+                );
+                let mut value = HeaderValue::try_from(format!("Bearer {token}"))
+                    .map_err(|e| ServiceError::invalid(operation, e.to_string()))?;
+                value.set_sensitive(true);
+                Ok(value)
+            }
+            #[cfg(feature = "entra")]
+            Self::Bearer(tokens) => tokens.authorization(operation).await,
+        }
+    }
+
+    /// Called when the service answered `401` to `authorization`.
+    fn unauthorized(&self, authorization: &HeaderValue) {
+        match self {
+            Self::Key(_) => {}
+            #[cfg(feature = "entra")]
+            Self::Bearer(tokens) => tokens.rejected(authorization),
+        }
+        let _ = authorization;
+    }
 }
 
 /// The expected answers of an operation.
@@ -189,8 +239,10 @@ impl Transport {
 
         let mut retry = 0;
         loop {
+            // A credential error is returned as it is: nothing was sent.
+            let authorization = self.auth.authorization(operation, &audience).await?;
             let started = Instant::now();
-            let result = self.attempt(&call, &audience, target.clone()).await;
+            let result = self.attempt(&call, &authorization, target.clone()).await;
             let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             let can_retry = retry < self.retry.retries();
             match result {
@@ -226,6 +278,11 @@ impl Transport {
                             })
                         }
                         _ => {}
+                    }
+                    if status == StatusCode::UNAUTHORIZED {
+                        // Never retried (a fresh token may be refused too):
+                        // the next call starts from a new one.
+                        self.auth.unauthorized(&authorization);
                     }
                     if can_retry && call.idempotent && retryable_status(status) {
                         let delay = self.retry.delay(retry, Some(response.headers()));
@@ -273,23 +330,14 @@ impl Transport {
     async fn attempt(
         &self,
         call: &Call,
-        audience: &str,
+        authorization: &HeaderValue,
         target: Url,
     ) -> Result<reqwest::Response, reqwest::Error> {
-        let iat = jwt::unix_now();
-        let token = jwt::sign(
-            &self.key,
-            &jwt::RestClaims {
-                aud: audience,
-                iat,
-                exp: iat + REST_TOKEN_LIFETIME,
-            },
-        );
         let mut request = self
             .http
             .request(call.method.clone(), target)
             .timeout(self.timeout)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+            .header(header::AUTHORIZATION, authorization.clone());
         if let Some(accept) = call.accept {
             request = request.header(header::ACCEPT, accept);
         }

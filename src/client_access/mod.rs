@@ -34,7 +34,7 @@ pub enum ClientProtocol {
 }
 
 impl ClientProtocol {
-    fn path(self) -> &'static str {
+    pub(crate) fn path(self) -> &'static str {
         match self {
             Self::Default => "/client/hubs/",
             Self::Mqtt => "/clients/mqtt/hubs/",
@@ -242,6 +242,12 @@ impl ClientAccessOptions {
     pub(crate) fn group_list(&self) -> &[String] {
         &self.groups
     }
+
+    /// Whether custom claims were added.
+    #[cfg(feature = "entra")]
+    pub(crate) fn has_claims(&self) -> bool {
+        !self.claims.is_empty()
+    }
 }
 
 /// The claims of a client token, in the order the other SDKs write them.
@@ -375,10 +381,7 @@ impl ClientAccessSigner {
     /// A signer for a checked hub name of the service at `endpoint` (`http(s)`).
     pub(crate) fn from_parts(key: AccessKey, endpoint: &url::Url, hub: String) -> Self {
         let http_base = endpoint.as_str().trim_end_matches('/').to_owned();
-        let ws_base = match http_base.strip_prefix("https") {
-            Some(rest) => format!("wss{rest}"),
-            None => format!("ws{}", http_base.strip_prefix("http").unwrap_or(&http_base)),
-        };
+        let ws_base = ws_base(&http_base);
         Self {
             key,
             http_base,
@@ -445,6 +448,43 @@ impl ClientAccessSigner {
     #[must_use]
     pub fn client_access_url(&self, options: &ClientAccessOptions) -> String {
         self.client_access(options).into_url()
+    }
+}
+
+/// `ws(s)://host[:port]` for `http(s)://host[:port]`.
+fn ws_base(http_base: &str) -> String {
+    match http_base.strip_prefix("https") {
+        Some(rest) => format!("wss{rest}"),
+        None => format!("ws{}", http_base.strip_prefix("http").unwrap_or(http_base)),
+    }
+}
+
+#[cfg(feature = "entra")]
+impl ClientAccess {
+    /// The access of a token the service issued (`:generateToken`) for
+    /// `hub` of `endpoint` (`http(s)://host[:port]`, no trailing `/`).
+    pub(crate) fn from_service_token(
+        endpoint: &str,
+        hub: &str,
+        protocol: ClientProtocol,
+        token: String,
+    ) -> Self {
+        let base_url = format!("{}{}{hub}", ws_base(endpoint), protocol.path());
+        // A JWT is URL-safe already; anything else the service might send is escaped.
+        const ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~');
+        let url = format!(
+            "{base_url}?access_token={}",
+            percent_encoding::utf8_percent_encode(&token, ESCAPE)
+        );
+        Self {
+            base_url,
+            token,
+            url,
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::convert::Infallible;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -16,8 +18,11 @@ use super::{ClientAccess, ClientAccessOptions, ClientAccessSigner};
 /// a request names, so a page connects with one `fetch`.
 ///
 /// A tower service to mount with axum's `route_service`. Each `GET` (or
-/// `POST`) is answered with a freshly signed URL (no request to the
-/// service). **Whoever gets a URL connects as the user it names**, so the
+/// `POST`) is answered with a fresh URL: signed locally with the access key
+/// ([`new`](Self::new); no request to the service), or, with feature
+/// `entra` and a service client built from a Microsoft Entra ID credential,
+/// issued by the service (`Negotiate::from_client`, one `:generateToken`
+/// call per answer). **Whoever gets a URL connects as the user it names**, so the
 /// user id must come from something the caller cannot choose:
 ///
 /// - [`user_id_with`](Self::user_id_with) (**the trusted way**): your code
@@ -33,7 +38,11 @@ use super::{ClientAccess, ClientAccessOptions, ClientAccessSigner};
 /// [`options`](Self::options). Refusals:
 ///
 /// - no user id found: `400` (unless [`allow_anonymous`](Self::allow_anonymous));
-/// - a method other than `GET`/`POST`: `405`.
+/// - a method other than `GET`/`POST`: `405`;
+/// - (from the service only) options it cannot take, such as custom claims,
+///   or a credential that gives no token: `500`; the service refusing or
+///   unreachable: `502`. The reason is logged (target
+///   `webpubsub::negotiate`), never sent.
 ///
 /// ```
 /// use axum::{middleware, Router};
@@ -84,10 +93,31 @@ pub struct Negotiate {
 
 #[derive(Clone)]
 struct Settings {
-    signer: ClientAccessSigner,
+    issuer: Issuer,
     source: UserSource,
     options: ClientAccessOptions,
     anonymous: bool,
+}
+
+/// Who makes the tokens.
+#[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // one per `Negotiate`, behind its `Arc`
+enum Issuer {
+    /// Signed here with the access key.
+    Key(ClientAccessSigner),
+    /// Issued by the service, for a client without a key.
+    #[cfg(feature = "entra")]
+    Service(crate::client::WebPubSubServiceClient),
+}
+
+impl fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Key(signer) => signer.fmt(f),
+            #[cfg(feature = "entra")]
+            Self::Service(client) => client.fmt(f),
+        }
+    }
 }
 
 type UserFn = dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync;
@@ -100,16 +130,104 @@ enum UserSource {
     With(Arc<UserFn>),
 }
 
-/// The future of [`Negotiate`]: already complete.
-pub type NegotiateFuture = std::future::Ready<Result<Response<Body>, Infallible>>;
+/// The future of [`Negotiate`]: already complete when URLs are signed
+/// locally or the request is refused; waiting for the service otherwise.
+#[must_use = "futures do nothing unless polled"]
+pub struct NegotiateFuture {
+    state: FutureState,
+}
+
+enum FutureState {
+    Ready(Option<Response<Body>>),
+    #[cfg(feature = "entra")]
+    Service(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
+}
+
+impl NegotiateFuture {
+    fn ready(response: Response<Body>) -> Self {
+        Self {
+            state: FutureState::Ready(Some(response)),
+        }
+    }
+}
+
+impl Future for NegotiateFuture {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        #[cfg(not(feature = "entra"))]
+        let _ = cx;
+        match &mut self.get_mut().state {
+            FutureState::Ready(response) => Poll::Ready(Ok(response.take().unwrap_or_else(|| {
+                text(StatusCode::INTERNAL_SERVER_ERROR, "polled after completion")
+            }))),
+            #[cfg(feature = "entra")]
+            FutureState::Service(future) => future.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+impl fmt::Debug for NegotiateFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            FutureState::Ready(_) => "ready",
+            #[cfg(feature = "entra")]
+            FutureState::Service(_) => "waiting for the service",
+        };
+        f.debug_struct("NegotiateFuture")
+            .field("state", &state)
+            .finish()
+    }
+}
 
 impl Negotiate {
     /// Signs URLs with `signer`. Until a user id source is set every token
     /// is anonymous (no `sub`).
     pub fn new(signer: ClientAccessSigner) -> Self {
+        Self::with_issuer(Issuer::Key(signer))
+    }
+
+    /// Gets URLs through `client`, however it authenticates: signed locally
+    /// when it has an access key (as [`new`](Self::new) with its
+    /// [`signer`](crate::client::WebPubSubServiceClient::signer)), issued by
+    /// the service (`:generateToken`) when it was built from a Microsoft
+    /// Entra ID credential; see
+    /// [`issue_client_access`](crate::client::WebPubSubServiceClient::issue_client_access).
+    /// Custom claims in [`options`](Self::options) cannot be sent to the
+    /// service: such requests are answered `500`.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use webpubsub::WebPubSubServiceClient;
+    /// use webpubsub::client_access::{ClientAccessOptions, Negotiate, Permission};
+    ///
+    /// # #[derive(Clone)] struct SignedIn(String);
+    /// # fn run(credential: Arc<dyn azure_core::credentials::TokenCredential>) -> Result<(), webpubsub::ConfigError> {
+    /// let client = WebPubSubServiceClient::from_credential(
+    ///     "https://demo.webpubsub.azure.com",
+    ///     "chat",
+    ///     credential,
+    /// )?;
+    /// let negotiate = Negotiate::from_client(client)
+    ///     .user_id_with(|parts| parts.extensions.get::<SignedIn>().map(|user| user.0.clone()))
+    ///     .options(ClientAccessOptions::new().role(Permission::JoinLeaveGroup.role()));
+    /// let app: axum::Router = axum::Router::new().route_service("/negotiate", negotiate);
+    /// # let _ = app;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "entra")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
+    pub fn from_client(client: crate::client::WebPubSubServiceClient) -> Self {
+        match client.try_signer() {
+            Some(signer) => Self::new(signer.clone()),
+            None => Self::with_issuer(Issuer::Service(client)),
+        }
+    }
+
+    fn with_issuer(issuer: Issuer) -> Self {
         Self {
             inner: Arc::new(Settings {
-                signer,
+                issuer,
                 source: UserSource::None,
                 options: ClientAccessOptions::new(),
                 anonymous: false,
@@ -215,28 +333,74 @@ impl Negotiate {
         }
     }
 
-    fn answer(&self, parts: &http::request::Parts) -> Response<Body> {
+    fn answer(&self, parts: &http::request::Parts) -> NegotiateFuture {
         if parts.method != Method::GET && parts.method != Method::POST {
             tracing::debug!(target: "webpubsub::negotiate", method = %parts.method, "refused negotiate");
             let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST");
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-            return response;
+            return NegotiateFuture::ready(response);
         }
-        match self.user_id(parts) {
-            Ok(user) => {
-                let mut options = self.inner.options.clone();
-                options.user_id = user;
-                let access = self.inner.signer.client_access(&options);
-                tracing::debug!(target: "webpubsub::negotiate", user = options.user_id.as_deref(),
-                    hub = self.inner.signer.hub(), "signed a client access URL");
-                let body = serde_json::json!({ "url": access.url() }).to_string();
-                json_response(body)
-            }
+        let user = match self.user_id(parts) {
+            Ok(user) => user,
             Err(reason) => {
                 tracing::debug!(target: "webpubsub::negotiate", %reason, "refused negotiate");
-                text(StatusCode::BAD_REQUEST, &reason)
+                return NegotiateFuture::ready(text(StatusCode::BAD_REQUEST, &reason));
+            }
+        };
+        let mut options = self.inner.options.clone();
+        options.user_id = user;
+        match &self.inner.issuer {
+            Issuer::Key(signer) => {
+                let access = signer.client_access(&options);
+                tracing::debug!(target: "webpubsub::negotiate", user = options.user_id.as_deref(),
+                    hub = signer.hub(), "signed a client access URL");
+                NegotiateFuture::ready(url_response(&access))
+            }
+            #[cfg(feature = "entra")]
+            Issuer::Service(client) => {
+                let client = client.clone();
+                NegotiateFuture {
+                    state: FutureState::Service(Box::pin(async move {
+                        from_service(&client, &options).await
+                    })),
+                }
+            }
+        }
+    }
+}
+
+/// `{"url": …}`, never cached.
+fn url_response(access: &ClientAccess) -> Response<Body> {
+    json_response(serde_json::json!({ "url": access.url() }).to_string())
+}
+
+/// The answer with a URL the service issued, or why there is none.
+#[cfg(feature = "entra")]
+async fn from_service(
+    client: &crate::client::WebPubSubServiceClient,
+    options: &ClientAccessOptions,
+) -> Response<Body> {
+    use crate::client::ServiceError;
+    match client.issue_client_access(options).await {
+        Ok(access) => {
+            tracing::debug!(target: "webpubsub::negotiate", user = options.user_id.as_deref(),
+                hub = client.hub(), "the service issued a client access URL");
+            url_response(&access)
+        }
+        Err(error) => {
+            tracing::warn!(target: "webpubsub::negotiate", user = options.user_id.as_deref(),
+                hub = client.hub(), %error, "no client access URL from the service");
+            match error {
+                ServiceError::InvalidArgument { .. } | ServiceError::Credential { .. } => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot get a client access URL: see the server log",
+                ),
+                _ => text(
+                    StatusCode::BAD_GATEWAY,
+                    "the Web PubSub service issued no client access URL",
+                ),
             }
         }
     }
@@ -275,7 +439,7 @@ impl<B> Service<Request<B>> for Negotiate {
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let (parts, _body) = request.into_parts();
-        std::future::ready(Ok(self.answer(&parts)))
+        self.answer(&parts)
     }
 }
 
@@ -288,7 +452,7 @@ impl fmt::Debug for Negotiate {
             UserSource::With(_) => "function".to_owned(),
         };
         f.debug_struct("Negotiate")
-            .field("signer", &self.inner.signer)
+            .field("issuer", &self.inner.issuer)
             .field("user_id_from", &source)
             .field("options", &self.inner.options)
             .field("allow_anonymous", &self.inner.anonymous)
