@@ -1,10 +1,13 @@
-//! Checking the HS256 tokens that REST callers and clients present.
+//! Checking the HS256 tokens that REST callers and clients present, and
+//! the internal key that signs client tokens when local auth is disabled.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
+use sha2::Sha256;
 
 use webpubsub::__emulator::{unix_now, verify_mac};
 use webpubsub::config::AccessKey;
@@ -27,6 +30,80 @@ pub(crate) enum AuthError {
     NotYetValid,
     #[error("the audience `{0}` is not this URL")]
     Audience(String),
+    #[error("local auth is disabled: access-key tokens are not accepted")]
+    LocalAuthDisabled,
+}
+
+/// The emulator's internal key for the client tokens of `:generateToken`
+/// when local auth is disabled (the service then signs them with a key of
+/// its own, named by `kid`). Random, made at build time, used for nothing
+/// else.
+#[derive(Clone)]
+pub(crate) struct ClientKey {
+    kid: String,
+    /// The same secret, as the core's verifier takes it.
+    key: AccessKey,
+    mac: Hmac<Sha256>,
+}
+
+impl std::fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientKey(<redacted>)")
+    }
+}
+
+impl ClientKey {
+    /// A fresh key from the system's random source (two v4 UUIDs: 244 random bits).
+    pub(crate) fn random() -> Self {
+        let secret: String = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+            .iter()
+            .map(|u| u.simple().to_string())
+            .collect();
+        // A 64-character hex string: neither can fail.
+        #[allow(clippy::expect_used)]
+        let key = AccessKey::new(&secret).expect("a non-blank key");
+        #[allow(clippy::expect_used)]
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+            .expect("HMAC takes keys of any length");
+        Self {
+            kid: format!("s-{}", uuid::Uuid::new_v4()),
+            key,
+            mac,
+        }
+    }
+
+    /// The key itself, for a client access signer whose tokens
+    /// [`resign`](Self::resign) then names.
+    pub(crate) fn access_key(&self) -> &AccessKey {
+        &self.key
+    }
+
+    /// `token` (an HS256 JWT) with `kid` added to its header and signed again.
+    pub(crate) fn resign(&self, token: &str) -> Option<String> {
+        let payload = token.split('.').nth(1)?;
+        let header = serde_json::json!({ "alg": "HS256", "kid": self.kid, "typ": "JWT" });
+        let mut out = format!("{}.{payload}", URL_SAFE_NO_PAD.encode(header.to_string()));
+        let mut mac = self.mac.clone();
+        mac.update(out.as_bytes());
+        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        out.push('.');
+        out.push_str(&signature);
+        Some(out)
+    }
+
+    /// Whether `token`'s header names this key.
+    pub(crate) fn names(&self, token: &str) -> bool {
+        token
+            .split('.')
+            .next()
+            .and_then(|h| decode_json(h).ok())
+            .is_some_and(|h| h.get("kid").and_then(Value::as_str) == Some(self.kid.as_str()))
+    }
+
+    /// Verifies a token this key signed, as [`verify`] does.
+    pub(crate) fn verify(&self, token: &str) -> Result<Map<String, Value>, AuthError> {
+        verify(token, &self.key)
+    }
 }
 
 /// Verifies an HS256 token with `key` and returns its claims, after

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use webpubsub::config::{AccessKey, ConfigError};
 
+use crate::entra::{self, AppRegistration, Entra, SigningKey};
 use crate::server::{Emulator, Shared};
-use crate::{client, hub, listen, upstream, HubSettings, DEFAULT_ACCESS_KEY};
+use crate::{auth, client, hub, listen, tls, upstream, HubSettings, DEFAULT_ACCESS_KEY};
 
 /// Settings of an [`Emulator`], checked by [`build`](Self::build).
 ///
@@ -35,6 +36,17 @@ use crate::{client, hub, listen, upstream, HubSettings, DEFAULT_ACCESS_KEY};
 /// A message sent to many connections is held once, however many queues
 /// and reliable buffers it waits in, so what clients can make the emulator
 /// hold grows with what they upload, within the caps above.
+///
+/// # Authentication
+///
+/// | setting | default |
+/// |---|---|
+/// | [access key](Self::access_key) (HS256 REST and client tokens, `ce-signature`) | [`DEFAULT_ACCESS_KEY`] |
+/// | [local auth](Self::disable_local_auth) (the access keys) | on |
+/// | [tenant of its Entra ID](Self::tenant_id) | [`DEFAULT_TENANT_ID`](crate::DEFAULT_TENANT_ID) |
+/// | [app registration](Self::app_registration) allowed to get tokens | [`DEFAULT_CLIENT_ID`](crate::DEFAULT_CLIENT_ID) / [`DEFAULT_CLIENT_SECRET`](crate::DEFAULT_CLIENT_SECRET) |
+/// | [its own managed identity](Self::managed_identity) (upstream bearer tokens) | [`DEFAULT_MANAGED_IDENTITY_CLIENT_ID`](crate::DEFAULT_MANAGED_IDENTITY_CLIENT_ID) / [`DEFAULT_MANAGED_IDENTITY_OBJECT_ID`](crate::DEFAULT_MANAGED_IDENTITY_OBJECT_ID) |
+/// | [HTTPS listener](Self::https_port) | off |
 #[derive(Clone)]
 #[must_use]
 pub struct EmulatorBuilder {
@@ -53,6 +65,11 @@ pub struct EmulatorBuilder {
     groups_per_connection: usize,
     ack_ids: usize,
     client_timeout: Duration,
+    local_auth: bool,
+    tenant: uuid::Uuid,
+    app: AppRegistration,
+    identity: (uuid::Uuid, uuid::Uuid),
+    https_port: Option<u16>,
 }
 
 impl fmt::Debug for EmulatorBuilder {
@@ -76,6 +93,11 @@ impl fmt::Debug for EmulatorBuilder {
             .field("max_groups_per_connection", &self.groups_per_connection)
             .field("remembered_ack_ids", &self.ack_ids)
             .field("client_timeout", &self.client_timeout)
+            .field("local_auth", &self.local_auth)
+            .field("tenant_id", &self.tenant)
+            .field("app_registration", &self.app)
+            .field("managed_identity", &self.identity)
+            .field("https_port", &self.https_port)
             .finish()
     }
 }
@@ -103,7 +125,91 @@ impl EmulatorBuilder {
             groups_per_connection: 100,
             ack_ids: 1000,
             client_timeout: Duration::from_secs(60),
+            local_auth: true,
+            tenant: entra::DEFAULT_TENANT_ID,
+            app: AppRegistration {
+                client_id: entra::DEFAULT_CLIENT_ID,
+                secret: entra::DEFAULT_CLIENT_SECRET.to_owned(),
+                object_id: entra::DEFAULT_APP_OBJECT_ID,
+            },
+            identity: (
+                entra::DEFAULT_MANAGED_IDENTITY_CLIENT_ID,
+                entra::DEFAULT_MANAGED_IDENTITY_OBJECT_ID,
+            ),
+            https_port: None,
         }
+    }
+
+    /// Turns the access keys off, as Azure's `disableLocalAuth: true`
+    /// (default: on). Then:
+    ///
+    /// - the emulator has no access key: its connection string has no
+    ///   `AccessKey=`, and upstream calls carry no `ce-signature`;
+    /// - REST calls need a bearer token of its own [Entra ID](Self::tenant_id)
+    ///   (HS256 tokens get `401`);
+    /// - client tokens come from `:generateToken`, signed (HS256, with a
+    ///   `kid`) by an internal key of the emulator made at build time, as
+    ///   the service does; the client WebSocket accepts them.
+    ///
+    /// ```
+    /// # use webpubsub_emulator::Emulator;
+    /// let emulator = Emulator::builder().disable_local_auth(true).build()?;
+    /// # Ok::<(), webpubsub::ConfigError>(())
+    /// ```
+    pub fn disable_local_auth(mut self, disabled: bool) -> Self {
+        self.local_auth = !disabled;
+        self
+    }
+
+    /// The tenant id of the emulator's Entra ID (default
+    /// [`DEFAULT_TENANT_ID`](crate::DEFAULT_TENANT_ID)). Its endpoints are
+    /// served under `/{tenant}/` and its tokens' `iss` is
+    /// `{base}/{tenant}/v2.0`, `{base}` being the emulator's http URL
+    /// ([`RunningEmulator::entra_base`](crate::RunningEmulator::entra_base)).
+    pub fn tenant_id(mut self, tenant: uuid::Uuid) -> Self {
+        self.tenant = tenant;
+        self
+    }
+
+    /// The app registration whose client id and secret may get tokens
+    /// from the token endpoint (client-credentials grant), replacing the
+    /// default ([`DEFAULT_CLIENT_ID`](crate::DEFAULT_CLIENT_ID) /
+    /// [`DEFAULT_CLIENT_SECRET`](crate::DEFAULT_CLIENT_SECRET)). Its tokens
+    /// carry `azp` = `client_id` and `oid` = the [object id](Self::app_object_id).
+    pub fn app_registration(
+        mut self,
+        client_id: uuid::Uuid,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.app.client_id = client_id;
+        self.app.secret = client_secret.into();
+        self
+    }
+
+    /// The object id (`oid`, `sub`) of the app registration's service
+    /// principal (default [`DEFAULT_APP_OBJECT_ID`](crate::DEFAULT_APP_OBJECT_ID)).
+    pub fn app_object_id(mut self, object_id: uuid::Uuid) -> Self {
+        self.app.object_id = object_id;
+        self
+    }
+
+    /// The client id (`azp`) and object id (`oid`, `sub`) of the
+    /// emulator's own managed identity, in the bearer tokens of event
+    /// handlers configured with
+    /// [`EventHandlerSettings::managed_identity`](crate::EventHandlerSettings::managed_identity).
+    pub fn managed_identity(mut self, client_id: uuid::Uuid, object_id: uuid::Uuid) -> Self {
+        self.identity = (client_id, object_id);
+        self
+    }
+
+    /// Also serves every route over HTTPS on `port` (0 picks a free one)
+    /// of the address given to [`Emulator::start`], with a self-signed
+    /// certificate for `127.0.0.1`, `localhost` and `::1` made at build
+    /// time ([`RunningEmulator::certificate_pem`](crate::RunningEmulator::certificate_pem)).
+    /// Azure SDKs send bearer tokens only over HTTPS. Default: off.
+    pub fn https_port(mut self, port: u16) -> Self {
+        self.https_port = Some(port);
+        self
     }
 
     /// The access key (default [`DEFAULT_ACCESS_KEY`]).
@@ -235,8 +341,10 @@ impl EmulatorBuilder {
     ///
     /// - [`ConfigError::EmptyAccessKey`] for an empty or blank key (primary or secondary);
     /// - [`ConfigError::InvalidHub`] / [`ConfigError::DuplicateHub`] for a bad or repeated hub;
-    /// - [`ConfigError::InvalidEndpoint`] for an event handler URL that is not `http(s)`;
-    /// - [`ConfigError::HttpClient`] when the HTTP client cannot be set up.
+    /// - [`ConfigError::InvalidEndpoint`] for an event handler URL that is
+    ///   not `http(s)`, or a blank [managed identity](crate::EventHandlerSettings::managed_identity) resource;
+    /// - [`ConfigError::HttpClient`] when the HTTP client, the signing key
+    ///   or the HTTPS certificate cannot be set up.
     pub fn build(self) -> Result<Emulator, ConfigError> {
         let key = AccessKey::new(&self.access_key)?;
         let secondary = self
@@ -260,6 +368,17 @@ impl EmulatorBuilder {
                         reason: "an event handler URL template must be an http(s) URL".to_owned(),
                     });
                 }
+                if handler
+                    .auth_resource
+                    .as_deref()
+                    .is_some_and(|r| r.trim().is_empty())
+                {
+                    return Err(ConfigError::InvalidEndpoint {
+                        value: handler.url_template.clone(),
+                        reason: "its managed identity resource (the token audience) is blank"
+                            .to_owned(),
+                    });
+                }
             }
             let key = hub.name.to_ascii_lowercase();
             if settings.contains_key(&key) {
@@ -267,10 +386,28 @@ impl EmulatorBuilder {
             }
             settings.insert(key, hub);
         }
-        let mut keys = vec![key.clone()];
-        keys.extend(secondary.clone());
+        let setup = |reason: String| ConfigError::HttpClient { reason };
+        let signing_key = SigningKey::generate()
+            .ok_or_else(|| setup("generating the Entra ID signing key failed".to_owned()))?;
+        let entra = Arc::new(Entra::new(
+            self.tenant,
+            signing_key,
+            self.app,
+            self.identity,
+            format!("http://{}", self.host),
+        ));
+        let https = match self.https_port {
+            None => None,
+            Some(port) => Some((port, tls::SelfSigned::generate().map_err(setup)?)),
+        };
+        let mut keys = Vec::new();
+        if self.local_auth {
+            keys.push(key.clone());
+            keys.extend(secondary.clone());
+        }
         let upstream = upstream::Upstream::new(
             keys,
+            entra.clone(),
             self.host.clone(),
             self.retry_delays,
             self.upstream_timeout,
@@ -283,6 +420,10 @@ impl EmulatorBuilder {
                 key,
                 secondary,
                 key_text: self.access_key,
+                local_auth: self.local_auth,
+                client_key: auth::ClientKey::random(),
+                entra,
+                https,
                 host: self.host,
                 settings,
                 hubs: hub::Hubs::new(hub::Caps {

@@ -36,6 +36,8 @@
 //! # Ok(()) }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 // One concept a file:
 // - public API: `settings.rs` (hubs and their event handlers), `builder.rs`
 //   (`EmulatorBuilder`: defaults, bounds, checks), `server.rs` (`Emulator`,
@@ -44,11 +46,17 @@
 //   plane), `live.rs` (the live view), `listen.rs` (the listener);
 // - state and rules: `hub/` (who is connected, groups, send queues),
 //   `permissions.rs` (roles), `auth.rs` (tokens), `filter/` (OData filters);
+// - identity: `entra/` (its own Microsoft Entra ID: signing key, issuer,
+//   endpoints), `tls.rs` (the HTTPS listener's certificate),
+//   `credential.rs` (`EmulatorCredential`, feature `credential`);
 // - the wire: `upstream.rs` (calls to event handlers), `frames.rs` (JSON
 //   frames to clients).
 mod auth;
 mod builder;
 mod client;
+#[cfg(feature = "credential")]
+mod credential;
+mod entra;
 mod filter;
 mod frames;
 mod hub;
@@ -58,9 +66,18 @@ mod permissions;
 mod rest;
 mod server;
 mod settings;
+mod tls;
 mod upstream;
 
 pub use builder::EmulatorBuilder;
+#[cfg(feature = "credential")]
+#[cfg_attr(docsrs, doc(cfg(feature = "credential")))]
+pub use credential::EmulatorCredential;
+pub use entra::{
+    DEFAULT_APP_OBJECT_ID, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_MANAGED_IDENTITY_OBJECT_ID, DEFAULT_TENANT_ID,
+    WEBPUBSUB_AUDIENCE,
+};
 pub use server::{Emulator, RunningEmulator};
 pub use settings::{EventHandlerSettings, HubSettings, SystemEvent};
 
@@ -106,6 +123,8 @@ pub mod __fuzz {
         }
     }
 }
+
+pub use uuid;
 
 /// The access key the `webpubsub-emulator` binary uses unless given one.
 pub const DEFAULT_ACCESS_KEY: &str = "webpubsub-emulator-local-key-0123456789";

@@ -9,6 +9,10 @@
 //! right after accept and after each response — so one setting covers
 //! sockets that never send anything, heads trickled byte by byte, and idle
 //! keep-alive connections.
+//!
+//! The HTTPS listener ([`EmulatorBuilder::https_port`](crate::EmulatorBuilder::https_port))
+//! is the same loop with a TLS handshake first, itself bounded by the
+//! header-read timeout; both listeners share one connection limit.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -24,6 +28,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 /// The most bytes hyper buffers for one request head.
 const MAX_HEAD: usize = 64 * 1024;
@@ -40,12 +45,12 @@ pub(crate) struct Limits {
 
 /// A socket that holds one of the listener's permits until it is dropped,
 /// also after hyper handed it over to a WebSocket.
-struct Counted {
-    stream: TcpStream,
+struct Counted<S> {
+    stream: S,
     _permit: OwnedSemaphorePermit,
 }
 
-impl AsyncRead for Counted {
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -55,7 +60,7 @@ impl AsyncRead for Counted {
     }
 }
 
-impl AsyncWrite for Counted {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -96,16 +101,22 @@ fn refuse(stream: &TcpStream, max: usize) {
     let _ = stream.try_write(response.as_bytes());
 }
 
-/// Serves `router` on `listener` until `stop` fires (or is dropped), then
-/// lets open HTTP connections finish their requests.
+/// The permits of `limits`, shared by the listeners of one emulator.
+pub(crate) fn permits(limits: Limits) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(limits.max_connections.max(1)))
+}
+
+/// Serves `router` on `listener` (over TLS with `tls`) until `stop` fires
+/// (or is dropped), then lets open HTTP connections finish their requests.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    permits: Arc<Semaphore>,
+    tls: Option<TlsAcceptor>,
     stop: oneshot::Receiver<()>,
 ) {
     let max = limits.max_connections.max(1);
-    let permits = Arc::new(Semaphore::new(max));
     // Dropping `shutdown` asks every connection to finish; each holds a
     // `done` receiver, so `done_tx.closed()` waits for all of them.
     let (shutdown, shutdown_rx) = watch::channel(());
@@ -147,25 +158,38 @@ pub(crate) async fn serve(
             tracing::info!(target: "webpubsub::emulator", "below the connection limit again");
         }
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(Counted {
-            stream,
-            _permit: permit,
-        });
         let service = TowerToHyperService::new(router.clone());
-        let mut shutdown = shutdown_rx.clone();
+        let shutdown = shutdown_rx.clone();
         let done = done.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .max_buf_size(MAX_HEAD);
-            let conn = http.serve_connection(io, service).with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            match tls {
+                None => {
+                    let io = Counted {
+                        stream,
+                        _permit: permit,
+                    };
+                    connection(io, service, limits, shutdown).await;
+                }
+                Some(acceptor) => {
+                    // The TLS handshake counts against the head's deadline.
+                    let handshake =
+                        tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => {
+                            let io = Counted {
+                                stream,
+                                _permit: permit,
+                            };
+                            connection(io, service, limits, shutdown).await;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(target: "webpubsub::emulator", %error, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tracing::debug!(target: "webpubsub::emulator", "TLS handshake timed out");
+                        }
+                    }
                 }
             }
             drop(done);
@@ -175,4 +199,31 @@ pub(crate) async fn serve(
     drop(shutdown);
     drop(done);
     done_tx.closed().await;
+}
+
+/// Serves one HTTP/1.1 connection (with upgrades) until it ends or the
+/// listener stops.
+async fn connection<S>(
+    io: Counted<S>,
+    service: TowerToHyperService<Router>,
+    limits: Limits,
+    mut shutdown: watch::Receiver<()>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_HEAD);
+    let conn = http
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::auth;
 use super::client::finish;
+use super::entra;
 use super::filter::ODataFilter;
 use super::hub::{lock, Data, Envelope, Origin, Outbound, Refusal, Target};
 use super::permissions::Action;
@@ -47,6 +48,7 @@ fn error(status: StatusCode, message: &str) -> Response {
         StatusCode::FORBIDDEN => "Error.Forbidden",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "Error.UnsupportedMediaType",
         StatusCode::PAYLOAD_TOO_LARGE => "Error.PayloadTooLarge",
+        StatusCode::INTERNAL_SERVER_ERROR => "Error.InternalServerError",
         _ => "Error.BadRequest",
     };
     let body = serde_json::json!({ "code": code, "message": message, "target": "Request" });
@@ -98,19 +100,27 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     let Some(token) = token else {
         return error(StatusCode::UNAUTHORIZED, "no bearer token");
     };
-    let claims = match shared.verify_token(token) {
-        Ok(claims) => claims,
-        Err(e) => return error(StatusCode::UNAUTHORIZED, &e.to_string()),
-    };
-    let accepted = [
-        format!("http://{host}{path_and_query}"),
-        format!("http://{host}{path}"),
-        format!("https://{host}{path_and_query}"),
-        format!("https://{host}{path}"),
-    ];
-    let accepted: Vec<&str> = accepted.iter().map(String::as_str).collect();
-    if let Err(e) = auth::check_audience(&claims, &accepted) {
-        return error(StatusCode::UNAUTHORIZED, &e.to_string());
+    // RS256: a bearer token of the emulator's Entra ID (any valid one may
+    // call every API: no RBAC). Anything else: an access-key token.
+    if entra::algorithm(token).as_deref() == Some("RS256") {
+        if let Err(e) = shared.entra.verify_rest(token) {
+            return error(StatusCode::UNAUTHORIZED, &e.to_string());
+        }
+    } else {
+        let claims = match shared.verify_token(token) {
+            Ok(claims) => claims,
+            Err(e) => return error(StatusCode::UNAUTHORIZED, &e.to_string()),
+        };
+        let accepted = [
+            format!("http://{host}{path_and_query}"),
+            format!("http://{host}{path}"),
+            format!("https://{host}{path_and_query}"),
+            format!("https://{host}{path}"),
+        ];
+        let accepted: Vec<&str> = accepted.iter().map(String::as_str).collect();
+        if let Err(e) = auth::check_audience(&claims, &accepted) {
+            return error(StatusCode::UNAUTHORIZED, &e.to_string());
+        }
     }
 
     let query: Vec<(String, String)> = parts
@@ -512,12 +522,14 @@ impl Call<'_> {
                 )
             }
         };
-        // The hub name was checked when the path was routed.
-        let signer = webpubsub::__emulator::client_access_signer(
-            self.shared.key.clone(),
-            &endpoint,
-            hub.to_owned(),
-        );
+        // The hub name was checked when the path was routed. With local auth
+        // off, the internal key signs (and names itself with a `kid`).
+        let key = if self.shared.local_auth {
+            self.shared.key.clone()
+        } else {
+            self.shared.client_key.access_key().clone()
+        };
+        let signer = webpubsub::__emulator::client_access_signer(key, &endpoint, hub.to_owned());
         let mut options = ClientAccessOptions::new()
             .roles(self.params("role"))
             .groups(self.params("group"))
@@ -526,7 +538,18 @@ impl Call<'_> {
             options = options.user_id(user);
         }
         let access = signer.client_access(&options);
-        let body = serde_json::json!({ "token": access.token() }).to_string();
+        let token = if self.shared.local_auth {
+            Some(access.token().to_owned())
+        } else {
+            self.shared.client_key.resign(access.token())
+        };
+        let Some(token) = token else {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "signing the token failed",
+            );
+        };
+        let body = serde_json::json!({ "token": token }).to_string();
         let mut response = (StatusCode::OK, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -16,13 +16,22 @@ use http::{HeaderMap, Uri};
 
 use webpubsub::config::AccessKey;
 
-use crate::{auth, client, hub, listen, live, rest, upstream, EmulatorBuilder, HubSettings};
+use crate::{
+    auth, client, entra, hub, listen, live, rest, tls, upstream, EmulatorBuilder, HubSettings,
+};
 
 /// What every request handler of the emulator shares.
 pub(crate) struct Shared {
     pub(crate) key: AccessKey,
     pub(crate) secondary: Option<AccessKey>,
     pub(crate) key_text: String,
+    /// Whether the access keys are on (Azure's `disableLocalAuth: false`).
+    pub(crate) local_auth: bool,
+    /// Signs `:generateToken`'s client tokens when local auth is off.
+    pub(crate) client_key: auth::ClientKey,
+    pub(crate) entra: Arc<entra::Entra>,
+    /// The HTTPS listener's port and certificate, when on.
+    pub(crate) https: Option<(u16, tls::SelfSigned)>,
     pub(crate) host: String,
     pub(crate) settings: HashMap<String, HubSettings>,
     pub(crate) hubs: hub::Hubs,
@@ -42,15 +51,31 @@ impl Shared {
         self.settings.get(&hub.to_ascii_lowercase())
     }
 
-    /// Verifies a token signed with the primary or the secondary key.
+    /// Verifies a token signed with the primary or the secondary key
+    /// (refused when local auth is off).
     pub(crate) fn verify_token(
         &self,
         token: &str,
     ) -> Result<serde_json::Map<String, serde_json::Value>, auth::AuthError> {
+        if !self.local_auth {
+            return Err(auth::AuthError::LocalAuthDisabled);
+        }
         match (auth::verify(token, &self.key), &self.secondary) {
             (Err(auth::AuthError::Signature), Some(secondary)) => auth::verify(token, secondary),
             (result, _) => result,
         }
+    }
+
+    /// Verifies a client token: one of `:generateToken` signed with the
+    /// internal key (named by its `kid`), else one signed with an access key.
+    pub(crate) fn verify_client_token(
+        &self,
+        token: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, auth::AuthError> {
+        if self.client_key.names(token) {
+            return self.client_key.verify(token);
+        }
+        self.verify_token(token)
     }
 
     /// Tells the live view something changed.
@@ -72,8 +97,11 @@ impl Emulator {
         EmulatorBuilder::new()
     }
 
-    /// The emulator's routes (`/client/…`, `/api/…`, `/_emulator/…`), to
-    /// serve at the root of an axum server.
+    /// The emulator's routes (`/client/…`, `/api/…`, `/_emulator/…`, and
+    /// its Entra ID's `/{tenant}/…`), to serve at the root of an axum server.
+    ///
+    /// Served this way (not [`start`](Self::start)ed), the Entra ID's base
+    /// URL is `http://{host}` ([`host`](EmulatorBuilder::host), no port).
     ///
     /// `/_emulator` is the live view (hubs, connections, recent upstream
     /// calls), fed by `GET /_emulator/api/state[?hub=&offset=&limit=&since=]`:
@@ -116,12 +144,21 @@ impl Emulator {
             .route("/_emulator", get(live::page))
             .route("/_emulator/", get(live::page))
             .route("/_emulator/api/state", get(live::state))
+            .merge(entra::routes(self.shared.entra.tenant))
             .with_state(self.shared.clone())
     }
 
-    /// The connection string of this emulator listening on `port`.
+    /// The connection string of this emulator listening on `port`; with
+    /// [local auth disabled](EmulatorBuilder::disable_local_auth), it has
+    /// no `AccessKey=` (use a token credential).
     #[must_use]
     pub fn connection_string(&self, port: u16) -> String {
+        if !self.shared.local_auth {
+            return format!(
+                "Endpoint=http://{};Port={port};Version=1.0;",
+                self.shared.host
+            );
+        }
         format!(
             "Endpoint=http://{};Port={port};AccessKey={};Version=1.0;",
             self.shared.host, self.shared.key_text
@@ -131,25 +168,71 @@ impl Emulator {
     /// Binds `addr` and serves in the background until
     /// [`RunningEmulator::shutdown`], with the listener's bounds
     /// ([`max_connections`](EmulatorBuilder::max_connections),
-    /// [`header_read_timeout`](EmulatorBuilder::header_read_timeout)).
+    /// [`header_read_timeout`](EmulatorBuilder::header_read_timeout)),
+    /// plus the HTTPS listener on the same IP if [`https_port`](EmulatorBuilder::https_port)
+    /// is set. Fixes the Entra ID's base URL to `http://{addr}` (the bound
+    /// address; `http://{host}:{port}` when bound to `0.0.0.0` / `::`).
     ///
     /// # Errors
     ///
-    /// When the address cannot be bound.
+    /// When an address cannot be bound.
     pub async fn start(self, addr: SocketAddr) -> std::io::Result<RunningEmulator> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let router = self.router();
+        let https = match &self.shared.https {
+            None => None,
+            Some((port, cert)) => {
+                let listener =
+                    tokio::net::TcpListener::bind(SocketAddr::new(addr.ip(), *port)).await?;
+                let https_addr = listener.local_addr()?;
+                let acceptor = tokio_rustls::TlsAcceptor::from(cert.config.clone());
+                Some((listener, https_addr, acceptor))
+            }
+        };
+        let base = if addr.ip().is_unspecified() {
+            format!("http://{}:{}", self.shared.host, addr.port())
+        } else {
+            format!("http://{addr}")
+        };
+        self.shared.entra.set_base(base);
         let limits = self.shared.listener;
-        let task = tokio::spawn(listen::serve(listener, router, limits, stopped));
-        tracing::info!(target: "webpubsub::emulator", %addr,
+        let permits = listen::permits(limits);
+        let mut stops = Vec::new();
+        let mut tasks = Vec::new();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        stops.push(stop);
+        tasks.push(tokio::spawn(listen::serve(
+            listener,
+            self.router(),
+            limits,
+            permits.clone(),
+            None,
+            stopped,
+        )));
+        let https_addr = match https {
+            None => None,
+            Some((listener, https_addr, acceptor)) => {
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                stops.push(stop);
+                tasks.push(tokio::spawn(listen::serve(
+                    listener,
+                    self.router(),
+                    limits,
+                    permits,
+                    Some(acceptor),
+                    stopped,
+                )));
+                Some(https_addr)
+            }
+        };
+        tracing::info!(target: "webpubsub::emulator", %addr, https = ?https_addr,
             max_connections = limits.max_connections, "emulator listening");
         Ok(RunningEmulator {
             emulator: self,
             addr,
-            stop: Some(stop),
-            task,
+            https_addr,
+            stops,
+            tasks,
         })
     }
 }
@@ -168,8 +251,9 @@ impl fmt::Debug for Emulator {
 pub struct RunningEmulator {
     emulator: Emulator,
     addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    https_addr: Option<SocketAddr>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningEmulator {
@@ -199,13 +283,85 @@ impl RunningEmulator {
         self.emulator.connection_string(self.addr.port())
     }
 
+    /// The address of the HTTPS listener, if [on](EmulatorBuilder::https_port).
+    #[must_use]
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
+    }
+
+    /// `https://{host}:{https port}`, if the HTTPS listener is
+    /// [on](EmulatorBuilder::https_port). Its certificate names
+    /// `localhost`, `127.0.0.1` and `::1` only.
+    #[must_use]
+    pub fn https_endpoint(&self) -> Option<String> {
+        self.https_addr
+            .map(|a| format!("https://{}:{}", self.emulator.shared.host, a.port()))
+    }
+
+    /// The HTTPS listener's self-signed certificate (PEM, no private key),
+    /// to trust in clients: e.g. write it to a file and start Node with
+    /// `NODE_EXTRA_CA_CERTS=<file>`.
+    #[must_use]
+    pub fn certificate_pem(&self) -> Option<&str> {
+        self.emulator
+            .shared
+            .https
+            .as_ref()
+            .map(|(_, cert)| cert.pem.as_str())
+    }
+
+    /// The base URL of the emulator's Entra ID (`http://{ip}:{port}`):
+    /// its issuer is `{base}/{tenant}/v2.0`.
+    #[must_use]
+    pub fn entra_base(&self) -> &str {
+        self.emulator.shared.entra.base()
+    }
+
+    /// The tenant id of the emulator's Entra ID.
+    #[must_use]
+    pub fn tenant_id(&self) -> uuid::Uuid {
+        self.emulator.shared.entra.tenant
+    }
+
+    /// The `iss` of its tokens: `{base}/{tenant}/v2.0`.
+    #[must_use]
+    pub fn issuer(&self) -> String {
+        self.emulator.shared.entra.issuer()
+    }
+
+    /// `{base}/{tenant}/v2.0/.well-known/openid-configuration`, the
+    /// discovery document to point a token validator at.
+    #[must_use]
+    pub fn openid_configuration_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.issuer())
+    }
+
+    /// `{base}/{tenant}/oauth2/v2.0/token`, the token endpoint.
+    #[must_use]
+    pub fn token_endpoint(&self) -> String {
+        let entra = &self.emulator.shared.entra;
+        format!("{}/{}/oauth2/v2.0/token", entra.base(), entra.tenant)
+    }
+
+    /// A token credential of the configured [app registration](EmulatorBuilder::app_registration)
+    /// that gets its tokens from this emulator's token endpoint.
+    #[cfg(feature = "credential")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "credential")))]
+    #[must_use]
+    pub fn credential(&self) -> Arc<crate::EmulatorCredential> {
+        let app = &self.emulator.shared.entra.app;
+        crate::EmulatorCredential::new(self.token_endpoint(), app.client_id, app.secret.clone())
+    }
+
     /// Closes every client connection and stops serving.
     pub async fn shutdown(mut self) {
         close_all(&self.emulator.shared, "The service is shutting down.");
-        if let Some(stop) = self.stop.take() {
+        for stop in self.stops.drain(..) {
             let _ = stop.send(());
         }
-        let _ = (&mut self.task).await;
+        for task in &mut self.tasks {
+            let _ = task.await;
+        }
     }
 }
 

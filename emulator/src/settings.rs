@@ -18,13 +18,16 @@ pub enum SystemEvent {
 /// One event handler of a hub: where events go and which ones.
 ///
 /// The URL template may hold `{hub}` and `{event}`. By default the handler
-/// receives every system event and every user event (`*`).
+/// receives every system event and every user event (`*`), and its calls
+/// carry no `Authorization` header (the service's "no authentication").
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct EventHandlerSettings {
     pub(crate) url_template: String,
     system_events: Vec<SystemEvent>,
     user_events: String,
+    /// The audience of the managed-identity bearer token, if any.
+    pub(crate) auth_resource: Option<String>,
 }
 
 impl EventHandlerSettings {
@@ -38,7 +41,33 @@ impl EventHandlerSettings {
                 SystemEvent::Disconnected,
             ],
             user_events: "*".to_owned(),
+            auth_resource: None,
         }
+    }
+
+    /// Authenticates the calls with the emulator's managed identity, as the
+    /// service's `auth: {"type": "ManagedIdentity", "managedIdentity":
+    /// {"resource": …}}`: every event call (not the abuse-protection
+    /// `OPTIONS`) carries `Authorization: Bearer <token>` from the
+    /// emulator's own Entra ID, with `aud` = `resource`, `oid` / `sub` /
+    /// `azp` = the emulator's [managed identity](crate::EmulatorBuilder::managed_identity)
+    /// and `iss` = `{base}/{tenant}/v2.0`, whose keys are at
+    /// `{base}/{tenant}/discovery/v2.0/keys`. The token is reused until 5
+    /// minutes before it expires (it lives 1 hour).
+    ///
+    /// Microsoft's docs do not say whether the service sends a bearer token
+    /// with the abuse-protection `OPTIONS`; the emulator sends none there.
+    ///
+    /// ```
+    /// # use webpubsub_emulator::{Emulator, EventHandlerSettings, HubSettings};
+    /// let handler = EventHandlerSettings::new("http://127.0.0.1:3000/eventhandler")
+    ///     .managed_identity("api://my-app");
+    /// let emulator = Emulator::builder().hub(HubSettings::new("chat").event_handler(handler)).build();
+    /// assert!(emulator.is_ok());
+    /// ```
+    pub fn managed_identity(mut self, resource: impl Into<String>) -> Self {
+        self.auth_resource = Some(resource.into());
+        self
     }
 
     /// The system events this handler receives (replacing the default: all three).

@@ -1,5 +1,7 @@
 //! Calling the application's event handler, as the service does: the
-//! abuse-protection handshake on first use, then signed CloudEvents.
+//! abuse-protection handshake on first use, then signed CloudEvents —
+//! with a managed-identity bearer token for handlers configured so, and
+//! without `ce-signature` when local auth is disabled.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -11,6 +13,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use super::entra::Entra;
 use super::hub::lock;
 use super::live::{clip, shown_header, shown_url, SHOWN_TEXT, SHOWN_VALUE};
 use super::{EventHandlerSettings, HubSettings};
@@ -133,7 +136,9 @@ impl CallRecord {
 #[derive(Debug)]
 pub(crate) struct Upstream {
     http: reqwest::Client,
+    /// Empty when local auth is disabled: no `ce-signature` then.
     keys: Vec<AccessKey>,
+    entra: Arc<Entra>,
     origin: String,
     retry_delays: Vec<Duration>,
     /// One cell per handler URL: set once its handshake succeeded; callers
@@ -147,6 +152,7 @@ pub(crate) struct Upstream {
 impl Upstream {
     pub(crate) fn new(
         keys: Vec<AccessKey>,
+        entra: Arc<Entra>,
         origin: String,
         retry_delays: Vec<Duration>,
         timeout: Duration,
@@ -158,6 +164,7 @@ impl Upstream {
         Ok(Self {
             http,
             keys,
+            entra,
             origin,
             retry_delays,
             validated: Mutex::new(HashMap::new()),
@@ -201,7 +208,21 @@ impl Upstream {
         }
         self.preflight(handler, call.hub).await?;
         let url = expand(&handler.url_template, call.hub, call.kind.event_name());
-        let headers = self.headers(&call);
+        let mut headers = self.headers(&call);
+        if let Some(resource) = &handler.auth_resource {
+            let bearer = self
+                .entra
+                .upstream_token(resource)
+                .and_then(|t| HeaderValue::try_from(format!("Bearer {t}")).ok());
+            let Some(mut bearer) = bearer else {
+                return Err(UpstreamError::Transport {
+                    url,
+                    reason: "the managed identity's token could not be signed".to_owned(),
+                });
+            };
+            bearer.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, bearer);
+        }
         let mut attempt = 0;
         loop {
             let started = Instant::now();
@@ -350,7 +371,7 @@ impl Upstream {
             user_id: call.user_id,
             subprotocol: call.subprotocol,
             state: call.state.as_deref().filter(|s| !s.is_empty()),
-            signature: Some(&signature),
+            signature: (!self.keys.is_empty()).then_some(signature.as_str()),
             origin: Some(&self.origin),
             content_type: Some(call.content_type),
         }
@@ -418,8 +439,20 @@ mod tests {
 
     #[tokio::test]
     async fn token_shaped_connection_ids_are_never_signed() {
+        let entra = Entra::new(
+            uuid::Uuid::nil(),
+            crate::entra::SigningKey::generate().unwrap(),
+            crate::entra::AppRegistration {
+                client_id: uuid::Uuid::nil(),
+                secret: "s".to_owned(),
+                object_id: uuid::Uuid::nil(),
+            },
+            (uuid::Uuid::nil(), uuid::Uuid::nil()),
+            "http://localhost".to_owned(),
+        );
         let upstream = Upstream::new(
             vec![AccessKey::new("k").unwrap()],
+            Arc::new(entra),
             "localhost".to_owned(),
             Vec::new(),
             Duration::from_secs(1),

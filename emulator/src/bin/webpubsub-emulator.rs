@@ -11,7 +11,11 @@ use std::process::ExitCode;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
-use webpubsub_emulator::{Emulator, EventHandlerSettings, HubSettings, DEFAULT_ACCESS_KEY};
+use webpubsub_emulator::uuid;
+use webpubsub_emulator::{
+    Emulator, EventHandlerSettings, HubSettings, DEFAULT_ACCESS_KEY, DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET, DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_MANAGED_IDENTITY_OBJECT_ID,
+};
 
 /// The environment variable that sets the access key.
 const KEY_VAR: &str = "WebPubSubEmulatorAccessKey";
@@ -61,6 +65,63 @@ struct Args {
     /// Groups one connection may be in [default: 100]
     #[arg(long, value_name = "N", value_parser = count)]
     max_groups_per_connection: Option<usize>,
+
+    /// Authenticate the event handler of hub NAME with the emulator's
+    /// managed identity: a bearer token with aud=RESOURCE on every event
+    /// (not on the abuse-protection OPTIONS); repeat for more hubs
+    #[arg(long = "hub-auth", value_name = "NAME=RESOURCE", value_parser = hub_auth)]
+    hub_auth: Vec<(String, String)>,
+
+    /// No access keys (Azure's disableLocalAuth): REST needs Entra bearer
+    /// tokens, client tokens come from :generateToken, no ce-signature upstream
+    #[arg(long)]
+    disable_local_auth: bool,
+
+    /// Also serve HTTPS on this port (0 picks a free one) with a
+    /// self-signed certificate for 127.0.0.1, localhost and ::1
+    #[arg(long, value_name = "PORT")]
+    https_port: Option<u16>,
+
+    /// Write the HTTPS certificate (PEM) to this file, e.g. for NODE_EXTRA_CA_CERTS
+    #[arg(long, value_name = "FILE", requires = "https_port")]
+    https_cert_out: Option<std::path::PathBuf>,
+
+    /// Tenant id of the emulator's Entra ID [default: 0e3a0000-0000-4000-8000-000000000001]
+    #[arg(long, value_name = "GUID")]
+    tenant_id: Option<uuid::Uuid>,
+
+    /// Client id of the app registration that may get tokens
+    /// [default: 0e3a0000-0000-4000-8000-000000000002]
+    #[arg(long, value_name = "GUID")]
+    client_id: Option<uuid::Uuid>,
+
+    /// Its client secret [default: webpubsub-emulator-dev-client-secret]
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "WebPubSubEmulatorClientSecret",
+        hide_env_values = true
+    )]
+    client_secret: Option<String>,
+
+    /// Client id (azp) of the emulator's managed identity
+    /// [default: 0e3a0000-0000-4000-8000-000000000004]
+    #[arg(long, value_name = "GUID")]
+    managed_identity_client_id: Option<uuid::Uuid>,
+
+    /// Object id (oid) of the emulator's managed identity
+    /// [default: 0e3a0000-0000-4000-8000-000000000005]
+    #[arg(long, value_name = "GUID")]
+    managed_identity_object_id: Option<uuid::Uuid>,
+}
+
+/// `--hub-auth NAME=RESOURCE`.
+fn hub_auth(value: &str) -> Result<(String, String), String> {
+    value
+        .split_once('=')
+        .filter(|(_, resource)| !resource.trim().is_empty())
+        .map(|(name, resource)| (name.to_owned(), resource.to_owned()))
+        .ok_or_else(|| "write NAME=RESOURCE, e.g. chat=api://my-app".to_owned())
 }
 
 /// `--hub NAME=URL`.
@@ -117,9 +178,42 @@ async fn main() -> ExitCode {
 /// Starts the emulator, prints its connection string, and serves until Ctrl-C.
 async fn run(args: Args) -> Result<(), String> {
     let key = args.access_key.as_deref().unwrap_or(DEFAULT_ACCESS_KEY);
-    let mut builder = Emulator::builder().access_key(key).host(&args.host);
+    let mut builder = Emulator::builder()
+        .access_key(key)
+        .host(&args.host)
+        .disable_local_auth(args.disable_local_auth);
+    for (name, _) in &args.hub_auth {
+        if !args.hubs.iter().any(|(hub, _)| hub == name) {
+            return Err(format!(
+                "--hub-auth {name}=…: no --hub {name}=URL to authenticate"
+            ));
+        }
+    }
     for (name, url) in &args.hubs {
-        builder = builder.hub(HubSettings::new(name).event_handler(EventHandlerSettings::new(url)));
+        let mut handler = EventHandlerSettings::new(url);
+        if let Some((_, resource)) = args.hub_auth.iter().rev().find(|(hub, _)| hub == name) {
+            handler = handler.managed_identity(resource);
+        }
+        builder = builder.hub(HubSettings::new(name).event_handler(handler));
+    }
+    if let Some(tenant) = args.tenant_id {
+        builder = builder.tenant_id(tenant);
+    }
+    let client_id = args.client_id.unwrap_or(DEFAULT_CLIENT_ID);
+    let client_secret = args
+        .client_secret
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or(DEFAULT_CLIENT_SECRET);
+    builder = builder.app_registration(client_id, client_secret);
+    builder = builder.managed_identity(
+        args.managed_identity_client_id
+            .unwrap_or(DEFAULT_MANAGED_IDENTITY_CLIENT_ID),
+        args.managed_identity_object_id
+            .unwrap_or(DEFAULT_MANAGED_IDENTITY_OBJECT_ID),
+    );
+    if let Some(port) = args.https_port {
+        builder = builder.https_port(port);
     }
     if let Some(n) = args.max_connections {
         builder = builder.max_connections(n);
@@ -137,9 +231,33 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| bind_error(addr, &e))?;
     println!("Web PubSub emulator listening on {}", running.local_addr());
+    if let Some(https) = running.https_endpoint() {
+        println!("HTTPS: {https} (self-signed certificate for 127.0.0.1, localhost, ::1)");
+    }
+    if let (Some(path), Some(pem)) = (&args.https_cert_out, running.certificate_pem()) {
+        std::fs::write(path, pem)
+            .map_err(|e| format!("cannot write the certificate to {}: {e}", path.display()))?;
+        println!("HTTPS certificate written to {}", path.display());
+    }
     println!("Connection string: {}", running.connection_string());
+    if args.disable_local_auth {
+        println!("Auth: local auth DISABLED (no access key); Entra ID bearer tokens only");
+    } else {
+        println!("Auth: access key (HS256 tokens, ce-signature) and Entra ID bearer tokens");
+    }
+    println!(
+        "Entra ID: issuer {}, token endpoint {} (client id {client_id})",
+        running.issuer(),
+        running.token_endpoint()
+    );
+    println!("Entra ID discovery: {}", running.openid_configuration_url());
     for (name, url) in &args.hubs {
-        println!("Hub `{name}`: events go to {url}");
+        match args.hub_auth.iter().rev().find(|(hub, _)| hub == name) {
+            Some((_, resource)) => println!(
+                "Hub `{name}`: events go to {url} with a managed-identity bearer token (aud {resource})"
+            ),
+            None => println!("Hub `{name}`: events go to {url}"),
+        }
     }
     let stopped = tokio::signal::ctrl_c()
         .await

@@ -199,7 +199,8 @@ fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// Step: the access token (`?access_token=` or `Authorization: Bearer …`)
-/// must be signed with an access key of the emulator and meant for this
+/// must be signed with an access key of the emulator (or, from
+/// `:generateToken` with local auth disabled, its internal key) and meant for this
 /// hub's URL; its claims. Refuses with 401.
 fn authenticate(
     shared: &Shared,
@@ -220,7 +221,7 @@ fn authenticate(
         return Err(Refusal::new(StatusCode::UNAUTHORIZED, "no access token"));
     };
     let claims = shared
-        .verify_token(token)
+        .verify_client_token(token)
         .map_err(|e| Refusal::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
     let host = headers
         .get(http::header::HOST)
