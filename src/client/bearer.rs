@@ -2,12 +2,20 @@
 //! asked from a [`TokenCredential`], cached, and refreshed once for every
 //! caller waiting on it.
 //!
-//! The rules, from `keyless.md` §1 and §6.3:
+//! The rules, from `keyless.md` §1 and §6.3 (which cite the sources):
 //!
-//! - scope [`SCOPE`] (the Python and Java SDKs' default; the service checks
-//!   the audience `https://webpubsub.azure.com`);
+//! - `Authorization: Bearer <Entra token>` replaces the HS256 JWT; path,
+//!   query and body of every operation stay the same (the REST API
+//!   reference, *reference-rest-api-data-plane*);
+//! - scope [`SCOPE`] (the Python SDK's default `credential_scopes`, the Java
+//!   SDK's `WPS_DEFAULT_SCOPE`; the service checks the audience
+//!   `https://webpubsub.azure.com`, Azure/azure-webpubsub issue #600);
 //! - a cached token is reused while it has more than [`REFRESH_MARGIN`]
-//!   (5 minutes, `azure_core`'s bearer policy's margin) left to live;
+//!   (5 minutes, `azure_core` 1.1's `BearerTokenAuthorizationPolicy`
+//!   margin) left to live;
+//! - `azure_core`'s policy refuses non-TLS URLs; we refuse them too, except
+//!   loopback hosts, so a local emulator over `http` works
+//!   ([`may_carry_bearer`]);
 //! - one refresh at a time (a `tokio` mutex around it, the cache checked
 //!   again once it is held), so 20 calls arriving with an empty cache ask
 //!   the credential once;

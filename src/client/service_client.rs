@@ -292,8 +292,20 @@ impl WebPubSubServiceClient {
     ///
     /// From the service the URL is `ws(s)://host/client/hubs/{hub}?access_token=<token>`
     /// (`/clients/mqtt/hubs/{hub}` for MQTT), as the Python and .NET SDKs
-    /// build it. The user id, every role and every group are sent; the
-    /// lifetime in whole minutes, rounded up.
+    /// build it. The user id, every role and every group are sent (groups
+    /// on every path: the .NET SDK's sync path once dropped them); the
+    /// lifetime in whole minutes, rounded up, at least one.
+    ///
+    /// What this follows, and where it comes from: `POST
+    /// /api/hubs/{hub}/:generateToken` with query `userId`, repeated `role`,
+    /// repeated `group`, `minutesToExpire` (minimum 1) and `clientType`
+    /// (`Default` or `MQTT`), no body, answered `200 {"token": "…"}` (the
+    /// REST reference page *Generate Client Token*); `0` minutes is refused
+    /// by the service (Azure SDK for Go, PR #21929), so it is refused here
+    /// first; the URL shape is the Python SDK's `get_client_access_token`
+    /// and .NET's `GetClientAccessUri`. Not confirmed: the service's own
+    /// default and maximum lifetime (this client always sends one, default
+    /// 60 minutes).
     ///
     /// # Errors
     ///

@@ -196,13 +196,19 @@ impl Negotiate {
     /// Custom claims in [`options`](Self::options) cannot be sent to the
     /// service: such requests are answered `500`.
     ///
-    /// ```no_run
-    /// use std::sync::Arc;
+    /// ```
     /// use webpubsub::WebPubSubServiceClient;
     /// use webpubsub::client_access::{ClientAccessOptions, Negotiate, Permission};
     ///
     /// # #[derive(Clone)] struct SignedIn(String);
-    /// # fn run(credential: Arc<dyn azure_core::credentials::TokenCredential>) -> Result<(), webpubsub::ConfigError> {
+    /// # #[derive(Debug)] struct Fake;
+    /// # #[webpubsub::async_trait]
+    /// # impl azure_core::credentials::TokenCredential for Fake {
+    /// #     async fn get_token(&self, _: &[&str], _: Option<azure_core::credentials::TokenRequestOptions<'_>>)
+    /// #         -> azure_core::Result<azure_core::credentials::AccessToken> { unimplemented!() }
+    /// # }
+    /// # let credential = std::sync::Arc::new(Fake);
+    /// // `credential`: e.g. `azure_identity::ManagedIdentityCredential::new(None)?`.
     /// let client = WebPubSubServiceClient::from_credential(
     ///     "https://demo.webpubsub.azure.com",
     ///     "chat",
@@ -213,7 +219,7 @@ impl Negotiate {
     ///     .options(ClientAccessOptions::new().role(Permission::JoinLeaveGroup.role()));
     /// let app: axum::Router = axum::Router::new().route_service("/negotiate", negotiate);
     /// # let _ = app;
-    /// # Ok(()) }
+    /// # Ok::<(), webpubsub::ConfigError>(())
     /// ```
     #[cfg(feature = "entra")]
     #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
