@@ -271,6 +271,14 @@ impl RunningEmulator {
         self.emulator.shared.hubs.hub_count()
     }
 
+    /// `claims` signed as an access token of the emulator's Entra ID (its
+    /// key, its `kid`), as given: for tests of the checks. Not a stable API.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn __sign_entra_token(&self, claims: &serde_json::Value) -> Option<String> {
+        self.emulator.shared.entra.sign(claims)
+    }
+
     /// `http://{host}:{port}`.
     #[must_use]
     pub fn endpoint(&self) -> String {

@@ -139,6 +139,11 @@ impl Entra {
         Some((self.key.sign(&claims)?, exp))
     }
 
+    /// `claims` signed with the key, as given (for tests).
+    pub(crate) fn sign(&self, claims: &Value) -> Option<String> {
+        self.key.sign(claims)
+    }
+
     /// The managed identity's token for `resource`, reused until 5 minutes
     /// before it expires.
     pub(crate) fn upstream_token(&self, resource: &str) -> Option<String> {
