@@ -261,7 +261,8 @@ async fn bad_token_requests_get_oauth_errors() {
     };
     let mut default_client = ok.to_vec();
     default_client[1].1 = default_id.as_str();
-    let rows: Vec<(Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    type Form<'a> = Vec<(&'a str, &'a str)>;
+    let rows: Vec<(Form<'_>, StatusCode, &str)> = vec![
         (
             with("client_secret", "wrong"),
             StatusCode::UNAUTHORIZED,
