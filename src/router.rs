@@ -34,7 +34,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 ///
 /// A tower [`Service`] to mount with axum's `nest_service` (or
 /// `route_service`, or hyper directly). It answers the abuse-protection
-/// handshake, checks `ce-signature` (see [`ValidateUpstreamLayer`]), routes
+/// handshake, checks `ce-signature` (see [`ValidateUpstreamLayer`](crate::upstream::ValidateUpstreamLayer)), routes
 /// each event by its `ce-hub` header (case-insensitive) to that hub's
 /// [`EventHandler`], and writes the handler's answer as the service expects.
 /// Any path under the mount point is served, so the service's URL template
@@ -213,7 +213,7 @@ where
     }
 
     /// The abuse-protection handshake is answered at once; anything else
-    /// goes through [`DispatchInner::handle`], in one boxed future.
+    /// is checked, decoded and dispatched in one boxed future.
     fn call(&mut self, request: Request<B>) -> Self::Future {
         if request.method() == Method::OPTIONS {
             return ResponseFuture::answered(self.inner.validation.preflight(request.headers()));
@@ -267,6 +267,9 @@ impl DispatchInner {
         let found = headers::EventHeaders::scan(&parts.headers);
         if self.validation.check_signatures {
             signature::verify_scanned(&self.validation.endpoints, &parts.headers, &found)?;
+        }
+        if self.validation.checks_bearer() {
+            self.validation.check_bearer(&parts.headers).await?;
         }
         if found.hub_repeated {
             return Err(Rejection::RepeatedHeader(headers::display_name(&CE_HUB)));

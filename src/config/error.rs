@@ -56,12 +56,20 @@ pub enum ConfigError {
         /// The offending value.
         value: String,
     },
-    /// Request signatures cannot be checked because no access key was configured.
+    /// Requests cannot be checked: neither an access key nor Entra ID
+    /// validation was configured.
     #[error(
-        "no access key configured: add a connection string or an access key, \
+        "no access key configured: add a connection string or an access key \
+         (or, with feature `entra`, Entra ID validation with `.entra(..)`), \
          or call `insecure_skip_signature_check()` to accept unsigned requests"
     )]
     NoAccessKey,
+    /// The Entra ID validation settings cannot work (feature `entra`).
+    #[error("Entra ID validation: {reason}")]
+    InvalidEntraValidation {
+        /// What is wrong, and what to do.
+        reason: String,
+    },
     /// An [`EventRouter`](crate::EventRouter) was built without any hub.
     #[error("no hub configured: add one with `.hub(\"name\", handler)`")]
     NoHub,

@@ -1,2 +1,458 @@
 //! Keyless upstream: Microsoft Entra ID bearer tokens on event requests
-//! (feature `entra`). Work in progress.
+//! (feature `entra`).
+//!
+//! A hub's event handler can be set to authenticate with the Web PubSub
+//! resource's managed identity (`auth` type `ManagedIdentity` with a
+//! *resource*, the token's audience). The service then sends
+//! `Authorization: Bearer <token>` on every event request: an access token
+//! issued by Microsoft Entra ID for that resource, signed with RS256 by
+//! the tenant's keys. When local auth is disabled on the resource the
+//! access keys are deleted and `ce-signature` is no longer sent, so this
+//! token is the only proof that an event comes from the service (Microsoft
+//! Learn: "Disable local (access key) authentication with Azure Web
+//! PubSub Service" and "How to use managed identities for Azure Web PubSub
+//! Service").
+//!
+//! [`EntraValidation`] checks that token, on the
+//! [`EventRouter`](crate::EventRouter) and the
+//! [`ValidateUpstreamLayer`](crate::upstream::ValidateUpstreamLayer)
+//! (`.entra(...)` on their builders):
+//!
+//! - the signature, RS256 only (any other `alg`, `none` included, is
+//!   refused), with a key of the tenant's OpenID discovery document
+//!   (`{authority}/{tenant}/v2.0/.well-known/openid-configuration`), fetched
+//!   as [the key cache](#keys) describes, never per request;
+//! - `iss`: the document's issuer (`https://login.microsoftonline.com/{tenant}/v2.0`
+//!   for v2.0 tokens) or, with the public cloud's authority, the v1.0
+//!   issuer `https://sts.windows.net/{tenant}/` (the version a token gets
+//!   depends on the resource application's `accessTokenAcceptedVersion`);
+//!   `tid`, when present, must be the tenant;
+//! - `exp` and `nbf`, with a clock skew (default 60 s);
+//! - `aud`: one of the configured audiences (the resource set on the event
+//!   handler: an application ID URI or a client id);
+//! - **the caller**: `oid`, `appid` (v1.0) or `azp` (v2.0) must be one of
+//!   the allowed callers: the Web PubSub resource's managed identity
+//!   (its object id or client id). An audience alone is not enough: any
+//!   application in the tenant may be able to get a token for it.
+//!
+//! Every refusal is `401` with a short text body, logged with its reason.
+//!
+//! # With access keys
+//!
+//! Each configured check must pass: access keys configured → a valid
+//! `ce-signature` is required; Entra ID configured → a valid bearer token
+//! is required; both → both. A keyless resource (local auth disabled)
+//! sends no signature: configure Entra ID only. A builder with neither
+//! still refuses to build unless `insecure_skip_signature_check()` is
+//! called. The abuse-protection `OPTIONS` handshake is answered without
+//! either: Microsoft's documentation does not say that the service sends
+//! a token there, and the answer (the allowed origin) reveals nothing.
+//!
+//! # Keys
+//!
+//! The first event fetches the discovery document and its `jwks_uri`. A
+//! token whose `kid` is not cached makes a new fetch at most once per
+//! [`key_refresh_interval`](EntraValidation::key_refresh_interval)
+//! (default 5 minutes), so made-up `kid`s cannot make the server fetch per
+//! request; keys older than 24 hours are fetched again before use. One
+//! fetch runs at a time, with a timeout (default 5 s): when the endpoint
+//! is down or slow, events are refused with `401` after at most that long.
+//!
+//! ```no_run
+//! use webpubsub::entra::EntraValidation;
+//! use webpubsub::EventRouter;
+//! # #[derive(Clone)] struct Chat;
+//! # #[webpubsub::async_trait] impl webpubsub::EventHandler for Chat {}
+//!
+//! let router = EventRouter::builder()
+//!     .hub("chat", Chat)
+//!     .entra(
+//!         EntraValidation::new("72f988bf-86f1-41af-91ab-2d7cd011db47")
+//!             // The resource set on the hub's event handler.
+//!             .audience("api://my-chat-upstream")
+//!             // The Web PubSub resource's managed identity (object id).
+//!             .allowed_caller("6e7f1a52-0c35-4bde-9d5c-2b5a0c2d3a11"),
+//!     )
+//!     .build()?;
+//! # Ok::<(), webpubsub::ConfigError>(())
+//! ```
+#![deny(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod keys;
+pub(crate) mod token;
+
+use std::fmt;
+use std::time::Duration;
+
+use http::HeaderMap;
+
+use crate::upstream::{BearerRefusal, Rejection};
+use crate::ConfigError;
+
+/// Microsoft Entra ID's public cloud authority.
+pub const PUBLIC_CLOUD: &str = "https://login.microsoftonline.com";
+
+/// How the event handler checks Entra ID bearer tokens; see the
+/// [module documentation](self).
+///
+/// ```
+/// use std::time::Duration;
+/// use webpubsub::entra::EntraValidation;
+///
+/// let validation = EntraValidation::new("my-tenant-id")
+///     .audience("api://my-chat-upstream")
+///     .allowed_caller("object-id-of-the-web-pubsub-identity")
+///     .clock_skew(Duration::from_secs(30));
+/// assert!(format!("{validation:?}").contains("api://my-chat-upstream"));
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct EntraValidation {
+    tenant: String,
+    audiences: Vec<String>,
+    callers: Vec<String>,
+    any_caller: bool,
+    authority: String,
+    clock_skew: Duration,
+    key_refresh_interval: Duration,
+    fetch_timeout: Duration,
+    http: Option<reqwest::Client>,
+}
+
+impl fmt::Debug for EntraValidation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EntraValidation")
+            .field("tenant", &self.tenant)
+            .field("audiences", &self.audiences)
+            .field("callers", &self.callers)
+            .field("any_caller", &self.any_caller)
+            .field("authority", &self.authority)
+            .field("clock_skew", &self.clock_skew)
+            .field("key_refresh_interval", &self.key_refresh_interval)
+            .field("fetch_timeout", &self.fetch_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EntraValidation {
+    /// Tokens of the tenant `tenant_id` (its GUID, or a verified domain name).
+    pub fn new(tenant_id: impl Into<String>) -> Self {
+        Self {
+            tenant: tenant_id.into(),
+            audiences: Vec::new(),
+            callers: Vec::new(),
+            any_caller: false,
+            authority: PUBLIC_CLOUD.to_owned(),
+            clock_skew: Duration::from_secs(60),
+            key_refresh_interval: Duration::from_secs(5 * 60),
+            fetch_timeout: Duration::from_secs(5),
+            http: None,
+        }
+    }
+
+    /// Accepts tokens for `audience`: the resource configured on the hub's
+    /// event handler (an application ID URI such as `api://my-app`, or a
+    /// client id). Call again to accept several (a v2.0 token's `aud` is
+    /// always the client id; a v1.0 token's is whichever the service asked
+    /// for). At least one is required.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Accepts tokens whose caller is `id`: compared with the token's `oid`
+    /// (object id), `appid` (client id, v1.0) and `azp` (client id, v2.0).
+    /// Give the Web PubSub resource's managed identity. At least one is
+    /// required, unless [`insecure_allow_any_caller`](Self::insecure_allow_any_caller).
+    pub fn allowed_caller(mut self, id: impl Into<String>) -> Self {
+        self.callers.push(id.into());
+        self
+    }
+
+    /// Accepts any caller with a valid token for the audience — **any
+    /// application of the tenant that can get such a token can then send
+    /// events**, unless the resource application requires assignment
+    /// (`appRoleAssignmentRequired`) and only the Web PubSub identity is
+    /// assigned.
+    pub fn insecure_allow_any_caller(mut self) -> Self {
+        self.any_caller = true;
+        self
+    }
+
+    /// The Entra ID authority (default [`PUBLIC_CLOUD`]); e.g.
+    /// `https://login.microsoftonline.us` for a national cloud, or a local
+    /// emulator's URL. `https` only, except loopback hosts (`127.0.0.1`,
+    /// `[::1]`, `localhost`), which may use `http`.
+    pub fn authority(mut self, url: impl Into<String>) -> Self {
+        self.authority = url.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// How far `exp` and `nbf` may be off (default 60 s).
+    pub fn clock_skew(mut self, skew: Duration) -> Self {
+        self.clock_skew = skew;
+        self
+    }
+
+    /// The shortest time between two fetches of the keys (default 5
+    /// minutes): a token with an unknown `kid` makes a fetch only when the
+    /// last one is at least this old.
+    pub fn key_refresh_interval(mut self, interval: Duration) -> Self {
+        self.key_refresh_interval = interval;
+        self
+    }
+
+    /// How long one fetch of the discovery document and keys may take
+    /// (default 5 s).
+    pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
+    }
+
+    /// The HTTP client that fetches the keys (default: a new `reqwest`
+    /// client with rustls).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// The discovery document's URL.
+    fn discovery_url(&self) -> String {
+        format!(
+            "{}/{}/v2.0/.well-known/openid-configuration",
+            self.authority, self.tenant
+        )
+    }
+
+    pub(crate) fn build(self) -> Result<BearerValidator, ConfigError> {
+        let invalid = |reason: String| ConfigError::InvalidEntraValidation { reason };
+        let tenant_ok = !self.tenant.is_empty()
+            && self
+                .tenant
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'));
+        if !tenant_ok {
+            return Err(invalid(format!(
+                "tenant id `{}` is not a GUID or domain name",
+                self.tenant
+            )));
+        }
+        if self.audiences.iter().all(|a| a.trim().is_empty()) {
+            return Err(invalid(
+                "no audience: add the resource set on the event handler with `.audience(..)`"
+                    .to_owned(),
+            ));
+        }
+        if !self.any_caller && self.callers.iter().all(|c| c.trim().is_empty()) {
+            return Err(invalid(
+                "no allowed caller: add the Web PubSub resource's managed identity with \
+                 `.allowed_caller(..)` (or call `insecure_allow_any_caller()`)"
+                    .to_owned(),
+            ));
+        }
+        check_url(&self.authority).map_err(|e| invalid(format!("authority: {e}")))?;
+        let http = match self.http.clone() {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .build()
+                .map_err(|e| invalid(format!("HTTP client: {e}")))?,
+        };
+        let mut issuers = Vec::new();
+        if self.authority == PUBLIC_CLOUD {
+            issuers.push(format!("https://sts.windows.net/{}/", self.tenant));
+        }
+        let keys = keys::KeyStore::new(
+            self.discovery_url(),
+            self.tenant.clone(),
+            http,
+            self.fetch_timeout,
+            self.key_refresh_interval,
+        );
+        Ok(BearerValidator {
+            settings: self,
+            extra_issuers: issuers,
+            keys,
+        })
+    }
+}
+
+/// `https`, or `http` to a loopback host.
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&parsed) => Ok(()),
+        _ => Err(format!(
+            "`{url}` is not https (plain http is allowed for loopback hosts only)"
+        )),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// The built check, shared by every request.
+#[derive(Debug)]
+pub(crate) struct BearerValidator {
+    settings: EntraValidation,
+    /// Issuers accepted besides the discovery document's own.
+    extra_issuers: Vec<String>,
+    keys: keys::KeyStore,
+}
+
+impl BearerValidator {
+    /// Checks the request's `Authorization: Bearer` token.
+    pub(crate) async fn validate(&self, headers: &HeaderMap) -> Result<(), Rejection> {
+        let token = bearer_token(headers)?;
+        self.check(token).await.map_err(Rejection::BearerRefused)
+    }
+
+    async fn check(&self, token: &str) -> Result<(), BearerRefusal> {
+        let token = token::parse(token)?;
+        let found = self.keys.key(&token.kid).await?;
+        token.verify(&found.key)?;
+        let claims = &token.claims;
+        let now = crate::jwt::unix_now() as f64;
+        let skew = self.settings.clock_skew.as_secs_f64();
+        match claims.exp {
+            Some(exp) if exp + skew >= now => {}
+            Some(_) => return Err(BearerRefusal::Expired),
+            None => return Err(BearerRefusal::Malformed),
+        }
+        if claims.nbf.is_some_and(|nbf| nbf - skew > now) {
+            return Err(BearerRefusal::NotYetValid);
+        }
+        let issuer_ok = claims.iss.as_deref().is_some_and(|iss| {
+            iss == found.issuer || self.extra_issuers.iter().any(|known| known == iss)
+        });
+        let tenant_ok = claims
+            .tid
+            .as_deref()
+            .is_none_or(|tid| tid.eq_ignore_ascii_case(&self.settings.tenant));
+        if !issuer_ok || !tenant_ok {
+            return Err(BearerRefusal::WrongIssuer);
+        }
+        if !self
+            .settings
+            .audiences
+            .iter()
+            .any(|aud| claims.aud.contains(aud))
+        {
+            return Err(BearerRefusal::WrongAudience);
+        }
+        let caller_ok = self.settings.any_caller
+            || [&claims.oid, &claims.appid, &claims.azp]
+                .into_iter()
+                .flatten()
+                .any(|id| {
+                    self.settings
+                        .callers
+                        .iter()
+                        .any(|allowed| allowed.eq_ignore_ascii_case(id))
+                });
+        if !caller_ok {
+            return Err(BearerRefusal::WrongCaller);
+        }
+        Ok(())
+    }
+}
+
+/// The token of the one `Authorization: Bearer <token>` header.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, Rejection> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(if headers.contains_key(http::header::AUTHORIZATION) {
+            Rejection::BearerRefused(BearerRefusal::Malformed)
+        } else {
+            Rejection::BearerMissing
+        });
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| Rejection::BearerRefused(BearerRefusal::Malformed))?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Rejection::BearerMissing);
+    }
+    match token.trim() {
+        "" => Err(Rejection::BearerRefused(BearerRefusal::Malformed)),
+        token => Ok(token),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_when_built() {
+        let ok = || {
+            EntraValidation::new("tenant-1")
+                .audience("api://a")
+                .allowed_caller("mi")
+        };
+        assert!(ok().build().is_ok());
+        let bad = [
+            EntraValidation::new("").audience("a").allowed_caller("c"),
+            EntraValidation::new("t/../x")
+                .audience("a")
+                .allowed_caller("c"),
+            EntraValidation::new("t").allowed_caller("c"),
+            EntraValidation::new("t").audience(" ").allowed_caller("c"),
+            EntraValidation::new("t").audience("a"),
+            ok().authority("http://login.example.com"),
+            ok().authority("ftp://127.0.0.1"),
+            ok().authority("not a url"),
+        ];
+        for settings in bad {
+            let shown = format!("{settings:?}");
+            assert!(
+                matches!(
+                    settings.build(),
+                    Err(ConfigError::InvalidEntraValidation { .. })
+                ),
+                "{shown}"
+            );
+        }
+        assert!(ok().authority("http://127.0.0.1:9000/").build().is_ok());
+        assert!(ok().authority("http://[::1]:9000").build().is_ok());
+        assert!(ok().authority("http://localhost:9000").build().is_ok());
+        assert!(EntraValidation::new("t")
+            .audience("a")
+            .insecure_allow_any_caller()
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn the_bearer_token_is_read_from_one_authorization_header() {
+        let headers = |values: &[&str]| {
+            let mut map = HeaderMap::new();
+            for v in values {
+                map.append(http::header::AUTHORIZATION, v.parse().unwrap());
+            }
+            map
+        };
+        assert_eq!(bearer_token(&headers(&["Bearer abc"])), Ok("abc"));
+        assert_eq!(bearer_token(&headers(&["bearer  abc "])), Ok("abc"));
+        assert_eq!(bearer_token(&headers(&[])), Err(Rejection::BearerMissing));
+        assert_eq!(
+            bearer_token(&headers(&["Basic dXNlcg=="])),
+            Err(Rejection::BearerMissing)
+        );
+        for refused in [&["Bearer"][..], &["Bearer  "], &["Bearer a", "Bearer b"]] {
+            assert_eq!(
+                bearer_token(&headers(refused)),
+                Err(Rejection::BearerRefused(BearerRefusal::Malformed)),
+                "{refused:?}"
+            );
+        }
+    }
+}

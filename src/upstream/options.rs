@@ -22,9 +22,35 @@ pub(crate) struct ValidationOptions {
     pub(crate) endpoints: Vec<Endpoint>,
     pub(crate) origins: AllowedOrigins,
     pub(crate) check_signatures: bool,
+    /// Entra ID bearer-token validation, when configured.
+    #[cfg(feature = "entra")]
+    pub(crate) bearer: Option<std::sync::Arc<crate::entra::BearerValidator>>,
 }
 
 impl ValidationOptions {
+    /// Whether events need a bearer token checked (asynchronously: keys
+    /// may have to be fetched).
+    pub(crate) fn checks_bearer(&self) -> bool {
+        #[cfg(feature = "entra")]
+        return self.bearer.is_some();
+        #[cfg(not(feature = "entra"))]
+        return false;
+    }
+
+    /// Checks the request's bearer token, when Entra ID validation is
+    /// configured.
+    #[cfg_attr(not(feature = "entra"), allow(clippy::unused_async, unused_variables))]
+    pub(crate) async fn check_bearer(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<(), super::Rejection> {
+        #[cfg(feature = "entra")]
+        if let Some(bearer) = &self.bearer {
+            return bearer.validate(headers).await;
+        }
+        Ok(())
+    }
+
     /// The answer to an abuse-protection handshake (`OPTIONS`) with
     /// `headers`: the allowed origin, or the logged refusal.
     pub(crate) fn preflight(&self, headers: &http::HeaderMap) -> axum::response::Response {
@@ -48,6 +74,8 @@ pub(crate) struct ValidationSettings {
     any_origin: bool,
     insecure: bool,
     error: Option<ConfigError>,
+    #[cfg(feature = "entra")]
+    entra: Option<crate::entra::EntraValidation>,
 }
 
 impl ValidationSettings {
@@ -121,12 +149,26 @@ impl ValidationSettings {
         self.insecure = true;
     }
 
+    #[cfg(feature = "entra")]
+    pub(crate) fn entra(&mut self, validation: crate::entra::EntraValidation) {
+        self.entra = Some(validation);
+    }
+
     pub(crate) fn build(self) -> Result<ValidationOptions, ConfigError> {
         if let Some(error) = self.error {
             return Err(error);
         }
         let has_key = self.endpoints.iter().any(|e| !e.keys.is_empty());
-        if !has_key && !self.insecure {
+        #[cfg(feature = "entra")]
+        let bearer = match self.entra {
+            Some(validation) => Some(std::sync::Arc::new(validation.build()?)),
+            None => None,
+        };
+        #[cfg(feature = "entra")]
+        let has_identity = bearer.is_some();
+        #[cfg(not(feature = "entra"))]
+        let has_identity = false;
+        if !has_key && !has_identity && !self.insecure {
             return Err(ConfigError::NoAccessKey);
         }
         let origins = if self.any_origin || self.origins.is_empty() {
@@ -137,7 +179,11 @@ impl ValidationSettings {
         Ok(ValidationOptions {
             endpoints: self.endpoints,
             origins,
-            check_signatures: !self.insecure,
+            // Each configured check must pass; a keyless (Entra ID only)
+            // setup gets no `ce-signature` from the service.
+            check_signatures: has_key && !self.insecure,
+            #[cfg(feature = "entra")]
+            bearer,
         })
     }
 }
@@ -189,6 +235,17 @@ macro_rules! validation_builder_methods {
         /// With no allowed origin configured at all, every host is allowed.
         pub fn allowed_origin(mut self, host: &str) -> Self {
             self.$($field).+.add_origin(host);
+            self
+        }
+
+        /// Checks every event's Microsoft Entra ID bearer token
+        /// (`Authorization: Bearer`, sent when the hub's event handler
+        /// authenticates with a managed identity). With access keys
+        /// configured too, both checks must pass; see [`crate::entra`].
+        #[cfg(feature = "entra")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
+        pub fn entra(mut self, validation: crate::entra::EntraValidation) -> Self {
+            self.$($field).+.entra(validation);
             self
         }
 

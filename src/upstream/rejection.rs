@@ -67,6 +67,64 @@ pub enum Rejection {
     /// The abuse-protection `OPTIONS` came from a host that is not allowed,
     /// or without `WebHook-Request-Origin`: `400` with an empty body.
     PreflightRefused,
+    /// Entra ID validation is configured and the request has no
+    /// `Authorization: Bearer` header: `401`.
+    BearerMissing,
+    /// The request's Entra ID bearer token is refused: `401`.
+    BearerRefused(BearerRefusal),
+}
+
+/// Why an Entra ID bearer token was refused (see [`crate::entra`], feature
+/// `entra`). Each is a `401`; the token itself is never logged or echoed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BearerRefusal {
+    /// Not a compact JWS with a JSON header and claims, a `kid`, an `exp`;
+    /// or several `Authorization` headers.
+    Malformed,
+    /// `alg` is not `RS256` (`none` and the HMAC family included).
+    Algorithm,
+    /// No key of the tenant has the token's `kid` (after a fetch, if the
+    /// refresh interval allowed one).
+    UnknownKey,
+    /// The tenant's keys could not be fetched (endpoint down, slow or
+    /// answering nonsense).
+    KeysUnavailable,
+    /// The signature does not verify with the key.
+    BadSignature,
+    /// `exp` is past, beyond the clock skew.
+    Expired,
+    /// `nbf` is ahead, beyond the clock skew.
+    NotYetValid,
+    /// `iss` is not the tenant's issuer, or `tid` not the tenant.
+    WrongIssuer,
+    /// `aud` is none of the configured audiences.
+    WrongAudience,
+    /// `oid`, `appid` and `azp` name none of the allowed callers.
+    WrongCaller,
+}
+
+impl BearerRefusal {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::Algorithm => "algorithm is not RS256",
+            Self::UnknownKey => "unknown signing key (kid)",
+            Self::KeysUnavailable => "the tenant's signing keys are unavailable",
+            Self::BadSignature => "bad signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not yet valid",
+            Self::WrongIssuer => "wrong issuer or tenant",
+            Self::WrongAudience => "wrong audience",
+            Self::WrongCaller => "caller is not an allowed identity",
+        }
+    }
+}
+
+impl fmt::Display for BearerRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason())
+    }
 }
 
 impl Rejection {
@@ -81,7 +139,9 @@ impl Rejection {
             | Self::SignatureMismatch
             | Self::TokenShapedConnectionId
             | Self::OriginMissing
-            | Self::OriginNotConfigured => StatusCode::UNAUTHORIZED,
+            | Self::OriginNotConfigured
+            | Self::BearerMissing
+            | Self::BearerRefused(_) => StatusCode::UNAUTHORIZED,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -110,6 +170,8 @@ impl Rejection {
             Self::OriginMissing => Cow::Borrowed("missing header WebHook-Request-Origin"),
             Self::OriginNotConfigured => Cow::Borrowed("WebHook-Request-Origin names no configured endpoint"),
             Self::PreflightRefused => Cow::Borrowed("abuse-protection request refused"),
+            Self::BearerMissing => Cow::Borrowed("missing Authorization: Bearer token"),
+            Self::BearerRefused(reason) => Cow::Owned(format!("bearer token refused: {reason}")),
         }
     }
 

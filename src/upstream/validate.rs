@@ -161,7 +161,9 @@ impl<S> ValidateUpstream<S> {
 
 impl<S, B, ResBody> Service<Request<B>> for ValidateUpstream<S>
 where
-    S: Service<Request<B>, Response = Response<ResBody>>,
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
     ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
@@ -174,20 +176,69 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        match self.intercept(request.headers(), request.method()) {
-            Some(response) => ResponseFuture::answered(response),
-            None => ResponseFuture::inner(self.inner.call(request)),
+        if let Some(response) = self.intercept(request.headers(), request.method()) {
+            return ResponseFuture::answered(response);
         }
+        if request.method() == Method::POST && self.options.checks_bearer() {
+            // The bearer check may wait for the tenant's keys: the inner
+            // service (the one made ready) is called once it passes.
+            let clone = self.inner.clone();
+            let ready = std::mem::replace(&mut self.inner, clone);
+            return ResponseFuture::checking(check_then_call(
+                Arc::clone(&self.options),
+                ready,
+                request,
+            ));
+        }
+        ResponseFuture::inner(self.inner.call(request))
     }
 }
+
+/// Checks the bearer token of `request`, then calls `inner` with it.
+fn check_then_call<S, B>(
+    options: Arc<ValidationOptions>,
+    mut inner: S,
+    request: Request<B>,
+) -> Checking<S::Future>
+where
+    S: Service<Request<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    Box::pin(async move {
+        match options.check_bearer(request.headers()).await {
+            Ok(()) => Ok(inner.call(request)),
+            Err(rejection) => Err(rejection.into_logged_response(super::headers::for_log(
+                request.headers(),
+                &super::headers::CE_HUB,
+            ))),
+        }
+    })
+}
+
+/// A bearer check under way: the inner service's future once it passes,
+/// the refusal otherwise.
+type Checking<F> = Pin<Box<dyn Future<Output = Result<F, Response<Body>>> + Send>>;
 
 pin_project! {
     /// The future of [`ValidateUpstream`]: the wrapped service's answer, or
     /// this layer's own.
-    #[derive(Debug)]
     pub struct ResponseFuture<F> {
         #[pin]
         kind: Kind<F>,
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.kind {
+            Kind::Inner { .. } => "inner",
+            Kind::Answered { .. } => "answered",
+            Kind::Checking { .. } => "checking",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish_non_exhaustive()
     }
 }
 
@@ -207,14 +258,22 @@ impl<F> ResponseFuture<F> {
             kind: Kind::Inner { future },
         }
     }
+
+    /// A future that checks first, then answers what the inner future
+    /// answers, or the refusal.
+    fn checking(check: Checking<F>) -> Self {
+        Self {
+            kind: Kind::Checking { check },
+        }
+    }
 }
 
 pin_project! {
     #[project = KindProj]
-    #[derive(Debug)]
     enum Kind<F> {
         Inner { #[pin] future: F },
         Answered { response: Option<Response<Body>> },
+        Checking { check: Checking<F> },
     }
 }
 
@@ -226,19 +285,32 @@ where
 {
     type Output = Result<Response<Body>, E>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { future } => future.poll(cx).map_ok(|r| r.map(Body::new)),
-            KindProj::Answered { response } => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
-                None => {
-                    // Polled again after completion: answer with an empty 500
-                    // rather than panicking.
-                    let mut response = Response::new(Body::empty());
-                    *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-                    Poll::Ready(Ok(response))
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let mut kind = self.as_mut().project().kind;
+            match kind.as_mut().project() {
+                KindProj::Inner { future } => return future.poll(cx).map_ok(|r| r.map(Body::new)),
+                KindProj::Answered { response } => {
+                    return match response.take() {
+                        Some(response) => Poll::Ready(Ok(response)),
+                        None => {
+                            // Polled again after completion: answer with an
+                            // empty 500 rather than panicking.
+                            let mut response = Response::new(Body::empty());
+                            *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                            Poll::Ready(Ok(response))
+                        }
+                    };
                 }
-            },
+                KindProj::Checking { check } => match check.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(future)) => kind.set(Kind::Inner { future }),
+                    Poll::Ready(Err(refusal)) => {
+                        kind.set(Kind::Answered { response: None });
+                        return Poll::Ready(Ok(refusal));
+                    }
+                },
+            }
         }
     }
 }
