@@ -18,6 +18,23 @@
 //! or cookie values (only their length), nor token-like query values of
 //! handler URLs.
 //!
+//! It is also its own Microsoft Entra ID, for keyless code: a discovery
+//! document, keys and a client-credentials token endpoint under
+//! `/{tenant}/` (see [`EmulatorBuilder::tenant_id`]); the REST API takes
+//! bearer tokens of that issuer (any valid one may call every API: there is
+//! no RBAC); event handlers set up with
+//! [`EventHandlerSettings::managed_identity`] get bearer tokens of the
+//! emulator's own managed identity; local auth can be
+//! [disabled](EmulatorBuilder::disable_local_auth); an
+//! [HTTPS listener](EmulatorBuilder::https_port) serves the same routes for
+//! SDKs that send bearer tokens only over TLS; and, with the `credential`
+//! feature, [`EmulatorCredential`] is an `azure_core` `TokenCredential`
+//! that gets tokens from it.
+//!
+//! | feature | what |
+//! |---|---|
+//! | `credential` | `EmulatorCredential` (`azure_core`'s `TokenCredential`; Rust 1.88) |
+//!
 //! Run it alone with `cargo run -p webpubsub-emulator`,
 //! or embed it:
 //!
