@@ -695,3 +695,37 @@ async fn builders_refuse_incomplete_entra_settings() {
     assert_eq!(error, ConfigError::NoAccessKey);
     assert!(error.to_string().contains(".entra("), "{error}");
 }
+
+#[tokio::test]
+async fn a_remembered_token_is_still_refused_once_expired_or_its_key_withdrawn() {
+    let first = Signer::new("first");
+    let second = Signer::new("second");
+    let tenant = Tenant::start(vec![first.jwk()]).await;
+    let (router, _) = router(
+        tenant
+            .validation()
+            .clock_skew(Duration::ZERO)
+            .key_refresh_interval(Duration::ZERO),
+    );
+    // Passes, and is remembered; it expires in a second.
+    let short = bearer(&first.sign(&with(tenant.claims(), json!({"exp": now() + 1}))));
+    assert_eq!(call(&router, event(Some(&short))).await.status, 204);
+    assert_eq!(call(&router, event(Some(&short))).await.status, 204);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        call(&router, event(Some(&short))).await.text(),
+        "bearer token refused: expired"
+    );
+
+    // The tenant withdraws the first key: a token it signed, remembered as
+    // valid, is checked again after the next fetch, and refused.
+    let long = bearer(&first.sign(&tenant.claims()));
+    assert_eq!(call(&router, event(Some(&long))).await.status, 204);
+    *tenant.keys.lock().unwrap() = vec![second.jwk()];
+    let rolled = bearer(&second.sign(&tenant.claims()));
+    assert_eq!(call(&router, event(Some(&rolled))).await.status, 204);
+    assert_eq!(
+        call(&router, event(Some(&long))).await.text(),
+        "bearer token refused: unknown signing key (kid)"
+    );
+}

@@ -57,6 +57,9 @@ struct Cached {
     issuer: Option<String>,
     fetched: Option<Instant>,
     last_attempt: Option<Instant>,
+    /// Counts successful fetches: tokens checked under older keys are
+    /// checked again (a key may have been withdrawn).
+    generation: u64,
 }
 
 /// A key, and the issuer named by the document it came from.
@@ -64,6 +67,8 @@ struct Cached {
 pub(crate) struct Found {
     pub(crate) key: RsaKey,
     pub(crate) issuer: String,
+    /// Which fetch the key came from.
+    pub(crate) generation: u64,
 }
 
 #[derive(Deserialize)]
@@ -142,7 +147,16 @@ impl KeyStore {
         Some(Found {
             key: cached.keys.get(kid)?.clone(),
             issuer: cached.issuer.clone()?,
+            generation: cached.generation,
         })
+    }
+
+    /// Which fetch the cached keys came from; `None` when they are older
+    /// than a day (to be fetched again).
+    pub(crate) fn fresh_generation(&self) -> Option<u64> {
+        let cached = self.cached.read().unwrap_or_else(PoisonError::into_inner);
+        let fresh = cached.fetched.is_some_and(|at| at.elapsed() < MAX_AGE);
+        fresh.then_some(cached.generation)
     }
 
     /// Whether the refresh interval since the last attempt has passed.
@@ -173,6 +187,7 @@ impl KeyStore {
                 cached.keys = keys;
                 cached.issuer = Some(issuer);
                 cached.fetched = Some(Instant::now());
+                cached.generation += 1;
             }
             Ok(Err(reason)) => tracing::warn!(
                 target: "webpubsub::entra",
