@@ -81,6 +81,12 @@
 mod keys;
 pub(crate) mod token;
 
+/// The credential trait the service client takes
+/// ([`WebPubSubServiceClient::from_credential`](crate::WebPubSubServiceClient::from_credential)),
+/// and its crate (`azure_core` 1.x), so applications need not depend on
+/// it themselves.
+pub use azure_core::{self, credentials::TokenCredential};
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
