@@ -5,6 +5,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `client` | yes | `client`: `WebPubSubServiceClient`, the REST API client (reqwest with rustls) |
+//! | `entra` | no | keyless (Microsoft Entra ID): the client with any `TokenCredential`, client URLs from `:generateToken`, and `entra`'s bearer-token check of upstream events (implies `client`; Rust 1.88) |
 //!
 //! Everything else is always available: the upstream, [`testing`], and
 //! client access URLs ([`client_access`]), so an upstream-only application
@@ -25,6 +26,7 @@
 //! | [`extract`], [`reply`] | what `#[event_handler]` methods may take ([`Json`](extract::Json), …) and return |
 //! | [`state`] | typed connection state |
 //! | [`upstream`] | the validation layer alone, [`decode_event`](upstream::decode_event), [`Rejection`](upstream::Rejection) |
+//! | `entra` | Microsoft Entra ID bearer tokens on events (feature `entra`) |
 //! | [`config`] | [`AccessKey`](config::AccessKey), [`ConnectionString`](config::ConnectionString) |
 //! | `client` | the REST client's requests, messages, errors and retries (feature `client`) |
 //! | [`client_access`] | signed client URLs and the `/negotiate` endpoint |

@@ -27,7 +27,7 @@ use crate::ConfigError;
 /// axum state, clone it into tasks. Requests are authenticated with
 /// short-lived HS256 tokens signed with the access key or, with feature
 /// `entra`, with Microsoft Entra ID tokens from any `azure_core`
-/// `TokenCredential` ([`from_credential`](Self::from_credential)). They use API version
+/// `TokenCredential` (`from_credential`). They use API version
 /// [`API_VERSION`](super::API_VERSION), and count as successful only with
 /// the exact status the API documents; anything else is a [`ServiceError`].
 /// Idempotent calls are retried on connection errors and `5xx` (see
@@ -130,7 +130,7 @@ impl WebPubSubServiceClient {
     /// as *Web PubSub Service Owner*.
     ///
     /// Such a client has no key: client access URLs come from the service
-    /// (`:generateToken`) through [`issue_client_access`](Self::issue_client_access);
+    /// (`:generateToken`) through `issue_client_access` (feature `entra`);
     /// the local signer ([`signer`](Self::signer), [`client_access`](Self::client_access),
     /// [`client_access_url`](Self::client_access_url)) is not available.
     ///
@@ -230,7 +230,7 @@ impl WebPubSubServiceClient {
     /// # Panics
     ///
     /// On a client built with a credential (feature `entra`), which has no
-    /// key to sign with: use [`issue_client_access`](Self::issue_client_access)
+    /// key to sign with: use `issue_client_access` (feature `entra`)
     /// (or check with `try_signer`).
     #[must_use]
     pub fn signer(&self) -> &ClientAccessSigner {

@@ -74,7 +74,7 @@ pub enum Rejection {
     BearerRefused(BearerRefusal),
 }
 
-/// Why an Entra ID bearer token was refused (see [`crate::entra`], feature
+/// Why an Entra ID bearer token was refused (see `webpubsub::entra`, feature
 /// `entra`). Each is a `401`; the token itself is never logged or echoed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
