@@ -199,6 +199,22 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any text, and any three base64url parts of any bytes, is read
+        /// or refused: never a panic.
+        #[test]
+        fn any_input_is_read_or_refused(
+            text in ".{0,200}",
+            parts in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..80), 0..5),
+        ) {
+            let _ = parse(&text);
+            let joined: Vec<String> = parts.iter().map(|p| URL_SAFE_NO_PAD.encode(p)).collect();
+            let _ = parse(&joined.join("."));
+            let header = part(r#"{"alg":"RS256","kid":"k"}"#);
+            let _ = parse(&format!("{header}.{}", joined.join(".")));
+        }
+    }
+
     #[test]
     fn audience_is_a_string_or_a_list() {
         let one: Claims = serde_json::from_str(r#"{"aud":"x"}"#).unwrap();
