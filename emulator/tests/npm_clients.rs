@@ -30,6 +30,35 @@
 //! `fail` fails with 400, any other event replies text `got <event>`.
 //! `connected` of a user whose id starts with `slow-` takes 300 ms before
 //! it is logged. Every event is logged when its handler is done.
+//!
+//! # Keyless (`keyless.test.mjs`)
+//!
+//! `official_service_sdk_works_keyless_with_a_token_credential` runs
+//! `tests/node/keyless.test.mjs` alone (the first test runs every other
+//! file) against a second emulator with local auth disabled (no access
+//! key) and its HTTPS listener on. Both hubs' event handler authenticates
+//! with the emulator's managed identity (resource
+//! `api://npm-keyless-upstream`), and the upstream, the same `App`, has no
+//! key: it checks every event's bearer token with
+//! `webpubsub::entra::EntraValidation` (the emulator's tenant and
+//! authority, that audience, the managed identity's object id as the only
+//! caller). The file checks `@azure/web-pubsub` built with a plain
+//! `TokenCredential` that gets its tokens from the emulator's token
+//! endpoint: `getClientAccessToken` goes through `:generateToken` with the
+//! bearer and its `wss://` URL connects `@azure/web-pubsub-client`;
+//! sends, groups and existence checks work; one `getToken` serves every
+//! request of a client; tokens of another audience, with a broken
+//! signature or not JWTs get 401; the connection string path is refused.
+//! Environment, besides the variables above (for this emulator, whose
+//! connection string has no `AccessKey`):
+//!
+//! - `NODE_EXTRA_CA_CERTS`: a temporary PEM file with the emulator's
+//!   self-signed certificate (the Azure pipeline sends bearer tokens over
+//!   `https` only), removed afterwards;
+//! - `WPS_HTTPS_ENDPOINT`: the emulator's `https://127.0.0.1:port`;
+//! - `WPS_TOKEN_ENDPOINT`: its Entra ID token endpoint (on the http port);
+//! - `WPS_CLIENT_ID`, `WPS_CLIENT_SECRET`: its default app registration;
+//! - `WPS_ISSUER`: the `iss` of its tokens.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -178,15 +207,19 @@ fn node_dir() -> PathBuf {
         .join("node")
 }
 
-/// The `*.test.mjs` files, sorted, relative to the crate root.
-fn test_files(dir: &Path) -> Vec<PathBuf> {
+/// The keyless test file, run by its own test against a keyless emulator.
+const KEYLESS_FILE: &str = "keyless.test.mjs";
+
+/// The `*.test.mjs` files whose name passes `keep`, sorted, relative to the
+/// crate root.
+fn test_files(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("tests/node exists")
         .map(|entry| entry.expect("a readable directory entry").path())
         .filter(|path| {
             path.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(".test.mjs"))
+                .is_some_and(|n| n.ends_with(".test.mjs") && keep(n))
         })
         .map(|path| {
             path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
@@ -239,11 +272,31 @@ fn run_node(envs: Vec<(&'static str, String)>, files: Vec<PathBuf>) -> std::proc
     }
 }
 
+/// The upstream's routes: the event handler under `/eventhandler`, the log
+/// at `GET /log`.
+fn upstream_app(events: webpubsub::EventRouter, log: &Arc<Log>) -> axum::Router {
+    let log = log.clone();
+    axum::Router::new()
+        .route(
+            "/log",
+            get(move || {
+                let log = log.clone();
+                async move {
+                    (
+                        [(http::header::CONTENT_TYPE, "application/json")],
+                        log.snapshot().to_string(),
+                    )
+                }
+            }),
+        )
+        .nest_service("/eventhandler", events)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn official_npm_packages_work_against_the_emulator() {
     let dir = node_dir();
     check_installed(&dir);
-    let files = test_files(&dir);
+    let files = test_files(&dir, |name| name != KEYLESS_FILE);
     assert!(
         !files.is_empty(),
         "no *.test.mjs files in {}",
@@ -257,21 +310,7 @@ async fn official_npm_packages_work_against_the_emulator() {
         .connection_string(&format!("Endpoint=http://127.0.0.1;AccessKey={KEY}"))
         .build()
         .unwrap();
-    let served_log = log.clone();
-    let app = axum::Router::new()
-        .route(
-            "/log",
-            get(move || {
-                let log = served_log.clone();
-                async move {
-                    (
-                        [(http::header::CONTENT_TYPE, "application/json")],
-                        log.snapshot().to_string(),
-                    )
-                }
-            }),
-        )
-        .nest_service("/eventhandler", events);
+    let app = upstream_app(events, &log);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let upstream = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -308,5 +347,133 @@ async fn official_npm_packages_work_against_the_emulator() {
     assert!(
         status.success(),
         "the node tests failed ({status}); their report is above"
+    );
+}
+
+/// The resource the keyless hubs' event handler authenticates to (the
+/// `aud` of the emulator's upstream bearer tokens).
+const KEYLESS_UPSTREAM_AUDIENCE: &str = "api://npm-keyless-upstream";
+
+/// A file removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn write(prefix: &str, contents: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path =
+            std::env::temp_dir().join(format!("{prefix}-{}-{nanos}.pem", std::process::id()));
+        std::fs::write(&path, contents).expect("writing a temporary file");
+        Self(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `tests/node/keyless.test.mjs`: `@azure/web-pubsub` with a token
+/// credential (the emulator's own Entra ID) over the emulator's HTTPS
+/// listener, local auth disabled, `@azure/web-pubsub-client` connecting
+/// with the `:generateToken` URL; the upstream checks the emulator's
+/// managed-identity bearer token with the core's `EntraValidation`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn official_service_sdk_works_keyless_with_a_token_credential() {
+    let dir = node_dir();
+    check_installed(&dir);
+    let files = test_files(&dir, |name| name == KEYLESS_FILE);
+    assert_eq!(files.len(), 1, "tests/node/{KEYLESS_FILE} is missing");
+
+    // The upstream's address goes into the hub settings, and the
+    // emulator's Entra ID address into the upstream's validation: bind
+    // first, start the emulator, then serve.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    let handler = || {
+        EventHandlerSettings::new(format!("http://{upstream}/eventhandler/{{hub}}/{{event}}"))
+            .managed_identity(KEYLESS_UPSTREAM_AUDIENCE)
+    };
+    let emulator = Emulator::builder()
+        .disable_local_auth(true)
+        .https_port(0)
+        .host("127.0.0.1")
+        .upstream_retry_delays([Duration::from_millis(10), Duration::from_millis(50)])
+        .hub(HubSettings::new(HUB).event_handler(handler()))
+        .hub(HubSettings::new(ISOLATED_HUB).event_handler(handler()))
+        .build()
+        .unwrap()
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let https_endpoint = emulator.https_endpoint().expect("the HTTPS listener is on");
+    let certificate = TempFile::write(
+        "webpubsub-npm-keyless-cert",
+        emulator
+            .certificate_pem()
+            .expect("the HTTPS listener has a certificate"),
+    );
+    assert!(
+        !emulator.connection_string().contains("AccessKey="),
+        "local auth is off: {}",
+        emulator.connection_string()
+    );
+
+    // No key anywhere: the upstream trusts only the emulator's managed
+    // identity, by its bearer token.
+    let log = Arc::new(Log::default());
+    let validation = || {
+        webpubsub::entra::EntraValidation::new(emulator.tenant_id().to_string())
+            .authority(emulator.entra_base())
+            .audience(KEYLESS_UPSTREAM_AUDIENCE)
+            .allowed_caller(webpubsub_emulator::DEFAULT_MANAGED_IDENTITY_OBJECT_ID.to_string())
+    };
+    let events = webpubsub::EventRouter::builder()
+        .hub(HUB, App { log: log.clone() })
+        .hub(ISOLATED_HUB, App { log: log.clone() })
+        .entra(validation())
+        .build()
+        .unwrap();
+    let app = upstream_app(events, &log);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let envs = vec![
+        (
+            "NODE_EXTRA_CA_CERTS",
+            certificate.0.to_string_lossy().into_owned(),
+        ),
+        ("WPS_CONNECTION_STRING", emulator.connection_string()),
+        ("WPS_HUB", HUB.to_owned()),
+        ("WPS_HUB_ISOLATED", ISOLATED_HUB.to_owned()),
+        ("WPS_ENDPOINT", emulator.endpoint()),
+        ("WPS_UPSTREAM_LOG", format!("http://{upstream}/log")),
+        ("WPS_HTTPS_ENDPOINT", https_endpoint.clone()),
+        ("WPS_TOKEN_ENDPOINT", emulator.token_endpoint()),
+        (
+            "WPS_CLIENT_ID",
+            webpubsub_emulator::DEFAULT_CLIENT_ID.to_string(),
+        ),
+        (
+            "WPS_CLIENT_SECRET",
+            webpubsub_emulator::DEFAULT_CLIENT_SECRET.to_owned(),
+        ),
+        ("WPS_ISSUER", emulator.issuer()),
+    ];
+    println!(
+        "keyless emulator at {} and {https_endpoint}, Entra ID at {}, upstream at \
+         http://{upstream}; running node --test on {files:?}",
+        emulator.endpoint(),
+        emulator.entra_base()
+    );
+    let status = tokio::task::spawn_blocking(move || run_node(envs, files))
+        .await
+        .expect("the node runner did not panic");
+    emulator.shutdown().await;
+    drop(certificate);
+    assert!(
+        status.success(),
+        "the keyless node tests failed ({status}); their report is above"
     );
 }
