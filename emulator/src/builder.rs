@@ -424,6 +424,7 @@ impl EmulatorBuilder {
                 client_key: auth::ClientKey::random(),
                 entra,
                 https,
+                bound_ports: std::sync::OnceLock::new(),
                 host: self.host,
                 settings,
                 hubs: hub::Hubs::new(hub::Caps {

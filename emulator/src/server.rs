@@ -32,6 +32,10 @@ pub(crate) struct Shared {
     pub(crate) entra: Arc<entra::Entra>,
     /// The HTTPS listener's port and certificate, when on.
     pub(crate) https: Option<(u16, tls::SelfSigned)>,
+    /// The ports actually bound, plain and TLS, once started: a client
+    /// token made for one listener is good on the other (one service,
+    /// as on Azure, where `ws://`, `wss://` and `https://` share a host).
+    pub(crate) bound_ports: std::sync::OnceLock<(u16, Option<u16>)>,
     pub(crate) host: String,
     pub(crate) settings: HashMap<String, HubSettings>,
     pub(crate) hubs: hub::Hubs,
@@ -49,6 +53,23 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn settings(&self, hub: &str) -> Option<&HubSettings> {
         self.settings.get(&hub.to_ascii_lowercase())
+    }
+
+    /// `host` (a `Host` header: `name:port`) with the other listener's
+    /// port, when its port is one of the two listeners'.
+    pub(crate) fn sibling_host(&self, host: &str) -> Option<String> {
+        let (plain, tls) = *self.bound_ports.get()?;
+        let tls = tls?;
+        let (name, port) = host.rsplit_once(':')?;
+        let port: u16 = port.parse().ok()?;
+        let other = if port == plain {
+            tls
+        } else if port == tls {
+            plain
+        } else {
+            return None;
+        };
+        Some(format!("{name}:{other}"))
     }
 
     /// Verifies a token signed with the primary or the secondary key
@@ -195,6 +216,10 @@ impl Emulator {
             format!("http://{addr}")
         };
         self.shared.entra.set_base(base);
+        let _ = self.shared.bound_ports.set((
+            addr.port(),
+            https.as_ref().map(|(_, https_addr, _)| https_addr.port()),
+        ));
         let limits = self.shared.listener;
         let permits = listen::permits(limits);
         let mut stops = Vec::new();

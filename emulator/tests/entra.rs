@@ -637,6 +637,58 @@ async fn the_https_listener_serves_the_same_routes_with_its_certificate() {
     emulator.shutdown().await;
 }
 
+/// One service, two listeners: a client token asked for over HTTPS (its
+/// `aud` names the TLS port) connects on the plain port too, as `ws://`
+/// and `wss://` share a host on Azure; a third port is not accepted.
+#[tokio::test]
+async fn a_client_token_from_either_listener_connects_on_the_other() {
+    let (template, seen) = upstream().await;
+    let emulator = start(
+        builder()
+            .https_port(0)
+            .hub(HubSettings::new("chat").event_handler(EventHandlerSettings::new(template))),
+    )
+    .await;
+    let https = emulator.https_addr().unwrap();
+    let pem = emulator.certificate_pem().unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let bearer = app_token(&emulator, SCOPE).await;
+    let response = client
+        .post(format!(
+            "https://127.0.0.1:{}/api/hubs/chat/:generateToken?api-version=2024-12-01&userId=alice",
+            https.port()
+        ))
+        .header("authorization", format!("Bearer {bearer}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let token = json_of(response).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    connect_client(&emulator, &token, &seen).await;
+
+    // A token for another port of this machine is still refused.
+    let other = hs256(
+        DEFAULT_ACCESS_KEY,
+        &json!({
+            "aud": format!("http://127.0.0.1:{}/client/hubs/chat", https.port() ^ 1),
+            "sub": "mallory", "exp": now() + 600,
+        }),
+    );
+    let url = format!(
+        "ws://{}/client/hubs/chat?access_token={other}",
+        emulator.local_addr()
+    );
+    let refused = tokio_tungstenite::connect_async(url).await.unwrap_err();
+    assert!(refused.to_string().contains("401"), "{refused}");
+    emulator.shutdown().await;
+}
+
 #[cfg(feature = "credential")]
 #[tokio::test]
 async fn emulator_credential_gets_tokens_the_rest_api_accepts() {

@@ -232,11 +232,17 @@ fn authenticate(
         .path()
         .strip_prefix("/client/hubs/")
         .map_or(named_hub.as_str(), |h| h.trim_end_matches('/'));
-    let accepted = [
-        format!("http://{host}/client/hubs/{path_hub}"),
-        format!("https://{host}/client/hubs/{path_hub}"),
-        format!("http://{host}/client/hubs/{named_hub}"),
-    ];
+    let sibling = shared.sibling_host(host);
+    let accepted: Vec<String> = std::iter::once(host)
+        .chain(sibling.as_deref())
+        .flat_map(|host| {
+            [
+                format!("http://{host}/client/hubs/{path_hub}"),
+                format!("https://{host}/client/hubs/{path_hub}"),
+                format!("http://{host}/client/hubs/{named_hub}"),
+            ]
+        })
+        .collect();
     let accepted: Vec<&str> = accepted.iter().map(String::as_str).collect();
     auth::check_audience(&claims, &accepted)
         .map_err(|e| Refusal::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
