@@ -119,6 +119,12 @@ impl<S> Layer<S> for ValidateUpstreamLayer {
 }
 
 /// The service made by [`ValidateUpstreamLayer`].
+///
+/// The wrapped service must be `Clone + Send + 'static` (every axum
+/// `Router`, route and `MethodRouter` is): when a bearer token is checked
+/// (feature `entra`) the check may wait for the tenant's keys, and the
+/// service made ready is then called from the check's future while a
+/// clone takes its place.
 #[derive(Debug, Clone)]
 pub struct ValidateUpstream<S> {
     inner: S,
