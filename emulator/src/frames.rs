@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
-use super::hub::{Data, Origin};
+use super::hub::{Data, Origin, StreamTag};
 use webpubsub::events::DataType;
 
 /// Appends `value` as a JSON string.
@@ -27,13 +27,21 @@ pub(crate) fn message(origin: &Origin, data: &Data, sequence: Option<u64>) -> St
     out.push_str("\"type\":\"message\",");
     match origin {
         Origin::Server => out.push_str("\"from\":\"server\","),
-        Origin::Group { group, from_user } => {
+        Origin::Group {
+            group,
+            from_user,
+            stream,
+        } => {
             out.push_str("\"from\":\"group\",\"group\":");
             push_str(&mut out, group);
             out.push(',');
             if let Some(user) = from_user {
                 out.push_str("\"fromUserId\":");
                 push_str(&mut out, user);
+                out.push(',');
+            }
+            if let Some(stream) = stream {
+                push_stream(&mut out, stream);
                 out.push(',');
             }
         }
@@ -53,6 +61,66 @@ pub(crate) fn message(origin: &Origin, data: &Data, sequence: Option<u64>) -> St
             STANDARD.encode_string(&data.bytes, &mut out);
             out.push('"');
         }
+    }
+    out.push('}');
+    out
+}
+
+/// The `"stream":{…}` member of a group stream's fragment.
+fn push_stream(out: &mut String, stream: &StreamTag) {
+    out.push_str("\"stream\":{\"streamId\":");
+    push_str(out, &stream.id);
+    let _ = write!(out, ",\"streamSequenceId\":{}", stream.sequence);
+    if stream.end {
+        out.push_str(",\"endOfStream\":true");
+    }
+    if let Some(error) = &stream.error {
+        out.push_str(",\"error\":{\"name\":");
+        push_str(out, error.name);
+        out.push_str(",\"message\":");
+        push_str(out, &error.message);
+        if let Some(code) = &error.user_code {
+            out.push_str(",\"userErrorCode\":");
+            push_str(out, code);
+        }
+        out.push('}');
+    }
+    out.push('}');
+}
+
+/// `{"type":"streamAck",…}`, or `streamNack` with an error name and message:
+/// the next `streamSequenceId` the service expects.
+pub(crate) fn stream_ack(
+    stream_id: &str,
+    expected: u64,
+    nack: Option<(&'static str, &str)>,
+) -> String {
+    let mut out = String::from(if nack.is_some() {
+        "{\"type\":\"streamNack\",\"streamId\":"
+    } else {
+        "{\"type\":\"streamAck\",\"streamId\":"
+    });
+    push_str(&mut out, stream_id);
+    if let Some((name, message)) = nack {
+        out.push_str(",\"name\":");
+        push_str(&mut out, name);
+        out.push_str(",\"message\":");
+        push_str(&mut out, message);
+    }
+    let _ = write!(out, ",\"expectedSequenceId\":{expected}}}");
+    out
+}
+
+/// `{"type":"streamClosed","streamId":…}`, with `error` when it failed.
+pub(crate) fn stream_closed(stream_id: &str, error: Option<(&'static str, &str)>) -> String {
+    let mut out = String::from("{\"type\":\"streamClosed\",\"streamId\":");
+    push_str(&mut out, stream_id);
+    if let Some((name, message)) = error {
+        out.push_str(",\"error\":{\"name\":");
+        push_str(&mut out, name);
+        out.push_str(",\"message\":");
+        push_str(&mut out, message);
+        out.push('}');
     }
     out.push('}');
     out
@@ -121,6 +189,7 @@ mod tests {
         let group = Origin::Group {
             group: Arc::from("g\"1"),
             from_user: Some(Arc::from("alice")),
+            stream: None,
         };
         let json_data = Data {
             kind: DataType::Json,
@@ -153,6 +222,50 @@ mod tests {
         assert_eq!(
             parse(&disconnected("bye")),
             json!({"type":"system","event":"disconnected","message":"bye"})
+        );
+    }
+
+    #[test]
+    fn stream_frames_are_the_documented_json() {
+        let end = Origin::Group {
+            group: Arc::from("room"),
+            from_user: None,
+            stream: Some(Arc::new(StreamTag {
+                id: Arc::from("s\"1"),
+                sequence: 3,
+                end: true,
+                error: Some(crate::hub::StreamError {
+                    name: "UserError",
+                    message: "boom".to_owned(),
+                    user_code: Some("E42".to_owned()),
+                }),
+            })),
+        };
+        let empty = Data {
+            kind: DataType::Text,
+            bytes: Bytes::new(),
+        };
+        assert_eq!(
+            parse(&message(&end, &empty, None)),
+            json!({"type":"message","from":"group","group":"room","dataType":"text","data":"",
+                   "stream":{"streamId":"s\"1","streamSequenceId":3,"endOfStream":true,
+                             "error":{"name":"UserError","message":"boom","userErrorCode":"E42"}}})
+        );
+        assert_eq!(
+            parse(&stream_ack("s", 2, None)),
+            json!({"type":"streamAck","streamId":"s","expectedSequenceId":2})
+        );
+        assert_eq!(
+            parse(&stream_ack("s", 2, Some(("OutOfOrder", "gap")))),
+            json!({"type":"streamNack","streamId":"s","name":"OutOfOrder","message":"gap","expectedSequenceId":2})
+        );
+        assert_eq!(
+            parse(&stream_closed("s", Some(("IdleTimeout", "idle")))),
+            json!({"type":"streamClosed","streamId":"s","error":{"name":"IdleTimeout","message":"idle"}})
+        );
+        assert_eq!(
+            parse(&stream_closed("s", None)),
+            json!({"type":"streamClosed","streamId":"s"})
         );
     }
 }

@@ -18,11 +18,17 @@
 //! `code`, `key`, `sig`, …) and URL passwords. Every shown text is cut to
 //! [`SHOWN_VALUE`] bytes ([`SHOWN_TEXT`] for URLs and errors).
 //!
+//! Open group streams are listed oldest first, at most [`SHOWN_STREAMS`]
+//! (of the asked hub) plus their total: hub, group, stream id, sending
+//! connection and user, fragments so far, age and idle timeout; never
+//! their data.
+//!
 //! Its answers have a bounded size: connections come a page at a time
 //! (`?hub=&offset=&limit=`, [`DEFAULT_LIMIT`] by default, at most
 //! [`MAX_LIMIT`]), each with at most [`SHOWN_GROUPS`] of its groups and
 //! roles plus their counts, and the emulator keeps the last 200 upstream
-//! calls.
+//! calls and the last 200 invocations (`invoke` frames: event, connection,
+//! invocation id, latency and outcome, never their payload).
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -52,6 +58,8 @@ pub(crate) const SHOWN_GROUPS: usize = 10;
 pub(crate) const SHOWN_VALUE: usize = 256;
 /// The most bytes of a URL or error message the view shows.
 pub(crate) const SHOWN_TEXT: usize = 1024;
+/// Open group streams listed per answer (oldest first); the answer counts the rest.
+pub(crate) const SHOWN_STREAMS: usize = 100;
 
 /// Header values the view never shows: a `ce-signature` replayed with other
 /// `ce-*` values forges events; the others carry what an app trusts.
@@ -283,7 +291,8 @@ fn parse_query(query: Option<&str>) -> Result<StateQuery, Refusal> {
 
 /// `GET /_emulator/api/state[?since=N][&hub=H][&offset=O][&limit=L]`: one
 /// page of connections (in hub, then connection id order; `hub` keeps to
-/// one hub), each hub's totals, and the recent upstream calls, as JSON.
+/// one hub), each hub's totals, and the recent upstream calls and
+/// invocations, as JSON.
 /// With `since`, answers once the version passes N (or after 25 s).
 pub(crate) async fn state(_: Local, State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
     let query = match parse_query(uri.query()) {
@@ -295,6 +304,7 @@ pub(crate) async fn state(_: Local, State(shared): State<Arc<Shared>>, uri: Uri)
         let _ = tokio::time::timeout(POLL, changes.wait_for(|v| *v > since)).await;
     }
     let version = *shared.upstream.changes.borrow();
+    let open_streams = crate::client::open_streams(&shared, query.hub.as_deref(), SHOWN_STREAMS);
     let page = shared
         .hubs
         .snapshot(query.hub.as_deref(), query.offset, query.limit);
@@ -317,6 +327,11 @@ pub(crate) async fn state(_: Local, State(shared): State<Arc<Shared>>, uri: Uri)
         "hubs": page.hubs,
         "hubTotals": page.hub_totals,
         "upstreamCalls": shared.upstream.recent(),
+        "invocations": shared.upstream.recent_invocations(),
+        "streams": {
+            "open": open_streams.0,
+            "total": open_streams.1,
+        },
     });
     (
         [

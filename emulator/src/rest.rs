@@ -354,6 +354,7 @@ impl Call<'_> {
             Some(group) => Origin::Group {
                 group: Arc::from(group),
                 from_user: None,
+                stream: None,
             },
             None => Origin::Server,
         };

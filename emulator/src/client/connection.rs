@@ -2,7 +2,8 @@
 //! opens ([`start`], which raises `connected`), parked for recovery or
 //! ended when a socket goes ([`after`]), and ended for good once
 //! ([`finish`], which raises `disconnected`). Also the upstream calls made
-//! on a connection's behalf.
+//! on a connection's behalf ([`user_event`] for `event`, `invoke` and raw
+//! frames).
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -17,9 +18,11 @@ use super::outbound::close_frame;
 use super::reader::RawMode;
 use super::session::{serve, Ended};
 use crate::frames;
-use crate::hub::{lock, Connection, Outbound, Protocol};
+use crate::hub::{lock, Connection, Data, Outbound, Protocol};
 use crate::server::Shared;
-use crate::upstream::{UpstreamAnswer, UpstreamCall};
+use crate::upstream::{UpstreamAnswer, UpstreamCall, UpstreamError};
+use http::StatusCode;
+use webpubsub::events::DataType;
 use webpubsub::wire::EventType;
 
 /// Registers a new connection and serves its first socket.
@@ -111,6 +114,7 @@ pub(crate) fn finish(shared: &Arc<Shared>, conn: &Arc<Connection>, reason: Optio
         return;
     }
     shared.hubs.remove(&conn.hub, &conn.id);
+    super::stream::sender_gone(shared, conn);
     shared.changed();
     tracing::info!(target: "webpubsub_emulator::client", connection = %conn.id, reason = reason.as_deref(), "client disconnected");
     let shared = shared.clone();
@@ -151,8 +155,65 @@ pub(super) fn event_call<'a>(
     }
 }
 
+/// Why a user event got no answer.
+#[derive(Debug)]
+pub(super) enum UserEventError {
+    /// No handler of the hub subscribes to the event.
+    NoHandler,
+    /// The handler refused (non-2xx), could not be reached, or its answer
+    /// could not be read.
+    Upstream(UpstreamError),
+}
+
+/// Raises user event `name` of this connection, as `event` frames, raw
+/// frames and `invoke` frames do: the body typed by the payload's kind,
+/// the answer's connection state kept. `Ok(Some)`: the answer's body as a
+/// payload (`text/plain` → text, valid `application/json` → JSON, anything
+/// else → binary); `Ok(None)`: an empty or `204` answer.
+pub(super) async fn user_event(
+    shared: &Shared,
+    conn: &Connection,
+    name: &str,
+    data: Data,
+) -> Result<Option<Data>, UserEventError> {
+    conn.connected_delivered().await;
+    let content_type = match data.kind {
+        DataType::Text => "text/plain; charset=utf-8",
+        DataType::Json => "application/json",
+        // Binary, and any kind a later core version adds: raw bytes.
+        _ => "application/octet-stream",
+    };
+    let call = event_call(conn, EventType::User(name), content_type, data.bytes);
+    let answer = shared
+        .upstream
+        .call(shared.settings(&conn.hub), call)
+        .await
+        .map_err(UserEventError::Upstream)?
+        .ok_or(UserEventError::NoHandler)?;
+    keep_state(conn, &answer);
+    if answer.body.is_empty() || answer.status == StatusCode::NO_CONTENT {
+        return Ok(None);
+    }
+    let content_type = answer.content_type.as_deref().unwrap_or("");
+    let kind = if content_type.starts_with("text/plain") {
+        DataType::Text
+    } else if content_type.starts_with("application/json") {
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_ok() {
+            DataType::Json
+        } else {
+            DataType::Text
+        }
+    } else {
+        DataType::Binary
+    };
+    Ok(Some(Data {
+        kind,
+        bytes: answer.body,
+    }))
+}
+
 /// Keeps the connection state an answer set (`ce-connectionState`; empty clears it).
-pub(super) fn keep_state(conn: &Connection, answer: &UpstreamAnswer) {
+fn keep_state(conn: &Connection, answer: &UpstreamAnswer) {
     if let Some(state) = &answer.state {
         *lock(&conn.state) = Some(state.clone()).filter(|s| !s.is_empty());
     }

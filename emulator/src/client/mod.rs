@@ -11,6 +11,10 @@
 //! * `session.rs`: one socket, within its limits: reads client frames and
 //!   writes queued messages until it ends;
 //! * `reader.rs`: what client frames mean;
+//! * `invoke.rs`: `invoke` frames, each a user event in its own task whose
+//!   answer becomes `invokeResponse`, and `cancelInvocation`;
+//! * `stream.rs`: group streams (`sendToGroup` with `stream`,
+//!   `streamData`, `streamEnd`);
 //! * `outbound.rs`: queued messages as frames of the connection's protocol;
 //! * `reconnect_key.rs`: the key of reconnection tokens.
 
@@ -18,12 +22,16 @@
 
 mod connection;
 mod handshake;
+mod invoke;
 mod outbound;
 mod reader;
 mod reconnect_key;
 mod recovery;
 mod session;
+mod stream;
 
 pub(crate) use connection::finish;
 pub(crate) use handshake::handshake;
+pub(crate) use invoke::InvocationRecord;
 pub(crate) use reconnect_key::ReconnectKey;
+pub(crate) use stream::{open_streams, Streams};

@@ -47,7 +47,7 @@ pub(super) fn write_one(conn: &Connection, message: Outbound) -> Write {
                 )),
             }
         }
-        (Protocol::Raw, Outbound::Ack { .. } | Outbound::Pong) => Write::Skip,
+        (Protocol::Raw, Outbound::Ack { .. } | Outbound::Pong | Outbound::Frame(_)) => Write::Skip,
         (Protocol::Raw, Outbound::Close { reason }) => {
             Write::Close(vec![close_frame(1000, &reason)], reason)
         }
@@ -73,6 +73,7 @@ pub(super) fn write_one(conn: &Connection, message: Outbound) -> Write {
         }
         (_, Outbound::Ack { id, error }) => Write::Frame(text(frames::ack(id, error.as_ref()))),
         (_, Outbound::Pong) => Write::Frame(text(frames::PONG.to_owned())),
+        (_, Outbound::Frame(frame)) => Write::Frame(text(frame)),
         (_, Outbound::Close { reason }) => Write::Close(
             vec![
                 text(frames::disconnected(&reason)),

@@ -1,5 +1,6 @@
 //! What client frames mean: JSON-protocol messages (`joinGroup`,
-//! `leaveGroup`, `sendToGroup`, `event`, `ping`, `sequenceAck`) and the
+//! `leaveGroup`, `sendToGroup`, `event`, `ping`, `sequenceAck`, and
+//! `invoke` / `cancelInvocation`, handed to `invoke.rs`) and the
 //! frames of simple clients, which raise `message` events or publish to a
 //! group. A frame that breaks the protocol ends the socket.
 
@@ -10,16 +11,16 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::Bytes;
-use http::StatusCode;
 use serde_json::{Map, Value};
 
-use super::connection::{event_call, keep_state};
+use super::connection::{user_event, UserEventError};
+use super::invoke::Invocations;
 use super::session::Ended;
+use super::stream;
 use crate::hub::{lock, Connection, Data, Envelope, Origin, Outbound, Protocol, Target};
 use crate::permissions::Action;
 use crate::server::Shared;
 use webpubsub::events::DataType;
-use webpubsub::wire::EventType;
 
 /// Options of simple clients.
 #[derive(Debug, Clone, Default)]
@@ -35,10 +36,12 @@ pub(super) struct Reader<'a> {
     pub(super) shared: &'a Arc<Shared>,
     pub(super) conn: &'a Arc<Connection>,
     pub(super) raw: &'a RawMode,
+    /// The `invoke` frames still waiting for the upstream.
+    pub(super) invocations: Invocations,
 }
 
 /// The end of a socket that broke the protocol (close code 1003).
-fn invalid(reason: &str) -> Ended {
+pub(super) fn invalid(reason: &str) -> Ended {
     Ended::Terminated(1003, format!("Invalid message: {reason}"))
 }
 
@@ -77,54 +80,18 @@ impl Reader<'_> {
 
     /// Sends a user event upstream and queues its reply. `Err`: why it failed.
     async fn event(&mut self, name: &str, data: Data) -> Result<(), String> {
-        self.conn.connected_delivered().await;
-        let content_type = match data.kind {
-            DataType::Text => "text/plain; charset=utf-8",
-            DataType::Json => "application/json",
-            // Binary, and any kind a later core version adds: raw bytes.
-            _ => "application/octet-stream",
-        };
-        let call = event_call(
-            self.conn,
-            EventType::User(name),
-            content_type,
-            data.bytes.clone(),
-        );
-        match self
-            .shared
-            .upstream
-            .call(self.shared.settings(&self.conn.hub), call)
-            .await
-        {
-            Ok(Some(answer)) => {
-                keep_state(self.conn, &answer);
-                if !answer.body.is_empty() && answer.status != StatusCode::NO_CONTENT {
-                    let content_type = answer.content_type.as_deref().unwrap_or("");
-                    let kind = if content_type.starts_with("text/plain") {
-                        DataType::Text
-                    } else if content_type.starts_with("application/json") {
-                        if serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_ok() {
-                            DataType::Json
-                        } else {
-                            DataType::Text
-                        }
-                    } else {
-                        DataType::Binary
-                    };
-                    self.conn.send(Outbound::Message(Envelope::new(
-                        Origin::Server,
-                        Data {
-                            kind,
-                            bytes: answer.body,
-                        },
-                    )));
+        match user_event(self.shared, self.conn, name, data).await {
+            Ok(reply) => {
+                if let Some(data) = reply {
+                    self.conn
+                        .send(Outbound::Message(Envelope::new(Origin::Server, data)));
                 }
                 Ok(())
             }
-            Ok(None) => Err(format!(
+            Err(UserEventError::NoHandler) => Err(format!(
                 "No event handler is registered for the event `{name}`."
             )),
-            Err(e) => {
+            Err(UserEventError::Upstream(e)) => {
                 tracing::warn!(target: "webpubsub_emulator::client", connection = %self.conn.id, event = name, error = %e, "user event failed");
                 Err("The event handler failed.".to_owned())
             }
@@ -140,6 +107,7 @@ impl Reader<'_> {
         let origin = Origin::Group {
             group: Arc::from(group),
             from_user: self.conn.user_id.clone(),
+            stream: None,
         };
         let envelope = Envelope::new(origin, data);
         let targets =
@@ -189,6 +157,11 @@ impl Reader<'_> {
                 }
                 return Ok(());
             }
+            // Answered by `invokeResponse`, not acks (`invoke.rs`).
+            "invoke" => return self.invocations.invoke(&message),
+            "cancelInvocation" => return self.invocations.cancel(&message),
+            "streamData" => return stream::data(self.shared, self.conn, &message),
+            "streamEnd" => return stream::end(self.shared, self.conn, &message),
             "joinGroup" | "leaveGroup" | "sendToGroup" | "event" => {}
             other => return Err(invalid(&format!("unknown type `{other}`"))),
         }
@@ -237,6 +210,9 @@ impl Reader<'_> {
                 let group = string("group")
                     .filter(|g| !g.trim().is_empty())
                     .ok_or_else(|| invalid("a group name is required"))?;
+                if message.contains_key("stream") {
+                    return stream::open(self.shared, self.conn, &group, &message, ack_id);
+                }
                 let data = payload(&message)?;
                 if !lock(&self.conn.permissions).allows(Action::Send, &group) {
                     self.ack(
@@ -272,7 +248,7 @@ impl Reader<'_> {
 }
 
 /// The `dataType` + `data` of a client message.
-fn payload(message: &Map<String, Value>) -> Result<Data, Ended> {
+pub(super) fn payload(message: &Map<String, Value>) -> Result<Data, Ended> {
     let data = message.get("data").cloned().unwrap_or(Value::Null);
     match message
         .get("dataType")

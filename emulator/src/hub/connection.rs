@@ -118,6 +118,8 @@ pub(crate) struct Connection {
     /// events (user events, `disconnected`) wait for it, so the upstream
     /// sees them in order.
     pub(crate) connected_done: tokio::sync::watch::Sender<bool>,
+    /// The group streams this connection sends (`client/stream.rs`).
+    pub(crate) streams: Mutex<crate::client::Streams>,
 }
 
 /// What a new connection starts with.
@@ -202,6 +204,7 @@ impl Connection {
             queue_budget: new.queue_bytes,
             takeover: Notify::new(),
             connected_done: tokio::sync::watch::channel(false).0,
+            streams: Mutex::new(crate::client::Streams::default()),
         });
         (conn, rx)
     }

@@ -21,7 +21,29 @@ pub(crate) enum Origin {
     Group {
         group: Arc<str>,
         from_user: Option<Arc<str>>,
+        /// Set on the fragments of a group stream (`client/stream.rs`).
+        stream: Option<Arc<StreamTag>>,
     },
+}
+
+/// The `stream` object of a group stream's fragment, as members see it.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamTag {
+    pub(crate) id: Arc<str>,
+    /// `streamSequenceId`: 1, 2, … per stream; the terminal fragment takes the next one.
+    pub(crate) sequence: u64,
+    /// `endOfStream`: the stream's last fragment.
+    pub(crate) end: bool,
+    /// Why the stream ended, on a terminal fragment of a failed stream.
+    pub(crate) error: Option<StreamError>,
+}
+
+/// The `error` of a failed stream: `{name, message, userErrorCode?}`.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamError {
+    pub(crate) name: &'static str,
+    pub(crate) message: String,
+    pub(crate) user_code: Option<String>,
 }
 
 /// A message on its way to one or many connections.
@@ -52,6 +74,9 @@ pub(crate) enum Outbound {
         error: Option<(&'static str, String)>,
     },
     Pong,
+    /// A JSON-protocol frame built by the caller (group stream replies:
+    /// `streamAck`, `streamNack`, `streamClosed`); raw clients skip it.
+    Frame(String),
     /// A service-initiated close (REST): JSON clients are told why first.
     Close {
         reason: String,
@@ -66,6 +91,7 @@ impl Outbound {
             Self::Message(envelope) => envelope.data.bytes.len(),
             Self::Ack { error, .. } => error.as_ref().map_or(0, |(_, m)| m.len()),
             Self::Pong => 0,
+            Self::Frame(frame) => frame.len(),
             Self::Close { reason } => reason.len(),
         };
         payload.saturating_add(64)

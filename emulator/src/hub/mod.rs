@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub(crate) use connection::{Connection, NewConnection, Protocol};
-pub(crate) use message::{Data, Envelope, Origin, Outbound};
+pub(crate) use message::{Data, Envelope, Origin, Outbound, StreamError, StreamTag};
 pub(crate) use view::ConnectionInfo;
 
 use super::filter::{FilterSubject, ODataFilter};
