@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use super::client::InvocationRecord;
 use super::entra::Entra;
 use super::hub::lock;
 use super::live::{clip, shown_header, shown_url, SHOWN_TEXT, SHOWN_VALUE};
@@ -24,6 +25,11 @@ use webpubsub::wire::{CloudEvent, EventType};
 const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
 /// How many upstream calls the live view keeps.
 const LOG_SIZE: usize = 200;
+/// The most of a refusing (non-2xx, not retried) answer's body that is
+/// kept: an invocation hands it to the client as its error message.
+const ERROR_BODY_LIMIT: usize = 4096;
+/// How many invocations the live view keeps.
+const INVOCATION_LOG_SIZE: usize = 200;
 
 /// One event to send.
 #[derive(Debug)]
@@ -57,7 +63,12 @@ pub(crate) enum UpstreamError {
     #[error("calling {url} failed: {reason}")]
     Transport { url: String, reason: String },
     #[error("{url} answered {status}")]
-    Status { url: String, status: StatusCode },
+    Status {
+        url: String,
+        status: StatusCode,
+        /// The start of the answer's body (empty for retried statuses).
+        body: String,
+    },
     /// The connection id has the shape of a token's signed part: its
     /// `ce-signature` would be a token signature, so it is never signed.
     #[error("connection id `{connection_id}` looks like a signed token and is never signed")]
@@ -145,6 +156,10 @@ pub(crate) struct Upstream {
     /// that arrive meanwhile wait for the first handshake.
     validated: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<()>>>>,
     log: Mutex<VecDeque<CallRecord>>,
+    /// The latest invocations (`invoke` frames), for the live view.
+    invocations: Mutex<VecDeque<InvocationRecord>>,
+    /// How long one call may take; also the deadline of an invocation.
+    timeout: Duration,
     /// Bumped on every call, so the live view knows when to refresh.
     pub(crate) changes: tokio::sync::watch::Sender<u64>,
 }
@@ -169,6 +184,8 @@ impl Upstream {
             retry_delays,
             validated: Mutex::new(HashMap::new()),
             log: Mutex::new(VecDeque::new()),
+            invocations: Mutex::new(VecDeque::new()),
+            timeout,
             changes: tokio::sync::watch::channel(0).0,
         })
     }
@@ -176,6 +193,28 @@ impl Upstream {
     /// The latest calls, newest first.
     pub(crate) fn recent(&self) -> Vec<CallRecord> {
         lock(&self.log).iter().rev().cloned().collect()
+    }
+
+    /// How long one upstream call may take (`upstream_timeout`).
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The latest invocations, newest first.
+    pub(crate) fn recent_invocations(&self) -> Vec<InvocationRecord> {
+        lock(&self.invocations).iter().rev().cloned().collect()
+    }
+
+    /// Keeps an invocation's outcome for the live view (the last
+    /// [`INVOCATION_LOG_SIZE`]).
+    pub(crate) fn record_invocation(&self, record: InvocationRecord) {
+        let mut log = lock(&self.invocations);
+        if log.len() == INVOCATION_LOG_SIZE {
+            log.pop_front();
+        }
+        log.push_back(record);
+        drop(log);
+        self.changes.send_modify(|n| *n += 1);
     }
 
     fn record(&self, record: CallRecord) {
@@ -261,11 +300,13 @@ impl Upstream {
                     }
                     self.record(record);
                     if !(status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()) {
-                        return Err(UpstreamError::Status { url, status });
+                        let body = read_error_body(response).await;
+                        return Err(UpstreamError::Status { url, status, body });
                     }
                     UpstreamError::Status {
                         url: url.clone(),
                         status,
+                        body: String::new(),
                     }
                 }
                 Err(e) => {
@@ -409,6 +450,20 @@ async fn read_answer(mut response: reqwest::Response) -> Result<UpstreamAnswer, 
         body: Bytes::from(body),
         state,
     })
+}
+
+/// The start of a refusing answer's body ([`ERROR_BODY_LIMIT`] bytes at
+/// most, lossy UTF-8); empty when it cannot be read.
+async fn read_error_body(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = ERROR_BODY_LIMIT.saturating_sub(body.len());
+        body.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+        if body.len() >= ERROR_BODY_LIMIT {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 /// Escaped in template values: all but RFC 3986 unreserved characters.

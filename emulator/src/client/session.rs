@@ -13,6 +13,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::mpsc;
 
 use super::connection::finish;
+use super::invoke::Invocations;
 use super::outbound::{close_frame, write_one, Write};
 use super::reader::{RawMode, Reader};
 use crate::frames;
@@ -72,7 +73,14 @@ pub(super) async fn serve(
     raw: &RawMode,
 ) -> Ended {
     let (mut sink, mut stream) = socket.split();
-    let mut reader = Reader { shared, conn, raw };
+    // Pending invocations end with their socket: the client rejects them
+    // when it closes (dropping `reader` aborts them).
+    let mut reader = Reader {
+        shared,
+        conn,
+        raw,
+        invocations: Invocations::new(shared, conn),
+    };
     // A live client answers pings, so a silent one is gone (or stalling).
     let silence = shared.client_timeout.max(Duration::from_millis(30));
     let ping_every = (silence / 3).clamp(Duration::from_millis(10), KEEP_ALIVE);
