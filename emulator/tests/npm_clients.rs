@@ -20,14 +20,20 @@
 //! - `WPS_ENDPOINT`: the emulator's `http://127.0.0.1:port` (for
 //!   `/_emulator/api/state`);
 //! - `WPS_UPSTREAM_LOG`: the upstream's `GET /log`, the JSON list of every
-//!   event the upstream saw, oldest first.
+//!   event the upstream saw, oldest first;
+//! - `WPS_HUB_DOWN`: `down`, a hub whose event handler points at a closed
+//!   port of 127.0.0.1 and takes no system events (clients connect; every
+//!   user event fails as unreachable).
 //!
 //! The upstream: `connect` grants `webpubsub.joinLeaveGroup` and
 //! `webpubsub.sendToGroup` unless the query has `role=none`, refuses with
 //! 401 when the query has `reject`, and adds the groups of the query's
 //! `join` values; user event `echo` replies with its data, `whoami` replies
 //! JSON `{"userId", "connectionId", "event"}`, `silent` replies nothing,
-//! `fail` fails with 400, any other event replies text `got <event>`.
+//! `fail` fails with 400, `crash` fails with 500, `slow` replies nothing
+//! after 3 s and then logs a second entry, `type: "done"` (so a call the
+//! emulator dropped has no `done`), any other event replies text
+//! `got <event>`.
 //! `connected` of a user whose id starts with `slow-` takes 300 ms before
 //! it is logged. Every event is logged when its handler is done.
 //!
@@ -79,6 +85,8 @@ use webpubsub_emulator::{Emulator, EventHandlerSettings, HubSettings};
 const KEY: &str = "npm-clients-test-key-0123456789abcdef";
 const HUB: &str = "chat";
 const ISOLATED_HUB: &str = "lobby";
+/// A hub whose event handler is unreachable.
+const DOWN_HUB: &str = "down";
 /// How long the whole node run may take before it is killed.
 const NODE_DEADLINE: Duration = Duration::from_secs(180);
 
@@ -196,6 +204,14 @@ impl App {
             "fail" => Err(EventErrorResponse::user_error(
                 "the upstream refuses `fail`",
             )),
+            "crash" => Err(EventErrorResponse::server_error(
+                "the upstream crashed on `crash`",
+            )),
+            "slow" => {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                self.log.push(Value::Object(base("done", &req.context)));
+                Ok(UserEventResponse::none())
+            }
             _ => Ok(UserEventResponse::text(format!("got {name}"))),
         }
     }
@@ -317,12 +333,19 @@ async fn official_npm_packages_work_against_the_emulator() {
 
     let handler =
         || EventHandlerSettings::new(format!("http://{upstream}/eventhandler/{{hub}}/{{event}}"));
+    // A port that was free a moment ago: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
+    let unreachable = EventHandlerSettings::new(format!("http://{closed}/eventhandler/{{event}}"))
+        .system_events([]);
     let emulator = Emulator::builder()
         .access_key(KEY)
         .host("127.0.0.1")
         .upstream_retry_delays([Duration::from_millis(10), Duration::from_millis(50)])
         .hub(HubSettings::new(HUB).event_handler(handler()))
         .hub(HubSettings::new(ISOLATED_HUB).event_handler(handler()))
+        .hub(HubSettings::new(DOWN_HUB).event_handler(unreachable))
         .build()
         .unwrap()
         .start("127.0.0.1:0".parse().unwrap())
@@ -335,6 +358,7 @@ async fn official_npm_packages_work_against_the_emulator() {
         ("WPS_HUB_ISOLATED", ISOLATED_HUB.to_owned()),
         ("WPS_ENDPOINT", emulator.endpoint()),
         ("WPS_UPSTREAM_LOG", format!("http://{upstream}/log")),
+        ("WPS_HUB_DOWN", DOWN_HUB.to_owned()),
     ];
     println!(
         "emulator at {}, upstream at http://{upstream}; running node --test on {files:?}",
