@@ -1,8 +1,9 @@
 //! Group streams (`sendToGroup` with `stream`, `streamData`, `streamEnd`)
 //! end to end on 127.0.0.1 with raw WebSocket clients: the open and its
 //! ack, ordered delivery with stream and reliable sequence ids,
-//! keep-alives, replays and gaps, the end with and without error, refusals,
-//! idle timeout, the sender leaving, limits and the live view.
+//! keep-alives, replays (after recovery too) and gaps, the end with and
+//! without error, refusals, idle timeout, the sender leaving, limits and
+//! the live view.
 
 mod common;
 
@@ -461,4 +462,70 @@ async fn the_live_view_lists_open_streams_without_their_data() {
     assert_eq!(open["fragments"], 1);
     assert_eq!(open["idleTimeoutMs"], 60_000);
     assert!(open["ageMs"].is_u64());
+}
+
+/// Recovers a reliable connection whose transport broke (retried while
+/// the emulator has not noticed the break yet and refuses with 1008).
+async fn recover(url: &str) -> common::emulator::Ws {
+    let deadline = std::time::Instant::now() + common::emulator::WAIT;
+    loop {
+        let (mut ws, _) = emulator::open(url, &[RELIABLE]).await.unwrap();
+        emulator::send_json(&mut ws, json!({"type": "ping"})).await;
+        match emulator::next_frame(&mut ws, common::emulator::WAIT).await {
+            tokio_tungstenite::tungstenite::Message::Close(_) => {
+                assert!(std::time::Instant::now() < deadline, "recovery refused");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            _ => return ws,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_reliable_sender_keeps_its_stream_across_recovery_and_its_replays_are_not_published_again(
+) {
+    let env = env().await;
+    let mut sender = env
+        .client(
+            ClientAccessOptions::new().user_id("alice").role(SEND),
+            RELIABLE,
+        )
+        .await;
+    let mut member = env
+        .client(
+            ClientAccessOptions::new().user_id("bob").group("room"),
+            JSON,
+        )
+        .await;
+    opened(&mut sender, "s").await;
+    assert_eq!(sender.request(data("s", 1, "a")).await, ack("s", 2));
+    let url = format!(
+        "{}&awps_connection_id={}&awps_reconnection_token={}",
+        sender.url,
+        sender.id,
+        url::form_urlencoded::byte_serialize(
+            sender.connected["reconnectionToken"]
+                .as_str()
+                .unwrap()
+                .as_bytes()
+        )
+        .collect::<String>()
+    );
+    drop(sender.ws);
+    let mut ws = recover(&url).await;
+    // The client replays everything not acked yet when it resumes.
+    emulator::send_json(&mut ws, data("s", 1, "a")).await;
+    assert_eq!(
+        emulator::next_json(&mut ws, common::emulator::WAIT).await,
+        ack("s", 2)
+    );
+    emulator::send_json(&mut ws, data("s", 2, "b")).await;
+    assert_eq!(
+        emulator::next_json(&mut ws, common::emulator::WAIT).await,
+        ack("s", 3)
+    );
+    assert_eq!(
+        until_pong(&mut member).await,
+        [text_fragment("s", 1, "a"), text_fragment("s", 2, "b")]
+    );
 }
