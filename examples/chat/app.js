@@ -6,6 +6,9 @@ const $ = (id) => document.getElementById(id);
 let socket = null;
 let me = null;
 let ackId = 0;
+/// Invocations sent and not yet answered, by id.
+const invocations = new Map();
+let invocationId = 0;
 /// Why the socket closed, for the note on the join form.
 let closing = null;
 
@@ -105,6 +108,10 @@ async function join(name) {
       onNotice(frame.data);
     } else if (frame.type === "ack" && !frame.success) {
       addLine("notice error", [["text", `not sent: ${frame.error.message}`]]);
+    } else if (frame.type === "invokeResponse") {
+      const answered = invocations.get(frame.invocationId);
+      invocations.delete(frame.invocationId);
+      if (answered) answered(frame);
     }
   };
   socket.onclose = (event) => {
@@ -137,6 +144,28 @@ $("send").addEventListener("submit", (event) => {
   ackId += 1;
   socket.send(JSON.stringify({ type: "event", event: "message", dataType: "text", data: text, ackId }));
   $("text").value = "";
+});
+
+/// Asks the event handler, through the service, and resolves with its
+/// `invokeResponse` (only this page gets the answer).
+function invoke(event) {
+  invocationId += 1;
+  const id = String(invocationId);
+  return new Promise((resolve) => {
+    invocations.set(id, resolve);
+    socket.send(JSON.stringify({ type: "invoke", invocationId: id, target: "event", event }));
+  });
+}
+
+$("who").addEventListener("click", async () => {
+  if (!socket) return;
+  const answer = await invoke("online");
+  if (answer.success && Array.isArray(answer.data)) {
+    showOnline(answer.data);
+    addLine("notice", [["text", `Here now: ${answer.data.join(", ")}`]]);
+  } else {
+    addLine("notice error", [["text", `could not ask: ${answer.error?.message || "no answer"}`]]);
+  }
 });
 
 $("leave").addEventListener("click", () => {

@@ -179,6 +179,14 @@ try {
     await texts(grace, "#online li.me", ["Grace"], "Grace's own name in bold");
   });
 
+  await step("Grace asks who is here (an invoke): only Grace gets the answer", async () => {
+    await grace.click("#who");
+    await sees(grace, "#messages li.notice", "Here now: Ada, Grace", "Grace's messages");
+    await ada.waitForTimeout(300);
+    const adas = (await lines(ada)).map(([, text]) => text);
+    if (adas.some((text) => (text ?? "").startsWith("Here now"))) throw new Error(`Ada got Grace's answer: ${JSON.stringify(adas)}`);
+  });
+
   await step("Ada writes, Grace reads it with its author", async () => {
     await send(ada, "Hello Grace! The emulator works.");
     await sees(grace, "#messages li.message", "Hello Grace! The emulator works.", "Grace's messages");

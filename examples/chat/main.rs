@@ -7,7 +7,8 @@
 //!   `connect` takes the user from the negotiated token and joins the room,
 //!   `message` events are broadcast to the room through the service client,
 //!   `connected` / `disconnected` announce who joined and left and who is
-//!   online,
+//!   online, and `online` answers the page's "Who's here?" (an `invoke`:
+//!   the reply goes to the asker only),
 //! - a **negotiate** endpoint and the **web page** (plain HTML and JS on the
 //!   browser's WebSocket API, no build step).
 //!
@@ -30,6 +31,7 @@ use axum::Router;
 use serde_json::json;
 use webpubsub::client::Message;
 use webpubsub::client_access::Negotiate;
+use webpubsub::extract::Json;
 use webpubsub::{
     ConnectEventRequest, ConnectEventResponse, ConnectedEventRequest, ConnectionContext,
     DisconnectedEventRequest, EventErrorResponse, EventRouter, WebPubSubServiceClient,
@@ -125,6 +127,14 @@ impl Chat {
             self.tell_room(json!({ "kind": "left", "user": user, "online": self.online() }))
                 .await;
         }
+    }
+
+    /// Who is online, answered to the asker only: the page's "Who's here?"
+    /// button sends it as an `invoke` (the reply comes back as its
+    /// `invokeResponse`, not as a broadcast).
+    #[user_event("online")]
+    async fn who_is_online(&self) -> Json<Vec<String>> {
+        Json(self.online())
     }
 
     /// A chat line: broadcast to the room with its author.
