@@ -7,10 +7,16 @@
 //! and answers the REST data plane (`/api/…`) with the service's paths,
 //! token check and status codes. Microsoft's own client libraries work
 //! against it unchanged, and so does `webpubsub::WebPubSubServiceClient`.
+//! The JSON subprotocols include what `@azure/web-pubsub-client` 1.1.0
+//! adds: `invoke` / `cancelInvocation` (a user event whose reply comes
+//! back as `invokeResponse`) and group streams (`sendToGroup` with
+//! `stream`, `streamData`, `streamEnd`; `streamAck`, `streamNack`,
+//! `streamClosed`); see the README for each frame and error name.
 //!
 //! Its live view at `/_emulator` shows each hub's connections (a page at a
-//! time, with their groups and roles) and the latest 200 upstream calls
-//! with their request headers. It is for this machine only: it answers
+//! time, with their groups and roles), the latest 200 upstream calls
+//! with their request headers, the latest invocations (event, outcome,
+//! latency) and the open group streams. It is for this machine only: it answers
 //! only when the request's `Host` is `localhost`, `*.localhost`,
 //! `127.0.0.0/8`, `[::1]` or the [host](EmulatorBuilder::host) the emulator
 //! goes by (else `421`), and refuses cross-site browser requests (`403`).
