@@ -198,32 +198,12 @@ fn failed(frame: &Value, id: &str, name: &str) {
     assert_eq!(frame["error"]["name"], name, "{frame}");
 }
 
-/// Sends a `ping` and returns the frames that came before the `pong`.
-async fn until_pong(client: &mut Client) -> Vec<Value> {
-    client.send(json!({"type": "ping"})).await;
-    let mut before = Vec::new();
-    loop {
-        let frame = client.next_json().await;
-        if frame == json!({"type": "pong"}) {
-            return before;
-        }
-        before.push(frame);
-    }
-}
-
 /// The live view's invocations, newest first.
 async fn live_invocations(env: &Env) -> Vec<Value> {
-    let body = reqwest::get(format!(
-        "http://{}/_emulator/api/state",
-        env.emulator.local_addr()
-    ))
-    .await
-    .unwrap()
-    .bytes()
-    .await
-    .unwrap();
-    let state: Value = serde_json::from_slice(&body).unwrap();
-    state["invocations"].as_array().cloned().unwrap_or_default()
+    env.live_state("").await["invocations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -392,11 +372,11 @@ async fn cancel_drops_the_upstream_call_and_answers_nothing() {
     })
     .await;
     assert_eq!(up.recorder.completed.load(Ordering::SeqCst), 0);
-    assert_eq!(until_pong(&mut c).await, Vec::<Value>::new());
+    assert_eq!(c.until_pong().await, Vec::<Value>::new());
     // Unknown and already cancelled ids are ignored.
     c.send(cancel("1")).await;
     c.send(cancel("never")).await;
-    assert_eq!(until_pong(&mut c).await, Vec::<Value>::new());
+    assert_eq!(c.until_pong().await, Vec::<Value>::new());
     // The id is free again.
     let frame = c.request(invoke("1", "echo", "text", json!("again"))).await;
     assert_eq!(frame["success"], true, "{frame}");
@@ -459,7 +439,7 @@ async fn a_duplicate_pending_id_is_refused_and_the_first_call_goes_on() {
     failed(&frame, "1", "BadRequest");
     assert_eq!(up.events("echo").len(), 0, "the duplicate is not sent");
     c.send(cancel("1")).await;
-    assert_eq!(until_pong(&mut c).await, Vec::<Value>::new());
+    assert_eq!(c.until_pong().await, Vec::<Value>::new());
 }
 
 #[tokio::test]

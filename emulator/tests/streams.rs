@@ -71,19 +71,6 @@ fn end_fragment(id: &str, n: u64, error: Option<Value>) -> Value {
            "dataType": "text", "data": "", "stream": stream})
 }
 
-/// Sends a `ping` and returns every frame that arrived before the `pong`.
-async fn until_pong(client: &mut Client) -> Vec<Value> {
-    client.send(json!({"type": "ping"})).await;
-    let mut before = Vec::new();
-    loop {
-        let frame = client.next_json().await;
-        if frame == json!({"type": "pong"}) {
-            return before;
-        }
-        before.push(frame);
-    }
-}
-
 /// Opens stream `id` and checks its ack.
 async fn opened(sender: &mut Client, id: &str) {
     assert_eq!(sender.request(open(id)).await, ack(id, 1));
@@ -129,7 +116,7 @@ async fn an_open_stream_is_acked_and_its_fragments_reach_members_in_order_with_i
                "dataType": "binary", "data": "AP8=", "stream": {"streamId": "s1", "streamSequenceId": 3}})
     );
     // The open itself is not delivered.
-    assert!(until_pong(&mut member).await.is_empty());
+    assert!(member.until_pong().await.is_empty());
 }
 
 #[tokio::test]
@@ -146,7 +133,8 @@ async fn replays_are_dropped_and_acked_again_and_a_gap_is_nacked() {
     assert_eq!(nack["expectedSequenceId"], 2);
     assert_eq!(nack["name"], "OutOfOrder");
     assert_eq!(sender.request(data("s", 2, "b")).await, ack("s", 3));
-    let got: Vec<Value> = until_pong(&mut member)
+    let got: Vec<Value> = member
+        .until_pong()
         .await
         .into_iter()
         .map(fragment)
@@ -171,7 +159,8 @@ async fn ending_publishes_a_terminal_fragment_acks_past_it_and_closes_the_stream
         sender.next_json().await,
         json!({"type": "streamClosed", "streamId": "s"})
     );
-    let got: Vec<Value> = until_pong(&mut member)
+    let got: Vec<Value> = member
+        .until_pong()
         .await
         .into_iter()
         .map(fragment)
@@ -245,7 +234,7 @@ async fn a_sender_without_send_permission_cannot_open_a_stream() {
         )
         .await;
     opened(&mut scoped, "s").await;
-    assert!(until_pong(&mut member).await.is_empty());
+    assert!(member.until_pong().await.is_empty());
 }
 
 #[tokio::test]
@@ -336,7 +325,7 @@ async fn keep_alives_hold_an_idle_stream_open() {
             .await;
     }
     assert!(
-        until_pong(&mut sender).await.is_empty(),
+        sender.until_pong().await.is_empty(),
         "keep-alives get no answer"
     );
     assert_eq!(sender.request(data("s", 1, "still")).await, ack("s", 2));
@@ -404,7 +393,7 @@ async fn no_echo_leaves_the_sender_out_and_a_member_that_left_stops_receiving() 
         ok_ack(1)
     );
     assert_eq!(sender.request(data("quiet", 2, "c")).await, ack("quiet", 3));
-    assert!(until_pong(&mut member).await.is_empty());
+    assert!(member.until_pong().await.is_empty());
 }
 
 #[tokio::test]
@@ -440,15 +429,7 @@ async fn the_live_view_lists_open_streams_without_their_data() {
             .await,
         ack("live-stream", 2)
     );
-    let body = reqwest::get(format!(
-        "http://{}/_emulator/api/state?hub=chat",
-        env.emulator.local_addr()
-    ))
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
+    let body = env.live_state_text("hub=chat").await;
     assert!(!body.contains("secret payload"));
     let state: Value = serde_json::from_str(&body).unwrap();
     let streams = &state["streams"];
@@ -525,7 +506,7 @@ async fn a_reliable_sender_keeps_its_stream_across_recovery_and_its_replays_are_
         ack("s", 3)
     );
     assert_eq!(
-        until_pong(&mut member).await,
+        member.until_pong().await,
         [text_fragment("s", 1, "a"), text_fragment("s", 2, "b")]
     );
 }

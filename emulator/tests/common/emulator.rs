@@ -58,6 +58,24 @@ pub(crate) async fn start(builder: EmulatorBuilder, hub: &str) -> Env {
 }
 
 impl Env {
+    /// The live view's state (`/_emulator/api/state?{query}`), as text.
+    pub(crate) async fn live_state_text(&self, query: &str) -> String {
+        reqwest::get(format!(
+            "http://{}/_emulator/api/state?{query}",
+            self.emulator.local_addr()
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+    }
+
+    /// The live view's state, parsed.
+    pub(crate) async fn live_state(&self, query: &str) -> Value {
+        serde_json::from_str(&self.live_state_text(query).await).unwrap()
+    }
+
     pub(crate) fn url(&self, options: &ClientAccessOptions) -> String {
         self.service.client_access_url(options)
     }
@@ -249,6 +267,20 @@ impl Client {
 
     pub(crate) async fn next_json(&mut self) -> Value {
         next_json(&mut self.ws, WAIT).await
+    }
+
+    /// Sends a `ping` and returns every frame that arrived before the
+    /// `pong`: everything queued for this connection before the ping was read.
+    pub(crate) async fn until_pong(&mut self) -> Vec<Value> {
+        self.send(serde_json::json!({"type": "ping"})).await;
+        let mut before = Vec::new();
+        loop {
+            let frame = self.next_json().await;
+            if frame == serde_json::json!({"type": "pong"}) {
+                return before;
+            }
+            before.push(frame);
+        }
     }
 
     /// Sends `request` and returns the next frame.

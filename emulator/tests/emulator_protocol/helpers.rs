@@ -48,16 +48,7 @@ impl Env {
 
     /// The connection ids of `user`, from the emulator's live view.
     pub(crate) async fn connections_of(&self, user: &str) -> Vec<String> {
-        let body = reqwest::get(format!(
-            "http://{}/_emulator/api/state",
-            self.emulator.local_addr()
-        ))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-        let state: Value = serde_json::from_slice(&body).unwrap();
+        let state = self.live_state("").await;
         let mut ids = Vec::new();
         for connections in state["hubs"]
             .as_object()
@@ -103,20 +94,6 @@ impl Env {
 }
 
 impl Client {
-    /// Sends a `ping` and returns every frame that arrived before the
-    /// `pong`: everything queued for this connection before the ping was read.
-    pub(crate) async fn until_pong(&mut self) -> Vec<Value> {
-        self.send(json!({"type": "ping"})).await;
-        let mut before = Vec::new();
-        loop {
-            let frame = self.next_json().await;
-            if frame == json!({"type": "pong"}) {
-                return before;
-            }
-            before.push(frame);
-        }
-    }
-
     /// Raw clients: a WebSocket ping; returns the frames before its pong.
     /// The pong proves the emulator processed every frame sent before it.
     pub(crate) async fn raw_sync(&mut self) -> Vec<Message> {
