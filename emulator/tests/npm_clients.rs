@@ -1,6 +1,7 @@
 //! Microsoft's official npm packages against the emulator, unchanged:
 //! `@azure/web-pubsub-client` 1.1.0 (the client SDK) and `@azure/web-pubsub`
-//! 1.2.0 (the service SDK) talk to an emulator whose hubs are served by an
+//! 1.2.0 (the service SDK), and MQTT.js (`mqtt` 5.16.0, MQTT 3.1.1 and 5.0
+//! clients over WebSocket), talk to an emulator whose hubs are served by an
 //! upstream built with this crate, all on 127.0.0.1. The checks themselves
 //! are the `node:test` files in `tests/node/`; this test starts the
 //! emulator and the upstream, runs `node --test` on those files with the
@@ -9,6 +10,9 @@
 //! Needs Node.js on PATH (22 or later is what `@azure/web-pubsub-client`
 //! 1.1.0 declares; 20 works) and the packages installed with
 //! `npm ci --prefix tests/node`; without them this test fails and says so.
+//!
+//! `WPS_NODE_FILES=mqtt.test.mjs,client.test.mjs` (file names, comma
+//! separated) runs only those files, to iterate on one.
 //!
 //! Environment given to the node tests:
 //!
@@ -36,6 +40,19 @@
 //! `got <event>`.
 //! `connected` of a user whose id starts with `slow-` takes 300 ms before
 //! it is logged. Every event is logged when its handler is done.
+//!
+//! MQTT clients (`mqtt.test.mjs`, MQTT.js): the `connect` log entry has the
+//! CONNECT's `mqtt` object (`protocolVersion`, `username`, base64
+//! `password`, `userProperties`) and the `disconnected` entry the event's
+//! `mqtt` (`initiatedByClient`, `disconnectPacket`). The CONNECT user name
+//! picks the answer: `refuse-<n>` refuses with explicit CONNACK code `n`
+//! (`EventErrorResponse::mqtt`, reason `refused by the upstream`);
+//! `refuse-unauthorized`, `refuse-user-error` and `refuse-server-error`
+//! refuse with the generic error of that name, which the core maps to the
+//! code of the client's version (5/135, 4/134, 3/128); every refusal
+//! carries CONNACK user property `refused: <user name>`. An accepted MQTT
+//! client gets CONNACK user properties `upstream: webpubsub` and, for each
+//! CONNECT user property `n: v`, `echo-n: v`.
 //!
 //! # Keyless (`keyless.test.mjs`)
 //!
@@ -148,11 +165,23 @@ impl App {
         entry.insert("query".into(), json!(req.query()));
         entry.insert("claims".into(), json!(req.claims()));
         entry.insert("subprotocols".into(), json!(req.subprotocols));
+        entry.insert("mqtt".into(), json!(req.mqtt));
         self.log.push(Value::Object(entry));
         if req.query_value("reject").is_some() {
             return Err(EventErrorResponse::unauthorized("rejected by the upstream"));
         }
         let mut response = ConnectEventResponse::new();
+        if let Some(mqtt) = &req.mqtt {
+            let username = mqtt.username.as_deref().unwrap_or_default();
+            if let Some(refusal) = mqtt_refusal(username) {
+                return Err(refusal.mqtt_user_property("refused", username));
+            }
+            response = response.mqtt_user_property("upstream", "webpubsub");
+            for property in &mqtt.user_properties {
+                let name = format!("echo-{}", property.name);
+                response = response.mqtt_user_property(name, property.value.clone());
+            }
+        }
         if req.query_value("role") != Some("none") {
             response = response.roles([
                 Permission::JoinLeaveGroup.role(),
@@ -182,6 +211,17 @@ impl App {
     async fn disconnected(&self, req: DisconnectedEventRequest) {
         let mut entry = base("disconnected", &req.context);
         entry.insert("reason".into(), json!(req.reason));
+        if let Some(mqtt) = &req.mqtt {
+            let packet = mqtt.disconnect_packet.as_ref().map(|p| {
+                json!({"code": p.code, "userProperties": p.user_properties.as_ref().map(|props| {
+                    props.iter().map(|u| json!({"name": u.name, "value": u.value})).collect::<Vec<_>>()
+                })})
+            });
+            entry.insert(
+                "mqtt".into(),
+                json!({"initiatedByClient": mqtt.initiated_by_client, "disconnectPacket": packet}),
+            );
+        }
         self.log.push(Value::Object(entry));
     }
 
@@ -217,6 +257,17 @@ impl App {
     }
 }
 
+/// The refusal an MQTT CONNECT user name asks for (see the top comment).
+fn mqtt_refusal(username: &str) -> Option<EventErrorResponse> {
+    let asked = username.strip_prefix("refuse-")?;
+    Some(match asked {
+        "unauthorized" => EventErrorResponse::unauthorized("unauthorized by the upstream"),
+        "user-error" => EventErrorResponse::user_error("user error by the upstream"),
+        "server-error" => EventErrorResponse::server_error("server error in the upstream"),
+        code => EventErrorResponse::mqtt(code.parse().ok()?, "refused by the upstream"),
+    })
+}
+
 fn node_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
@@ -248,7 +299,7 @@ fn test_files(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
 }
 
 fn check_installed(dir: &Path) {
-    for package in ["@azure/web-pubsub-client", "@azure/web-pubsub"] {
+    for package in ["@azure/web-pubsub-client", "@azure/web-pubsub", "mqtt"] {
         let manifest = dir.join("node_modules").join(package).join("package.json");
         assert!(
             manifest.is_file(),
@@ -312,7 +363,10 @@ fn upstream_app(events: webpubsub::EventRouter, log: &Arc<Log>) -> axum::Router 
 async fn official_npm_packages_work_against_the_emulator() {
     let dir = node_dir();
     check_installed(&dir);
-    let files = test_files(&dir, |name| name != KEYLESS_FILE);
+    let only = std::env::var("WPS_NODE_FILES").unwrap_or_default();
+    let files = test_files(&dir, |name| {
+        name != KEYLESS_FILE && (only.is_empty() || only.split(',').any(|f| f.trim() == name))
+    });
     assert!(
         !files.is_empty(),
         "no *.test.mjs files in {}",
