@@ -85,6 +85,7 @@ mod frames;
 mod hub;
 mod listen;
 mod live;
+mod mqtt;
 mod permissions;
 mod rest;
 mod server;

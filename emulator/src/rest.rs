@@ -19,7 +19,7 @@ use super::filter::ODataFilter;
 use super::hub::{lock, Data, Envelope, Origin, Outbound, Refusal, Target};
 use super::permissions::Action;
 use super::server::Shared;
-use webpubsub::client_access::ClientAccessOptions;
+use webpubsub::client_access::{ClientAccessOptions, ClientProtocol};
 use webpubsub::events::DataType;
 use webpubsub::names::GroupName;
 
@@ -498,22 +498,19 @@ impl Call<'_> {
                 }
             },
         };
-        match self.param("clientType") {
-            None => {}
-            Some(t) if t.eq_ignore_ascii_case("default") => {}
-            Some(t) if t.eq_ignore_ascii_case("mqtt") => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "NotSupported: MQTT clients are not emulated",
-                )
-            }
+        // The client type changes the token's audience: the MQTT path
+        // `/clients/mqtt/hubs/{hub}` for `MQTT`.
+        let protocol = match self.param("clientType") {
+            None => ClientProtocol::Default,
+            Some(t) if t.eq_ignore_ascii_case("default") => ClientProtocol::Default,
+            Some(t) if t.eq_ignore_ascii_case("mqtt") => ClientProtocol::Mqtt,
             Some(_) => {
                 return error(
                     StatusCode::BAD_REQUEST,
                     "clientType must be Default or MQTT",
                 )
             }
-        }
+        };
         let endpoint = match url::Url::parse(&format!("http://{}", self.host)) {
             Ok(endpoint) if endpoint.host_str().is_some() => endpoint,
             _ => {
@@ -532,6 +529,7 @@ impl Call<'_> {
         };
         let signer = webpubsub::__emulator::client_access_signer(key, &endpoint, hub.to_owned());
         let mut options = ClientAccessOptions::new()
+            .protocol(protocol)
             .roles(self.params("role"))
             .groups(self.params("group"))
             .expires_after(std::time::Duration::from_secs(minutes.saturating_mul(60)));

@@ -159,6 +159,7 @@ impl Emulator {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/client/hubs/{hub}", any(client_by_path))
+            .route("/clients/mqtt/hubs/{hub}", any(mqtt_client))
             .route("/client", any(client_by_query))
             .route("/client/", any(client_by_query))
             .route("/api/{*rest}", any(rest::handle))
@@ -418,6 +419,16 @@ async fn client_by_path(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     client::handshake(shared, Some(hub), uri, headers, ws).await
+}
+
+async fn mqtt_client(
+    State(shared): State<Arc<Shared>>,
+    Path(hub): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    client::mqtt_handshake(shared, hub, uri, headers, ws).await
 }
 
 async fn client_by_query(

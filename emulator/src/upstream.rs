@@ -43,6 +43,11 @@ pub(crate) struct UpstreamCall<'a> {
     pub(crate) kind: EventType<'a>,
     pub(crate) content_type: &'static str,
     pub(crate) body: Bytes,
+    /// Headers added to (or replacing) the CloudEvent's: MQTT events carry
+    /// `ce-physicalConnectionId`, `ce-sessionId`, their own `ce-source`,
+    /// and on user events their `Content-Type` and `mqtt-{name}` user
+    /// properties (`crate::mqtt`). Empty for other clients.
+    pub(crate) extra: HeaderMap,
 }
 
 /// A 2xx answer of the upstream.
@@ -53,6 +58,9 @@ pub(crate) struct UpstreamAnswer {
     pub(crate) body: Bytes,
     /// `Some` when the answer carried `ce-connectionState` (empty: cleared).
     pub(crate) state: Option<String>,
+    /// The answer's `mqtt-{name}` headers as MQTT user properties
+    /// `(name, value)`: a user event's answer hands them to MQTT 5 clients.
+    pub(crate) mqtt_properties: Vec<(String, String)>,
 }
 
 /// Why an event could not be delivered.
@@ -248,6 +256,12 @@ impl Upstream {
         self.preflight(handler, call.hub).await?;
         let url = expand(&handler.url_template, call.hub, call.kind.event_name());
         let mut headers = self.headers(&call);
+        for name in call.extra.keys() {
+            headers.remove(name);
+        }
+        for (name, value) in &call.extra {
+            headers.append(name.clone(), value.clone());
+        }
         if let Some(resource) = &handler.auth_resource {
             let bearer = self
                 .entra
@@ -299,14 +313,16 @@ impl Upstream {
                             .map_err(|reason| UpstreamError::Transport { url, reason });
                     }
                     self.record(record);
+                    // Read for retried statuses too: a refused MQTT
+                    // `connect` may carry its CONNACK code in a 5xx.
+                    let body = read_error_body(response).await;
                     if !(status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()) {
-                        let body = read_error_body(response).await;
                         return Err(UpstreamError::Status { url, status, body });
                     }
                     UpstreamError::Status {
                         url: url.clone(),
                         status,
-                        body: String::new(),
+                        body,
                     }
                 }
                 Err(e) => {
@@ -431,6 +447,14 @@ async fn read_answer(mut response: reqwest::Response) -> Result<UpstreamAnswer, 
         .headers()
         .get("ce-connectionState")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let mqtt_properties = response
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = name.as_str().strip_prefix("mqtt-")?;
+            Some((name.to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
     let mut body = Vec::new();
     loop {
         match response.chunk().await {
@@ -449,6 +473,7 @@ async fn read_answer(mut response: reqwest::Response) -> Result<UpstreamAnswer, 
         content_type,
         body: Bytes::from(body),
         state,
+        mqtt_properties,
     })
 }
 
@@ -526,6 +551,7 @@ mod tests {
             kind: EventType::User("message"),
             content_type: "text/plain",
             body: Bytes::from_static(b"hi"),
+            extra: HeaderMap::new(),
         };
         let error = upstream.call(Some(&hub), call).await.unwrap_err();
         assert!(

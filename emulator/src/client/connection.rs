@@ -121,9 +121,10 @@ pub(crate) fn finish(shared: &Arc<Shared>, conn: &Arc<Connection>, reason: Optio
     let conn = conn.clone();
     tokio::spawn(async move {
         conn.connected_delivered().await;
-        let body = match &reason {
-            Some(reason) => serde_json::json!({ "reason": reason }).to_string(),
-            None => "{}".to_owned(),
+        let body = match (&conn.mqtt, &reason) {
+            (Some(link), _) => link.disconnected_body(reason.as_deref()),
+            (None, Some(reason)) => serde_json::json!({ "reason": reason }).to_string(),
+            (None, None) => "{}".to_owned(),
         };
         let call = event_call(
             &conn,
@@ -136,7 +137,7 @@ pub(crate) fn finish(shared: &Arc<Shared>, conn: &Arc<Connection>, reason: Optio
 }
 
 /// The upstream call of event `kind` of this connection (its state, next event id).
-pub(super) fn event_call<'a>(
+pub(crate) fn event_call<'a>(
     conn: &'a Connection,
     kind: EventType<'a>,
     content_type: &'static str,
@@ -152,6 +153,11 @@ pub(super) fn event_call<'a>(
         kind,
         content_type,
         body,
+        extra: conn
+            .mqtt
+            .as_ref()
+            .map(|link| link.event_headers(conn))
+            .unwrap_or_default(),
     }
 }
 

@@ -69,7 +69,7 @@ async fn accept(
             &request.offered,
         ));
     }
-    let claims = authenticate(&shared, &request, uri, headers)?;
+    let claims = authenticate(&shared, &request, uri, headers, "/client/hubs/")?;
     let identity = Identity::from_claims(&shared, &request.hub, &claims)?;
     let raw = raw_mode(&request)?;
     let connection_id = uuid::Uuid::new_v4().simple().to_string();
@@ -92,6 +92,60 @@ async fn accept(
         accepted,
         raw,
     ))
+}
+
+/// Serves `GET /clients/mqtt/hubs/{hub}`: the token is checked as for
+/// other clients (its audience is the MQTT path), the client must offer
+/// subprotocol `mqtt`; the socket then goes to [`crate::mqtt`], where the
+/// CONNECT packet raises `connect`.
+pub(crate) async fn mqtt_handshake(
+    shared: Arc<Shared>,
+    hub: String,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match accept_mqtt(shared, hub, &uri, &headers, ws) {
+        Ok(upgrade) => upgrade,
+        Err(refusal) => {
+            refusal.log();
+            refusal.into_response()
+        }
+    }
+}
+
+fn accept_mqtt(
+    shared: Arc<Shared>,
+    hub: String,
+    uri: &Uri,
+    headers: &HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, Refusal> {
+    let Ok(ws) = ws else {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "expected a WebSocket upgrade request",
+        ));
+    };
+    let request = ClientRequest::read(Some(hub), uri, &ws)?;
+    let claims = authenticate(&shared, &request, uri, headers, "/clients/mqtt/hubs/")?;
+    let identity = Identity::from_claims(&shared, &request.hub, &claims)?;
+    if !request.offered.iter().any(|p| p == crate::mqtt::SUBPROTOCOL) {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "MQTT clients must offer WebSocket subprotocol `mqtt`",
+        ));
+    }
+    let client = crate::mqtt::Client {
+        hub: request.hub.clone(),
+        user_id: identity.user_id,
+        roles: identity.roles,
+        groups: identity.groups,
+        connect_body: connect_body(&claims, &request.query, headers, &request.offered),
+    };
+    let mut ws = session::configure(ws);
+    ws.set_selected_protocol(HeaderValue::from_static(crate::mqtt::SUBPROTOCOL));
+    Ok(ws.on_upgrade(move |socket| crate::mqtt::serve(shared, socket, client)))
 }
 
 /// Why the handshake refuses a client.
@@ -207,6 +261,7 @@ fn authenticate(
     request: &ClientRequest,
     uri: &Uri,
     headers: &HeaderMap,
+    prefix: &str,
 ) -> Result<Map<String, Value>, Refusal> {
     let token = request.param("access_token").or_else(|| {
         headers
@@ -230,16 +285,16 @@ fn authenticate(
     let named_hub = &request.named_hub;
     let path_hub = uri
         .path()
-        .strip_prefix("/client/hubs/")
+        .strip_prefix(prefix)
         .map_or(named_hub.as_str(), |h| h.trim_end_matches('/'));
     let sibling = shared.sibling_host(host);
     let accepted: Vec<String> = std::iter::once(host)
         .chain(sibling.as_deref())
         .flat_map(|host| {
             [
-                format!("http://{host}/client/hubs/{path_hub}"),
-                format!("https://{host}/client/hubs/{path_hub}"),
-                format!("http://{host}/client/hubs/{named_hub}"),
+                format!("http://{host}{prefix}{path_hub}"),
+                format!("https://{host}{prefix}{path_hub}"),
+                format!("http://{host}{prefix}{named_hub}"),
             ]
         })
         .collect();
@@ -369,6 +424,7 @@ async fn call_connect(
         kind: EventType::Connect,
         content_type: "application/json",
         body: Bytes::from(body),
+        extra: HeaderMap::new(),
     };
     let answer = shared.upstream.call(settings, call).await;
     let mut accepted = Accepted {
@@ -540,6 +596,7 @@ fn upgrade(
         queue: shared.queue,
         queue_bytes: shared.queue_bytes,
         ack_ids: shared.ack_ids,
+        mqtt: None,
     });
     let mut ws = session::configure(ws);
     if let Some(chosen) = &subprotocol {

@@ -30,8 +30,8 @@ mod recovery;
 mod session;
 mod stream;
 
-pub(crate) use connection::finish;
-pub(crate) use handshake::handshake;
+pub(crate) use connection::{event_call, finish};
+pub(crate) use handshake::{handshake, mqtt_handshake};
 pub(crate) use invoke::InvocationRecord;
 pub(crate) use reconnect_key::ReconnectKey;
 pub(crate) use stream::{open_streams, Streams};

@@ -19,6 +19,9 @@ pub(crate) enum Protocol {
     Raw,
     Json,
     ReliableJson,
+    /// MQTT 3.1.1 or 5.0 over WebSocket (`/clients/mqtt/hubs/{hub}`,
+    /// `crate::mqtt`).
+    Mqtt,
 }
 
 impl Protocol {
@@ -34,7 +37,7 @@ impl Protocol {
     }
 
     pub(crate) fn is_json(self) -> bool {
-        !matches!(self, Self::Raw)
+        matches!(self, Self::Json | Self::ReliableJson)
     }
 }
 
@@ -120,6 +123,8 @@ pub(crate) struct Connection {
     pub(crate) connected_done: tokio::sync::watch::Sender<bool>,
     /// The group streams this connection sends (`client/stream.rs`).
     pub(crate) streams: Mutex<crate::client::Streams>,
+    /// What an MQTT connection adds (`None` for the other protocols).
+    pub(crate) mqtt: Option<Arc<crate::mqtt::Link>>,
 }
 
 /// What a new connection starts with.
@@ -139,6 +144,8 @@ pub(crate) struct NewConnection {
     pub(crate) queue_bytes: usize,
     /// How many of its last ack ids are remembered.
     pub(crate) ack_ids: usize,
+    /// What an MQTT connection adds.
+    pub(crate) mqtt: Option<Arc<crate::mqtt::Link>>,
 }
 
 /// The last ack ids a connection used, oldest first: a repeated id within
@@ -205,6 +212,7 @@ impl Connection {
             takeover: Notify::new(),
             connected_done: tokio::sync::watch::channel(false).0,
             streams: Mutex::new(crate::client::Streams::default()),
+            mqtt: new.mqtt,
         });
         (conn, rx)
     }

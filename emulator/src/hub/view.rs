@@ -45,11 +45,16 @@ impl ConnectionView {
         Self {
             connection_id: clip(&entry.conn.id, SHOWN_VALUE),
             user_id: entry.conn.user_id.as_deref().map(|u| clip(u, SHOWN_VALUE)),
-            protocol: entry
-                .conn
-                .subprotocol
-                .as_deref()
-                .map(|p| clip(p, SHOWN_VALUE)),
+            protocol: match &entry.conn.mqtt {
+                // MQTT: the version; its groups are its subscriptions (topics).
+                Some(link) if link.version == 5 => Some("mqtt 5.0".to_owned()),
+                Some(_) => Some("mqtt 3.1.1".to_owned()),
+                None => entry
+                    .conn
+                    .subprotocol
+                    .as_deref()
+                    .map(|p| clip(p, SHOWN_VALUE)),
+            },
             groups: first.into_iter().map(|g| clip(g, SHOWN_VALUE)).collect(),
             group_count: entry.groups.len(),
             roles: roles

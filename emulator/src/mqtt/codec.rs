@@ -1,0 +1,749 @@
+//! MQTT 3.1.1 and 5.0 packets as the emulator's broker side reads and
+//! writes them: [`decode`] takes one packet off the front of a buffer
+//! (bounded by a maximum packet size, never panicking on bad input) and
+//! [`Outgoing::encode`] writes the packets a broker sends.
+//!
+//! Only what a broker needs is modelled: CONNECT, PUBLISH, PUBACK, PUBREC,
+//! PUBREL, PUBCOMP, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT and AUTH
+//! in; CONNACK, PUBLISH, PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK,
+//! PINGRESP and DISCONNECT out. Why not a codec crate: see the README's
+//! MQTT section.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// MQTT 3.1.1 (`protocolVersion` 4).
+pub(crate) const V4: u8 = 4;
+/// MQTT 5.0.
+pub(crate) const V5: u8 = 5;
+
+/// Why bytes are not a packet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum DecodeError {
+    /// The packet breaks the format (5.0 reason 0x81).
+    #[error("malformed packet: {0}")]
+    Malformed(&'static str),
+    /// The packet announces more bytes than allowed (5.0 reason 0x95).
+    #[error("packet of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+}
+
+type Result<T> = std::result::Result<T, DecodeError>;
+
+/// MQTT 5 properties the emulator reads or writes (others are read and
+/// skipped).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Properties {
+    pub(crate) payload_format: Option<u8>,
+    pub(crate) message_expiry: Option<u32>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) response_topic: Option<String>,
+    pub(crate) correlation_data: Option<Bytes>,
+    pub(crate) subscription_id: Option<u32>,
+    pub(crate) session_expiry: Option<u32>,
+    pub(crate) assigned_client_id: Option<String>,
+    pub(crate) authentication_method: Option<String>,
+    pub(crate) reason_string: Option<String>,
+    pub(crate) receive_maximum: Option<u16>,
+    pub(crate) topic_alias_maximum: Option<u16>,
+    pub(crate) topic_alias: Option<u16>,
+    pub(crate) maximum_qos: Option<u8>,
+    pub(crate) retain_available: Option<u8>,
+    pub(crate) user_properties: Vec<(String, String)>,
+    pub(crate) maximum_packet_size: Option<u32>,
+    pub(crate) wildcard_available: Option<u8>,
+    pub(crate) subscription_ids_available: Option<u8>,
+    pub(crate) shared_available: Option<u8>,
+}
+
+/// The will of a CONNECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Will {
+    pub(crate) topic: String,
+    pub(crate) payload: Bytes,
+    pub(crate) qos: u8,
+    pub(crate) retain: bool,
+    pub(crate) properties: Properties,
+}
+
+/// A CONNECT packet. For a protocol level other than 4 and 5 only
+/// `version` is read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Connect {
+    pub(crate) version: u8,
+    pub(crate) clean_start: bool,
+    pub(crate) keep_alive: u16,
+    pub(crate) client_id: String,
+    pub(crate) will: Option<Will>,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<Bytes>,
+    pub(crate) properties: Properties,
+}
+
+/// A PUBLISH packet (either way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Publish {
+    pub(crate) dup: bool,
+    pub(crate) qos: u8,
+    pub(crate) retain: bool,
+    pub(crate) topic: String,
+    /// 0 for QoS 0.
+    pub(crate) packet_id: u16,
+    pub(crate) properties: Properties,
+    pub(crate) payload: Bytes,
+}
+
+/// One SUBSCRIBE filter and its options byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Filter {
+    pub(crate) topic: String,
+    /// Requested maximum QoS (bits 0–1 of the options).
+    pub(crate) qos: u8,
+}
+
+/// A packet a client sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Packet {
+    Connect(Box<Connect>),
+    Publish(Publish),
+    PubAck {
+        packet_id: u16,
+    },
+    PubRec {
+        packet_id: u16,
+    },
+    PubRel {
+        packet_id: u16,
+    },
+    PubComp {
+        packet_id: u16,
+    },
+    Subscribe {
+        packet_id: u16,
+        filters: Vec<Filter>,
+        properties: Properties,
+    },
+    Unsubscribe {
+        packet_id: u16,
+        topics: Vec<String>,
+    },
+    PingReq,
+    Disconnect {
+        code: u8,
+        properties: Properties,
+    },
+    Auth,
+    /// A packet type only servers send (CONNACK, SUBACK, …): a protocol error.
+    ServerOnly(u8),
+}
+
+/// Takes one packet off the front of `buf`: `Ok(None)` when more bytes are
+/// needed. `version` is the session's (before CONNECT: [`V4`]); a packet
+/// whose remaining length exceeds `max` is refused from its header.
+pub(crate) fn decode(buf: &mut BytesMut, version: u8, max: usize) -> Result<Option<Packet>> {
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
+    // Remaining length: 1 to 4 bytes of 7 bits each.
+    let mut remaining: usize = 0;
+    let mut header_len = 1;
+    loop {
+        let Some(&byte) = buf.get(header_len) else {
+            return Ok(None);
+        };
+        remaining |= usize::from(byte & 0x7F) << (7 * (header_len - 1));
+        header_len += 1;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        if header_len > 4 {
+            return Err(DecodeError::Malformed("remaining length over 4 bytes"));
+        }
+    }
+    if remaining > max {
+        return Err(DecodeError::TooLarge(remaining));
+    }
+    let total = header_len + remaining;
+    if buf.len() < total {
+        return Ok(None);
+    }
+    let mut packet = buf.split_to(total).freeze();
+    let _ = packet.split_to(header_len);
+    let mut r = Reader(packet);
+    let flags = first & 0x0F;
+    let packet = match first >> 4 {
+        1 => Packet::Connect(Box::new(connect(&mut r)?)),
+        3 => Packet::Publish(publish(&mut r, flags, version)?),
+        4 => Packet::PubAck {
+            packet_id: ack(&mut r)?,
+        },
+        5 => Packet::PubRec {
+            packet_id: ack(&mut r)?,
+        },
+        6 if flags == 2 => Packet::PubRel {
+            packet_id: ack(&mut r)?,
+        },
+        7 => Packet::PubComp {
+            packet_id: ack(&mut r)?,
+        },
+        8 if flags == 2 => subscribe(&mut r, version)?,
+        10 if flags == 2 => unsubscribe(&mut r, version)?,
+        12 if remaining == 0 => Packet::PingReq,
+        14 => {
+            let (code, properties) = if version == V5 && !r.is_empty() {
+                let code = r.u8()?;
+                let props = if r.is_empty() {
+                    Properties::default()
+                } else {
+                    r.properties()?
+                };
+                (code, props)
+            } else {
+                (0, Properties::default())
+            };
+            Packet::Disconnect { code, properties }
+        }
+        15 if version == V5 => Packet::Auth,
+        kind @ (2 | 9 | 11 | 13) => Packet::ServerOnly(kind),
+        _ => return Err(DecodeError::Malformed("unknown packet type or flags")),
+    };
+    Ok(Some(packet))
+}
+
+fn ack(r: &mut Reader) -> Result<u16> {
+    // 5.0 adds a reason code and properties, which a broker can ignore here.
+    r.u16()
+}
+
+fn connect(r: &mut Reader) -> Result<Connect> {
+    let name = r.string()?;
+    let version = r.u8()?;
+    if !matches!(name.as_str(), "MQTT" | "MQIsdp") {
+        return Err(DecodeError::Malformed("unknown protocol name"));
+    }
+    if version != V4 && version != V5 {
+        return Ok(Connect {
+            version,
+            ..Connect::default()
+        });
+    }
+    let flags = r.u8()?;
+    if flags & 1 != 0 {
+        return Err(DecodeError::Malformed("reserved CONNECT flag set"));
+    }
+    let keep_alive = r.u16()?;
+    let properties = if version == V5 {
+        r.properties()?
+    } else {
+        Properties::default()
+    };
+    let client_id = r.string()?;
+    let will = if flags & 0x04 != 0 {
+        let properties = if version == V5 {
+            r.properties()?
+        } else {
+            Properties::default()
+        };
+        let topic = r.string()?;
+        let payload = r.binary()?;
+        let qos = (flags >> 3) & 3;
+        if qos == 3 {
+            return Err(DecodeError::Malformed("will QoS 3"));
+        }
+        Some(Will {
+            topic,
+            payload,
+            qos,
+            retain: flags & 0x20 != 0,
+            properties,
+        })
+    } else {
+        if flags & 0x38 != 0 {
+            return Err(DecodeError::Malformed("will flags without a will"));
+        }
+        None
+    };
+    let username = if flags & 0x80 != 0 {
+        Some(r.string()?)
+    } else {
+        None
+    };
+    let password = if flags & 0x40 != 0 {
+        Some(r.binary()?)
+    } else {
+        None
+    };
+    Ok(Connect {
+        version,
+        clean_start: flags & 0x02 != 0,
+        keep_alive,
+        client_id,
+        will,
+        username,
+        password,
+        properties,
+    })
+}
+
+fn publish(r: &mut Reader, flags: u8, version: u8) -> Result<Publish> {
+    let qos = (flags >> 1) & 3;
+    if qos == 3 {
+        return Err(DecodeError::Malformed("PUBLISH with QoS 3"));
+    }
+    let topic = r.string()?;
+    let packet_id = if qos > 0 {
+        match r.u16()? {
+            0 => return Err(DecodeError::Malformed("packet id 0")),
+            id => id,
+        }
+    } else {
+        0
+    };
+    let properties = if version == V5 {
+        r.properties()?
+    } else {
+        Properties::default()
+    };
+    Ok(Publish {
+        dup: flags & 0x08 != 0,
+        qos,
+        retain: flags & 1 != 0,
+        topic,
+        packet_id,
+        properties,
+        payload: r.rest(),
+    })
+}
+
+fn subscribe(r: &mut Reader, version: u8) -> Result<Packet> {
+    let packet_id = r.u16()?;
+    let properties = if version == V5 {
+        r.properties()?
+    } else {
+        Properties::default()
+    };
+    let mut filters = Vec::new();
+    while !r.is_empty() {
+        let topic = r.string()?;
+        let options = r.u8()?;
+        let qos = options & 3;
+        let reserved = if version == V5 { 0xC0 } else { 0xFC };
+        if qos == 3 || options & reserved != 0 {
+            return Err(DecodeError::Malformed("invalid subscription options"));
+        }
+        filters.push(Filter { topic, qos });
+    }
+    if filters.is_empty() || packet_id == 0 {
+        return Err(DecodeError::Malformed("SUBSCRIBE without filters or id"));
+    }
+    Ok(Packet::Subscribe {
+        packet_id,
+        filters,
+        properties,
+    })
+}
+
+fn unsubscribe(r: &mut Reader, version: u8) -> Result<Packet> {
+    let packet_id = r.u16()?;
+    if version == V5 {
+        r.properties()?;
+    }
+    let mut topics = Vec::new();
+    while !r.is_empty() {
+        topics.push(r.string()?);
+    }
+    if topics.is_empty() || packet_id == 0 {
+        return Err(DecodeError::Malformed("UNSUBSCRIBE without topics or id"));
+    }
+    Ok(Packet::Unsubscribe { packet_id, topics })
+}
+
+/// Reads the fields of one packet body; every read is bounds-checked.
+struct Reader(Bytes);
+
+impl Reader {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn take(&mut self, n: usize) -> Result<Bytes> {
+        if self.0.len() < n {
+            return Err(DecodeError::Malformed("field runs past the packet"));
+        }
+        Ok(self.0.split_to(n))
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        let b = self.take(1)?;
+        b.first()
+            .copied()
+            .ok_or(DecodeError::Malformed("missing byte"))
+    }
+
+    fn u16(&mut self) -> Result<u16> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([
+            b.first().copied().unwrap_or_default(),
+            b.get(1).copied().unwrap_or_default(),
+        ]))
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4)?;
+        let mut out = [0u8; 4];
+        for (o, v) in out.iter_mut().zip(b.iter()) {
+            *o = *v;
+        }
+        Ok(u32::from_be_bytes(out))
+    }
+
+    fn varint(&mut self) -> Result<u32> {
+        let mut value: u32 = 0;
+        for i in 0..4 {
+            let byte = self.u8()?;
+            value |= u32::from(byte & 0x7F) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::Malformed("variable byte integer over 4 bytes"))
+    }
+
+    fn binary(&mut self) -> Result<Bytes> {
+        let len = self.u16()?;
+        self.take(usize::from(len))
+    }
+
+    fn string(&mut self) -> Result<String> {
+        let bytes = self.binary()?;
+        let text =
+            std::str::from_utf8(&bytes).map_err(|_| DecodeError::Malformed("string not UTF-8"))?;
+        if text.contains('\0') {
+            return Err(DecodeError::Malformed("string contains U+0000"));
+        }
+        Ok(text.to_owned())
+    }
+
+    fn rest(&mut self) -> Bytes {
+        std::mem::take(&mut self.0)
+    }
+
+    fn properties(&mut self) -> Result<Properties> {
+        let len = self.varint()?;
+        let len = usize::try_from(len).map_err(|_| DecodeError::Malformed("properties length"))?;
+        let mut r = Reader(self.take(len)?);
+        let mut p = Properties::default();
+        while !r.is_empty() {
+            match r.varint()? {
+                0x01 => p.payload_format = Some(r.u8()?),
+                0x02 => p.message_expiry = Some(r.u32()?),
+                0x03 => p.content_type = Some(r.string()?),
+                0x08 => p.response_topic = Some(r.string()?),
+                0x09 => p.correlation_data = Some(r.binary()?),
+                0x0B => p.subscription_id = Some(r.varint()?),
+                0x11 => p.session_expiry = Some(r.u32()?),
+                0x12 => p.assigned_client_id = Some(r.string()?),
+                0x13 => {
+                    r.u16()?;
+                }
+                0x15 => p.authentication_method = Some(r.string()?),
+                0x16 => {
+                    r.binary()?;
+                }
+                0x17 | 0x19 | 0x24 | 0x25 | 0x28 | 0x29 | 0x2A => {
+                    r.u8()?;
+                }
+                0x18 => {
+                    r.u32()?;
+                }
+                0x1A | 0x1C => {
+                    r.string()?;
+                }
+                0x1F => p.reason_string = Some(r.string()?),
+                0x21 => p.receive_maximum = Some(r.u16()?),
+                0x22 => p.topic_alias_maximum = Some(r.u16()?),
+                0x23 => p.topic_alias = Some(r.u16()?),
+                0x26 => {
+                    let name = r.string()?;
+                    let value = r.string()?;
+                    p.user_properties.push((name, value));
+                }
+                0x27 => p.maximum_packet_size = Some(r.u32()?),
+                _ => return Err(DecodeError::Malformed("unknown property")),
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// A packet the broker sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outgoing {
+    ConnAck {
+        session_present: bool,
+        code: u8,
+        properties: Properties,
+    },
+    Publish(Publish),
+    PubAck {
+        packet_id: u16,
+        code: u8,
+    },
+    PubRec {
+        packet_id: u16,
+        code: u8,
+    },
+    PubComp {
+        packet_id: u16,
+    },
+    SubAck {
+        packet_id: u16,
+        codes: Vec<u8>,
+    },
+    UnsubAck {
+        packet_id: u16,
+        codes: Vec<u8>,
+    },
+    PingResp,
+    /// 5.0 only (3.1.1 has no server DISCONNECT).
+    Disconnect {
+        code: u8,
+        reason: Option<String>,
+    },
+}
+
+impl Outgoing {
+    /// The packet's bytes for a client of `version`.
+    pub(crate) fn encode(&self, version: u8) -> Bytes {
+        let v5 = version == V5;
+        let mut body = BytesMut::new();
+        let first: u8 = match self {
+            Self::ConnAck {
+                session_present,
+                code,
+                properties,
+            } => {
+                body.put_u8(u8::from(*session_present));
+                body.put_u8(*code);
+                if v5 {
+                    put_properties(&mut body, properties);
+                }
+                0x20
+            }
+            Self::Publish(p) => {
+                put_string(&mut body, &p.topic);
+                if p.qos > 0 {
+                    body.put_u16(p.packet_id);
+                }
+                if v5 {
+                    put_properties(&mut body, &p.properties);
+                }
+                body.put_slice(&p.payload);
+                0x30 | (u8::from(p.dup) << 3) | (p.qos << 1) | u8::from(p.retain)
+            }
+            Self::PubAck { packet_id, code } | Self::PubRec { packet_id, code } => {
+                body.put_u16(*packet_id);
+                if v5 && *code != 0 {
+                    body.put_u8(*code);
+                }
+                if matches!(self, Self::PubAck { .. }) {
+                    0x40
+                } else {
+                    0x50
+                }
+            }
+            Self::PubComp { packet_id } => {
+                body.put_u16(*packet_id);
+                0x70
+            }
+            Self::SubAck { packet_id, codes } => {
+                body.put_u16(*packet_id);
+                if v5 {
+                    body.put_u8(0);
+                }
+                body.put_slice(codes);
+                0x90
+            }
+            Self::UnsubAck { packet_id, codes } => {
+                body.put_u16(*packet_id);
+                if v5 {
+                    body.put_u8(0);
+                    body.put_slice(codes);
+                }
+                0xB0
+            }
+            Self::PingResp => 0xD0,
+            Self::Disconnect { code, reason } => {
+                if v5 {
+                    body.put_u8(*code);
+                    put_properties(
+                        &mut body,
+                        &Properties {
+                            reason_string: reason.clone(),
+                            ..Properties::default()
+                        },
+                    );
+                }
+                0xE0
+            }
+        };
+        let mut out = BytesMut::with_capacity(body.len() + 5);
+        out.put_u8(first);
+        put_varint(&mut out, body.len());
+        out.put_slice(&body);
+        out.freeze()
+    }
+}
+
+fn put_varint(out: &mut BytesMut, mut value: usize) {
+    loop {
+        let byte = u8::try_from(value % 128).unwrap_or_default();
+        value /= 128;
+        if value == 0 {
+            out.put_u8(byte);
+            return;
+        }
+        out.put_u8(byte | 0x80);
+    }
+}
+
+/// A string of at most 65 535 bytes (longer text is cut at a char boundary).
+fn put_string(out: &mut BytesMut, text: &str) {
+    let mut end = text.len().min(usize::from(u16::MAX));
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    put_binary(out, text.get(..end).unwrap_or_default().as_bytes());
+}
+
+fn put_binary(out: &mut BytesMut, bytes: &[u8]) {
+    let bytes = bytes.get(..usize::from(u16::MAX)).unwrap_or(bytes);
+    out.put_u16(u16::try_from(bytes.len()).unwrap_or(u16::MAX));
+    out.put_slice(bytes);
+}
+
+fn put_properties(out: &mut BytesMut, p: &Properties) {
+    let mut b = BytesMut::new();
+    let byte = |b: &mut BytesMut, id: u8, v: Option<u8>| {
+        if let Some(v) = v {
+            b.put_u8(id);
+            b.put_u8(v);
+        }
+    };
+    byte(&mut b, 0x01, p.payload_format);
+    if let Some(v) = p.message_expiry {
+        b.put_u8(0x02);
+        b.put_u32(v);
+    }
+    for (id, text) in [
+        (0x03, &p.content_type),
+        (0x08, &p.response_topic),
+        (0x12, &p.assigned_client_id),
+        (0x1F, &p.reason_string),
+    ] {
+        if let Some(text) = text {
+            b.put_u8(id);
+            put_string(&mut b, text);
+        }
+    }
+    if let Some(data) = &p.correlation_data {
+        b.put_u8(0x09);
+        put_binary(&mut b, data);
+    }
+    if let Some(v) = p.receive_maximum {
+        b.put_u8(0x21);
+        b.put_u16(v);
+    }
+    if let Some(v) = p.topic_alias_maximum {
+        b.put_u8(0x22);
+        b.put_u16(v);
+    }
+    byte(&mut b, 0x24, p.maximum_qos);
+    byte(&mut b, 0x25, p.retain_available);
+    for (name, value) in &p.user_properties {
+        b.put_u8(0x26);
+        put_string(&mut b, name);
+        put_string(&mut b, value);
+    }
+    if let Some(v) = p.maximum_packet_size {
+        b.put_u8(0x27);
+        b.put_u32(v);
+    }
+    byte(&mut b, 0x28, p.wildcard_available);
+    byte(&mut b, 0x29, p.subscription_ids_available);
+    byte(&mut b, 0x2A, p.shared_available);
+    put_varint(out, b.len());
+    out.put_slice(&b);
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packet_split_anywhere_is_read_once_complete() {
+        let bytes = Outgoing::Publish(Publish {
+            dup: false,
+            qos: 1,
+            retain: false,
+            topic: "t".into(),
+            packet_id: 7,
+            properties: Properties {
+                content_type: Some("text/plain".into()),
+                user_properties: vec![("a".into(), "b".into())],
+                ..Properties::default()
+            },
+            payload: Bytes::from_static(b"hello"),
+        })
+        .encode(V5);
+        for cut in 0..bytes.len() {
+            let mut buf = BytesMut::from(&bytes[..cut]);
+            assert_eq!(decode(&mut buf, V5, 1024), Ok(None), "cut at {cut}");
+        }
+        let mut buf = BytesMut::from(&bytes[..]);
+        let Some(Packet::Publish(p)) = decode(&mut buf, V5, 1024).unwrap() else {
+            panic!("not a publish");
+        };
+        assert_eq!(p.packet_id, 7);
+        assert_eq!(p.properties.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(&p.payload[..], b"hello");
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn an_announced_size_over_the_limit_is_refused_from_the_header() {
+        let mut buf = BytesMut::from(&[0x30, 0xFF, 0xFF, 0x7F][..]);
+        assert_eq!(
+            decode(&mut buf, V4, 1024),
+            Err(DecodeError::TooLarge(2_097_151))
+        );
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut seed: u32 = 1;
+        for _ in 0..20_000 {
+            let mut bytes = Vec::new();
+            for _ in 0..(seed % 40) {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                bytes.push((seed >> 16) as u8);
+            }
+            let mut buf = BytesMut::from(&bytes[..]);
+            for version in [V4, V5] {
+                let _ = decode(&mut buf.clone(), version, 64);
+            }
+            let _ = decode(&mut buf, V5, 64);
+        }
+    }
+}

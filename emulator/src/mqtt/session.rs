@@ -1,0 +1,856 @@
+//! One MQTT client on one WebSocket: [`serve`] reads the CONNECT packet,
+//! answers CONNACK, then reads packets and writes queued messages until
+//! the socket ends; the end raises `disconnected` (through
+//! [`crate::client::finish`]) and, when due, publishes the will.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt as _, StreamExt as _};
+use http::{HeaderName, HeaderValue};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::codec::{self, DecodeError, Outgoing, Packet, Properties, Publish, Will, V4, V5};
+use super::connect::{self, v4, v5, Refused};
+use super::{Client, EndReport, Link, EVENTS_PREFIX, MAX_PACKET, SERVER_MESSAGES, SUBPROTOCOL};
+use crate::client::{event_call, finish};
+use crate::hub::{
+    lock, Connection, Data, Envelope, NewConnection, Origin, Outbound, Protocol, Target,
+};
+use crate::permissions::Action;
+use crate::server::Shared;
+use crate::upstream::UpstreamError;
+use webpubsub::events::DataType;
+use webpubsub::names::GroupName;
+use webpubsub::wire::EventType;
+
+/// At most this many QoS 1 messages to a client wait for its PUBACK; one
+/// more means the client does not keep up, and it is disconnected.
+const MAX_INFLIGHT: usize = 1024;
+/// At most this many QoS 2 messages from a client wait for its PUBREL.
+const MAX_QOS2_PENDING: usize = 1024;
+
+type Sink = SplitSink<WebSocket, Message>;
+type Stream = SplitStream<WebSocket>;
+type Pending = Pin<Box<dyn Future<Output = Option<Publish>> + Send>>;
+
+/// Serves an MQTT client's socket from its CONNECT packet to its end.
+pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client) {
+    let (mut sink, mut stream) = socket.split();
+    let mut buf = BytesMut::new();
+    let wait = shared.client_timeout.max(Duration::from_secs(1));
+    let first = match tokio::time::timeout(wait, next_packet(&mut stream, &mut buf, V4)).await {
+        Ok(Ok(Packet::Connect(connect))) => connect,
+        Ok(Ok(_)) => {
+            tracing::info!(target: "webpubsub_emulator::mqtt", "first packet is not CONNECT: closing");
+            return close(sink).await;
+        }
+        Ok(Err(_)) | Err(_) => return close(sink).await,
+    };
+    let version = first.version;
+    if version != V4 && version != V5 {
+        // A 5.0-shaped CONNACK for levels above 5, a 3.1.1 one below.
+        let (code, format) = if version > V5 {
+            (v5::UNSUPPORTED_VERSION, V5)
+        } else {
+            (v4::UNACCEPTABLE_VERSION, V4)
+        };
+        let _ = send(&mut sink, connack_refused(code, None, Vec::new()), format).await;
+        return close(sink).await;
+    }
+    let physical_id = uuid::Uuid::new_v4().simple().to_string();
+    match accept(&shared, &client, &first, &physical_id).await {
+        Ok((conn, rx, connack)) => {
+            if send(&mut sink, connack, version).await.is_err() {
+                end_now(&shared, &conn, "The connection was lost.");
+                return;
+            }
+            raise_connected(&shared, &conn);
+            let link = conn.mqtt.clone();
+            let Some(link) = link else { return };
+            let mut session = Session {
+                shared: shared.clone(),
+                conn,
+                link,
+                version,
+                keep_alive: first.keep_alive,
+                client_max: first
+                    .properties
+                    .maximum_packet_size
+                    .and_then(|m| usize::try_from(m).ok()),
+                will: first.will.clone(),
+                subscriptions: BTreeMap::new(),
+                next_id: 0,
+                inflight: HashSet::new(),
+                qos2: HashSet::new(),
+            };
+            let end = session.run(&mut sink, &mut stream, rx, buf).await;
+            session.end(sink, end).await;
+        }
+        Err(refused) => {
+            tracing::info!(target: "webpubsub_emulator::mqtt", hub = %client.hub, client = %first.client_id,
+                code = refused.code, reason = refused.reason.as_deref(), "CONNECT refused");
+            let packet = connack_refused(refused.code, refused.reason, refused.user_properties);
+            let _ = send(&mut sink, packet, version).await;
+            close(sink).await;
+        }
+    }
+}
+
+fn connack_refused(code: u8, reason: Option<String>, user: Vec<(String, String)>) -> Outgoing {
+    Outgoing::ConnAck {
+        session_present: false,
+        code,
+        properties: Properties {
+            reason_string: reason,
+            user_properties: user,
+            ..Properties::default()
+        },
+    }
+}
+
+/// Reads the next packet, gathering WebSocket frames as needed.
+async fn next_packet(stream: &mut Stream, buf: &mut BytesMut, version: u8) -> Result<Packet, End> {
+    loop {
+        match codec::decode(buf, version, MAX_PACKET) {
+            Ok(Some(packet)) => return Ok(packet),
+            Ok(None) => {}
+            Err(e) => return Err(End::decode(&e)),
+        }
+        match stream.next().await {
+            Some(Ok(Message::Binary(bytes))) => buf.extend_from_slice(&bytes),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(Message::Text(_))) => {
+                return Err(End::service(
+                    v5::MALFORMED,
+                    "MQTT packets travel in binary frames.",
+                ))
+            }
+            Some(Ok(Message::Close(_))) | None => return Err(End::lost()),
+            Some(Err(e)) if e.to_string().contains("Space limit exceeded") => {
+                return Err(End::service(
+                    v5::PACKET_TOO_LARGE,
+                    format!("Packet too large: the limit is {MAX_PACKET} bytes."),
+                ))
+            }
+            Some(Err(_)) => return Err(End::lost()),
+        }
+    }
+}
+
+/// Step: client id, `connect` event, take-over, registration. The CONNACK
+/// to send on success.
+async fn accept(
+    shared: &Arc<Shared>,
+    client: &Client,
+    first: &codec::Connect,
+    physical_id: &str,
+) -> Result<(Arc<Connection>, mpsc::Receiver<Outbound>, Outgoing), Refused> {
+    let version = first.version;
+    let (client_id, assigned) = connect::client_id(first)?;
+    if version == V5 && first.properties.authentication_method.is_some() {
+        return Err(Refused::new(
+            v5::BAD_AUTHENTICATION_METHOD,
+            "Enhanced authentication is not supported.",
+        ));
+    }
+    let accepted = connect::call_connect(shared, client, first, &client_id, physical_id).await?;
+    let quota = |why: String| {
+        let code = if version == V5 {
+            v5::QUOTA_EXCEEDED
+        } else {
+            v4::SERVER_UNAVAILABLE
+        };
+        Refused::new(code, why)
+    };
+    if let Some(refusal) = shared.hubs.too_many_groups(&accepted.groups) {
+        return Err(quota(refusal.to_string()));
+    }
+    // A client id in use: the older connection goes, as MQTT brokers do.
+    if let Some(old) = shared.hubs.get(&client.hub, &client_id) {
+        let Some(old_link) = &old.mqtt else {
+            return Err(Refused::new(
+                if version == V5 {
+                    v5::CLIENT_ID_NOT_VALID
+                } else {
+                    v4::IDENTIFIER_REJECTED
+                },
+                "The client id is the id of another (non-MQTT) connection.",
+            ));
+        };
+        let code = (old_link.version == V5).then_some(v5::SESSION_TAKEN_OVER);
+        old_link.ended(EndReport {
+            initiated_by_client: false,
+            packet: code.map(|c| (c, None)),
+        });
+        finish(
+            shared,
+            &old,
+            Some("Session taken over by a new connection with the same client id.".to_owned()),
+        );
+        old.takeover.notify_one();
+    }
+    let link = Arc::new(Link::new(version, physical_id.to_owned()));
+    let (conn, rx) = Connection::new(NewConnection {
+        id: Arc::from(client_id.as_str()),
+        hub: Arc::from(client.hub.as_str()),
+        user_id: accepted.user_id.map(Arc::from),
+        protocol: Protocol::Mqtt,
+        subprotocol: Some(SUBPROTOCOL.to_owned()),
+        roles: accepted.roles,
+        reconnection_token: String::new(),
+        state: accepted.state,
+        queue: shared.queue,
+        queue_bytes: shared.queue_bytes,
+        ack_ids: 1,
+        mqtt: Some(link),
+    });
+    if let Err(refusal) = shared.hubs.add(&conn, &accepted.groups) {
+        return Err(quota(refusal.to_string()));
+    }
+    shared.changed();
+    tracing::info!(target: "webpubsub_emulator::mqtt", hub = %conn.hub, client = %conn.id,
+        user = conn.user_id.as_deref(), version, "MQTT client connected");
+    let properties = if version == V5 {
+        Properties {
+            assigned_client_id: assigned.then_some(client_id),
+            user_properties: accepted.user_properties,
+            retain_available: Some(0),
+            wildcard_available: Some(0),
+            shared_available: Some(0),
+            subscription_ids_available: Some(0),
+            maximum_packet_size: u32::try_from(MAX_PACKET).ok(),
+            ..Properties::default()
+        }
+    } else {
+        Properties::default()
+    };
+    let connack = Outgoing::ConnAck {
+        session_present: false,
+        code: 0,
+        properties,
+    };
+    Ok((conn, rx, connack))
+}
+
+/// Raises `connected` without holding up the client; later events wait for it.
+fn raise_connected(shared: &Arc<Shared>, conn: &Arc<Connection>) {
+    let shared = shared.clone();
+    let conn = conn.clone();
+    tokio::spawn(async move {
+        let call = event_call(
+            &conn,
+            EventType::Connected,
+            "application/json",
+            Bytes::from_static(b"{}"),
+        );
+        let _ = shared.upstream.call(shared.settings(&conn.hub), call).await;
+        conn.connected_done.send_replace(true);
+    });
+}
+
+fn end_now(shared: &Arc<Shared>, conn: &Arc<Connection>, reason: &str) {
+    finish(shared, conn, Some(reason.to_owned()));
+}
+
+async fn send(sink: &mut Sink, packet: Outgoing, version: u8) -> Result<(), axum::Error> {
+    sink.send(Message::Binary(packet.encode(version))).await
+}
+
+async fn close(mut sink: Sink) {
+    let goodbye = async {
+        let _ = sink.send(Message::Close(None)).await;
+        let _ = sink.close().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
+}
+
+/// How a connection ends.
+#[derive(Debug)]
+pub(super) struct End {
+    reason: Option<String>,
+    report: EndReport,
+    /// The DISCONNECT the service sends (5.0 only): code and reason.
+    disconnect: Option<(u8, String)>,
+    /// Whether the will is published.
+    will: bool,
+    /// Whether another connection took the client id over (already ended).
+    taken_over: bool,
+}
+
+impl End {
+    /// The service ends the connection: DISCONNECT `code` first for 5.0.
+    fn service(code: u8, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Self {
+            reason: Some(reason.clone()),
+            report: EndReport::default(),
+            disconnect: Some((code, reason)),
+            will: true,
+            taken_over: false,
+        }
+    }
+
+    /// The transport broke (no DISCONNECT).
+    fn lost() -> Self {
+        Self {
+            reason: Some("The connection was lost.".to_owned()),
+            report: EndReport::default(),
+            disconnect: None,
+            will: true,
+            taken_over: false,
+        }
+    }
+
+    fn decode(error: &DecodeError) -> Self {
+        match error {
+            DecodeError::TooLarge(_) => Self::service(
+                v5::PACKET_TOO_LARGE,
+                format!("Packet too large: the limit is {MAX_PACKET} bytes."),
+            ),
+            DecodeError::Malformed(_) => Self::service(v5::MALFORMED, error.to_string()),
+        }
+    }
+}
+
+/// One connected MQTT client.
+struct Session {
+    shared: Arc<Shared>,
+    conn: Arc<Connection>,
+    link: Arc<Link>,
+    version: u8,
+    keep_alive: u16,
+    /// The client's Maximum Packet Size (5.0): larger messages are not sent to it.
+    client_max: Option<usize>,
+    will: Option<Will>,
+    /// Topic → granted QoS.
+    subscriptions: BTreeMap<String, u8>,
+    next_id: u16,
+    /// QoS 1 messages sent and not yet acknowledged.
+    inflight: HashSet<u16>,
+    /// QoS 2 messages received and not yet released.
+    qos2: HashSet<u16>,
+}
+
+impl Session {
+    fn v5(&self) -> bool {
+        self.version == V5
+    }
+
+    /// Reads packets and writes queued messages until the connection ends.
+    async fn run(
+        &mut self,
+        sink: &mut Sink,
+        stream: &mut Stream,
+        mut rx: mpsc::Receiver<Outbound>,
+        mut buf: BytesMut,
+    ) -> End {
+        // Keep-alive: 1.5 times the client's, from its last packet.
+        let window =
+            (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
+        let far = Duration::from_secs(86_400 * 365);
+        let mut deadline = Instant::now() + window.unwrap_or(far);
+        let mut pending: Option<Pending> = None;
+        let conn = self.conn.clone();
+        loop {
+            let outcome: Result<Vec<Outgoing>, End> = tokio::select! {
+                packet = next_packet(stream, &mut buf, self.version), if pending.is_none() => {
+                    deadline = Instant::now() + window.unwrap_or(far);
+                    match packet {
+                        Ok(packet) => self.packet(packet, &mut pending),
+                        Err(end) => Err(end),
+                    }
+                }
+                () = tokio::time::sleep_until(deadline), if pending.is_none() => {
+                    Err(End::service(v5::KEEP_ALIVE_TIMEOUT, "Keep-alive timeout."))
+                }
+                answer = async { match pending.as_mut() { Some(f) => f.await, None => None } }, if pending.is_some() => {
+                    pending = None;
+                    deadline = Instant::now() + window.unwrap_or(far);
+                    Ok(answer.map(|p| self.outgoing_publish(p)).into_iter().flatten().collect())
+                }
+                message = rx.recv() => match message {
+                    Some(message) => {
+                        let cost = message.cost();
+                        let out = self.delivery(message);
+                        conn.written(cost);
+                        out
+                    }
+                    None => Err(End::lost()),
+                },
+                () = conn.kill.notified() => {
+                    let reason = lock(&conn.kill_reason).clone().unwrap_or_default();
+                    Err(End::service(v5::QUOTA_EXCEEDED, reason))
+                }
+                () = conn.takeover.notified() => {
+                    let mut end = End::service(v5::SESSION_TAKEN_OVER, "Session taken over.");
+                    end.taken_over = true;
+                    Err(end)
+                }
+            };
+            match outcome {
+                Ok(packets) => {
+                    for packet in packets {
+                        if send(sink, packet, self.version).await.is_err() {
+                            return End::lost();
+                        }
+                    }
+                }
+                Err(end) => return end,
+            }
+        }
+    }
+
+    /// One packet from the client: the packets to answer with.
+    fn packet(
+        &mut self,
+        packet: Packet,
+        pending: &mut Option<Pending>,
+    ) -> Result<Vec<Outgoing>, End> {
+        match packet {
+            Packet::PingReq => Ok(vec![Outgoing::PingResp]),
+            Packet::Publish(publish) => self.publish(publish, pending),
+            Packet::PubAck { packet_id } => {
+                self.inflight.remove(&packet_id);
+                Ok(Vec::new())
+            }
+            Packet::PubRel { packet_id } => {
+                self.qos2.remove(&packet_id);
+                Ok(vec![Outgoing::PubComp { packet_id }])
+            }
+            // The emulator never sends QoS 2.
+            Packet::PubRec { .. } | Packet::PubComp { .. } => Ok(Vec::new()),
+            Packet::Subscribe {
+                packet_id, filters, ..
+            } => {
+                let codes = filters
+                    .iter()
+                    .map(|f| self.subscribe(&f.topic, f.qos))
+                    .collect();
+                self.shared.changed();
+                Ok(vec![Outgoing::SubAck { packet_id, codes }])
+            }
+            Packet::Unsubscribe { packet_id, topics } => {
+                let codes = topics.iter().map(|t| self.unsubscribe(t)).collect();
+                self.shared.changed();
+                Ok(vec![Outgoing::UnsubAck { packet_id, codes }])
+            }
+            Packet::Disconnect { code, properties } => {
+                let v5 = self.v5();
+                Err(End {
+                    reason: properties.reason_string.clone(),
+                    report: EndReport {
+                        initiated_by_client: true,
+                        packet: Some((code, v5.then_some(properties.user_properties))),
+                    },
+                    disconnect: None,
+                    // 0x04: "disconnect with will message".
+                    will: code == 0x04,
+                    taken_over: false,
+                })
+            }
+            Packet::Connect(_) => Err(End::service(v5::PROTOCOL_ERROR, "A second CONNECT.")),
+            Packet::Auth => Err(End::service(
+                v5::PROTOCOL_ERROR,
+                "Enhanced authentication is not supported.",
+            )),
+            Packet::ServerOnly(kind) => Err(End::service(
+                v5::PROTOCOL_ERROR,
+                format!("Packet type {kind} is sent by servers only."),
+            )),
+        }
+    }
+
+    /// A PUBLISH from the client: to a group, or a user event.
+    fn publish(&mut self, p: Publish, pending: &mut Option<Pending>) -> Result<Vec<Outgoing>, End> {
+        if self.v5() && p.properties.topic_alias.is_some() {
+            return Err(End::service(
+                v5::TOPIC_ALIAS_INVALID,
+                "Topic aliases are not supported.",
+            ));
+        }
+        if p.retain && self.v5() {
+            return Err(End::service(
+                v5::RETAIN_NOT_SUPPORTED,
+                "Retained messages are not supported.",
+            ));
+        }
+        if p.topic.is_empty() || p.topic.contains(['+', '#']) {
+            return Err(End::service(
+                v5::TOPIC_NAME_INVALID,
+                "A PUBLISH topic is a group name, without wildcards.",
+            ));
+        }
+        if p.qos == 2 {
+            if self.qos2.contains(&p.packet_id) {
+                // A resent QoS 2 message, delivered once already.
+                return Ok(vec![Outgoing::PubRec {
+                    packet_id: p.packet_id,
+                    code: 0,
+                }]);
+            }
+            if self.qos2.len() >= MAX_QOS2_PENDING {
+                return Err(End::service(
+                    0x93,
+                    "Too many QoS 2 messages wait for PUBREL.",
+                ));
+            }
+        }
+        let code = if let Some(event) = p.topic.strip_prefix(EVENTS_PREFIX) {
+            if event.is_empty() || event.contains('/') {
+                v5::TOPIC_NAME_INVALID
+            } else {
+                *pending = Some(Box::pin(user_event(
+                    self.shared.clone(),
+                    self.conn.clone(),
+                    event.to_owned(),
+                    p.clone(),
+                )));
+                0
+            }
+        } else if p.topic.starts_with("$webpubsub/") || !GroupName::is_valid(&p.topic) {
+            v5::TOPIC_NAME_INVALID
+        } else if !lock(&self.conn.permissions).allows(Action::Send, &p.topic) {
+            v5::NOT_AUTHORIZED
+        } else {
+            self.to_group(&p);
+            0
+        };
+        if code != 0 {
+            tracing::info!(target: "webpubsub_emulator::mqtt", client = %self.conn.id, topic = %p.topic, code, "PUBLISH refused");
+        }
+        // 3.1.1 has no refusal codes: a refused message is dropped and
+        // still acknowledged.
+        let code = if self.v5() { code } else { 0 };
+        Ok(match p.qos {
+            1 => vec![Outgoing::PubAck {
+                packet_id: p.packet_id,
+                code,
+            }],
+            2 => {
+                if code < 0x80 {
+                    self.qos2.insert(p.packet_id);
+                }
+                vec![Outgoing::PubRec {
+                    packet_id: p.packet_id,
+                    code,
+                }]
+            }
+            _ => Vec::new(),
+        })
+    }
+
+    /// Sends a PUBLISH to group `p.topic`.
+    fn to_group(&self, p: &Publish) {
+        let envelope = Envelope::new(
+            Origin::Group {
+                group: Arc::from(p.topic.as_str()),
+                from_user: self.conn.user_id.clone(),
+                stream: None,
+            },
+            data_of(p),
+        );
+        let targets = self
+            .shared
+            .hubs
+            .targets(&self.conn.hub, Target::Group(&p.topic), &[], None);
+        for target in targets {
+            target.send(Outbound::Message(envelope.clone()));
+        }
+    }
+
+    /// One SUBSCRIBE filter: its SUBACK code.
+    fn subscribe(&mut self, topic: &str, qos: u8) -> u8 {
+        let v5 = self.v5();
+        let failure = |code: u8| if v5 { code } else { 0x80 };
+        let granted = qos.min(1);
+        if topic.starts_with("$share/") {
+            return failure(v5::SHARED_NOT_SUPPORTED);
+        }
+        if topic.contains(['+', '#']) {
+            return failure(v5::WILDCARDS_NOT_SUPPORTED);
+        }
+        if topic.starts_with("$webpubsub/server/") {
+            // Sent to the client anyway; nothing to join.
+            self.subscriptions.insert(topic.to_owned(), granted);
+            return granted;
+        }
+        if topic.starts_with("$webpubsub/") || !GroupName::is_valid(topic) {
+            return failure(v5::TOPIC_FILTER_INVALID);
+        }
+        if !lock(&self.conn.permissions).allows(Action::JoinLeave, topic) {
+            tracing::info!(target: "webpubsub_emulator::mqtt", client = %self.conn.id, topic, "SUBSCRIBE forbidden");
+            return failure(v5::NOT_AUTHORIZED);
+        }
+        if let Err(refusal) = self.shared.hubs.join(&self.conn.hub, &self.conn.id, topic) {
+            tracing::info!(target: "webpubsub_emulator::mqtt", client = %self.conn.id, topic, reason = %refusal, "SUBSCRIBE refused");
+            return failure(v5::QUOTA_EXCEEDED);
+        }
+        self.subscriptions.insert(topic.to_owned(), granted);
+        granted
+    }
+
+    /// One UNSUBSCRIBE topic: its UNSUBACK code (5.0).
+    fn unsubscribe(&mut self, topic: &str) -> u8 {
+        let known = self.subscriptions.remove(topic).is_some();
+        if !topic.starts_with('$') {
+            if !lock(&self.conn.permissions).allows(Action::JoinLeave, topic) {
+                return v5::NOT_AUTHORIZED;
+            }
+            self.shared.hubs.leave(&self.conn.hub, &self.conn.id, topic);
+        }
+        if known {
+            0
+        } else {
+            // "No subscription existed" (5.0), a success code.
+            0x11
+        }
+    }
+
+    /// A queued message as packets for this client.
+    fn delivery(&mut self, message: Outbound) -> Result<Vec<Outgoing>, End> {
+        match message {
+            Outbound::Message(envelope) => {
+                let (topic, qos) = match &envelope.origin {
+                    Origin::Group { group, stream, .. } => {
+                        if stream.is_some() && envelope.data.bytes.is_empty() {
+                            return Ok(Vec::new());
+                        }
+                        // Groups joined by the token, the connect answer or
+                        // REST count as QoS 1 subscriptions.
+                        let qos = self.subscriptions.get(&**group).copied().unwrap_or(1);
+                        (group.to_string(), qos.min(1))
+                    }
+                    Origin::Server => (SERVER_MESSAGES.to_owned(), 1),
+                };
+                let content_type = match envelope.data.kind {
+                    DataType::Text => Some("text/plain".to_owned()),
+                    DataType::Json => Some("application/json".to_owned()),
+                    _ => None,
+                };
+                let publish = Publish {
+                    dup: false,
+                    qos,
+                    retain: false,
+                    topic,
+                    packet_id: 0,
+                    properties: Properties {
+                        content_type,
+                        ..Properties::default()
+                    },
+                    payload: envelope.data.bytes.clone(),
+                };
+                Ok(self.outgoing_publish(publish).into_iter().collect())
+            }
+            Outbound::Close { reason } => Err(End::service(v5::ADMINISTRATIVE_ACTION, reason)),
+            // JSON-protocol replies: not for MQTT clients.
+            Outbound::Ack { .. } | Outbound::Pong | Outbound::Frame(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Finishes a PUBLISH to the client: a packet id for QoS 1, 5.0
+    /// properties only for 5.0, dropped when over the client's maximum
+    /// packet size. `None`: nothing to send.
+    fn outgoing_publish(&mut self, mut publish: Publish) -> Option<Outgoing> {
+        if !self.v5() {
+            publish.properties = Properties::default();
+        }
+        if publish.qos > 0 {
+            if self.inflight.len() >= MAX_INFLIGHT {
+                if self
+                    .conn
+                    .terminate("The client does not acknowledge its messages (PUBACK).")
+                {
+                    tracing::warn!(target: "webpubsub_emulator::mqtt", client = %self.conn.id,
+                        "too many unacknowledged QoS 1 messages: disconnecting the client");
+                }
+                return None;
+            }
+            loop {
+                self.next_id = self.next_id.wrapping_add(1).max(1);
+                if !self.inflight.contains(&self.next_id) {
+                    break;
+                }
+            }
+            publish.packet_id = self.next_id;
+            self.inflight.insert(self.next_id);
+        }
+        let packet = Outgoing::Publish(publish);
+        if let Some(max) = self.client_max {
+            if packet.encode(self.version).len() > max {
+                if let Outgoing::Publish(p) = &packet {
+                    self.inflight.remove(&p.packet_id);
+                }
+                return None;
+            }
+        }
+        Some(packet)
+    }
+
+    /// Ends the connection: `disconnected` (unless taken over, which raised
+    /// it already), the will when due, the DISCONNECT (5.0) and close.
+    async fn end(self, mut sink: Sink, end: End) {
+        let v5 = self.v5();
+        let mut report = end.report;
+        if let Some((code, _)) = &end.disconnect {
+            if v5 {
+                report.packet = Some((*code, None));
+            }
+        }
+        self.link.ended(report);
+        if !end.taken_over {
+            finish(&self.shared, &self.conn, end.reason.clone());
+        }
+        if end.will {
+            if let Some(will) = &self.will {
+                self.publish_will(will);
+            }
+        }
+        let goodbye = async {
+            if let (true, Some((code, reason))) = (v5, end.disconnect) {
+                let _ = send(
+                    &mut sink,
+                    Outgoing::Disconnect {
+                        code,
+                        reason: Some(reason),
+                    },
+                    V5,
+                )
+                .await;
+            }
+            let _ = sink.send(Message::Close(None)).await;
+            let _ = sink.close().await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
+    }
+
+    /// The will, to its group when the client may send there.
+    fn publish_will(&self, will: &Will) {
+        if will.topic.starts_with('$')
+            || !GroupName::is_valid(&will.topic)
+            || will.topic.contains(['+', '#'])
+            || !lock(&self.conn.permissions).allows(Action::Send, &will.topic)
+        {
+            return;
+        }
+        self.to_group(&Publish {
+            dup: false,
+            qos: will.qos,
+            retain: false,
+            topic: will.topic.clone(),
+            packet_id: 0,
+            properties: will.properties.clone(),
+            payload: will.payload.clone(),
+        });
+    }
+}
+
+/// A PUBLISH payload as a group message: typed by its 5.0 content type
+/// (`text/plain…` → text, `application/json…` holding valid JSON → json),
+/// else binary.
+fn data_of(p: &Publish) -> Data {
+    let content_type = p.properties.content_type.as_deref().unwrap_or("");
+    let kind = if content_type.starts_with("text/plain") {
+        DataType::Text
+    } else if content_type.starts_with("application/json")
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&p.payload).is_ok()
+    {
+        DataType::Json
+    } else {
+        DataType::Binary
+    };
+    Data {
+        kind,
+        bytes: p.payload.clone(),
+    }
+}
+
+/// A PUBLISH to `$webpubsub/server/events/{event}` as user event `event`;
+/// the answer, to publish back on `…/{event}/succeeded` or `…/failed`.
+async fn user_event(
+    shared: Arc<Shared>,
+    conn: Arc<Connection>,
+    event: String,
+    p: Publish,
+) -> Option<Publish> {
+    conn.connected_delivered().await;
+    let mut call = event_call(
+        &conn,
+        EventType::User(&event),
+        "application/octet-stream",
+        p.payload.clone(),
+    );
+    if let Some(value) = p
+        .properties
+        .content_type
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        call.extra.insert(http::header::CONTENT_TYPE, value);
+    }
+    for (name, value) in &p.properties.user_properties {
+        let name = HeaderName::try_from(format!("mqtt-{name}"));
+        let value = HeaderValue::from_str(value);
+        if let (Ok(name), Ok(value)) = (name, value) {
+            call.extra.append(name, value);
+        }
+    }
+    let result = shared.upstream.call(shared.settings(&conn.hub), call).await;
+    let (status, content_type, payload, mut user) = match result {
+        Ok(Some(answer)) => {
+            if let Some(state) = &answer.state {
+                *lock(&conn.state) = Some(state.clone()).filter(|s| !s.is_empty());
+            }
+            (
+                answer.status.as_u16(),
+                answer.content_type,
+                answer.body,
+                answer.mqtt_properties,
+            )
+        }
+        Ok(None) => (
+            500,
+            Some("text/plain".to_owned()),
+            Bytes::from(format!(
+                "No event handler is registered for the event `{event}`."
+            )),
+            Vec::new(),
+        ),
+        Err(UpstreamError::Status { status, body, .. }) => {
+            (status.as_u16(), None, Bytes::from(body), Vec::new())
+        }
+        Err(error) => {
+            tracing::warn!(target: "webpubsub_emulator::mqtt", client = %conn.id, event, error = %error, "user event failed");
+            (500, None, Bytes::new(), Vec::new())
+        }
+    };
+    user.push(("azure-status-code".to_owned(), status.to_string()));
+    let outcome = if (200..300).contains(&status) {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    Some(Publish {
+        dup: false,
+        qos: p.qos.min(1),
+        retain: false,
+        topic: format!("{EVENTS_PREFIX}{event}/{outcome}"),
+        packet_id: 0,
+        properties: Properties {
+            content_type,
+            correlation_data: p.properties.correlation_data.clone(),
+            user_properties: user,
+            ..Properties::default()
+        },
+        payload,
+    })
+}
