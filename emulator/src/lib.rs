@@ -12,6 +12,12 @@
 //! back as `invokeResponse`) and group streams (`sendToGroup` with
 //! `stream`, `streamData`, `streamEnd`; `streamAck`, `streamNack`,
 //! `streamClosed`); see the README for each frame and error name.
+//! MQTT 3.1.1 and 5.0 clients connect over WebSocket at
+//! `/clients/mqtt/hubs/{hub}` (subprotocol `mqtt`): CONNECT raises
+//! `connect` with its `mqtt` object and gets the CONNACK code the handler
+//! chooses, topics are groups (shared with JSON clients and REST), PUBLISH
+//! to `$webpubsub/server/events/{event}` raises user events; see the
+//! README's MQTT section for every packet, property and choice.
 //!
 //! Its live view at `/_emulator` shows each hub's connections (a page at a
 //! time, with their groups and roles), the latest 200 upstream calls

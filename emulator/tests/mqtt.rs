@@ -7,7 +7,13 @@
 //! Test packets are written by hand (below), independently of the
 //! emulator's codec.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::too_many_lines)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::too_many_lines,
+    clippy::type_complexity,
+    clippy::cast_possible_truncation
+)]
 
 #[path = "common/mod.rs"]
 mod common;

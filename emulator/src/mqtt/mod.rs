@@ -30,6 +30,9 @@ use webpubsub::wire::headers::{CE_PHYSICAL_CONNECTION_ID, CE_SESSION_ID, CE_SOUR
 
 pub(crate) use session::serve;
 
+/// MQTT 5 user properties, `(name, value)` in order.
+pub(crate) type UserProperties = Vec<(String, String)>;
+
 /// The WebSocket subprotocol of MQTT clients.
 pub(crate) const SUBPROTOCOL: &str = "mqtt";
 
@@ -76,7 +79,7 @@ pub(crate) struct EndReport {
     pub(crate) initiated_by_client: bool,
     /// The DISCONNECT packet exchanged: its code and (sent by the client)
     /// its user properties; `None` when none was.
-    pub(crate) packet: Option<(u8, Option<Vec<(String, String)>>)>,
+    pub(crate) packet: Option<(u8, Option<UserProperties>)>,
 }
 
 impl Link {
