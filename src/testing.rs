@@ -239,6 +239,56 @@ impl TestEvent {
         self
     }
 
+    /// MQTT `connect` (after [`mqtt`](Self::mqtt)): the CONNECT user name
+    /// and password (the password as raw bytes; the event carries it in
+    /// base64, as the service sends it). `None` leaves the field out.
+    ///
+    /// ```
+    /// # use webpubsub::testing;
+    /// let (_, body) = testing::connect("devices", "thermo1")
+    ///     .mqtt(5)
+    ///     .mqtt_credentials(Some("thermo1"), Some(b"warm"))
+    ///     .mqtt_user_property("firmware", "1.2")
+    ///     .into_parts();
+    /// let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    /// assert_eq!(body["mqtt"]["username"], "thermo1");
+    /// assert_eq!(body["mqtt"]["password"], "d2FybQ==");
+    /// assert_eq!(body["mqtt"]["userProperties"][0]["name"], "firmware");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When the event is not an MQTT `connect` (call `mqtt(version)` first).
+    pub fn mqtt_credentials(mut self, username: Option<&str>, password: Option<&[u8]>) -> Self {
+        let mqtt = self.mqtt_connect();
+        mqtt.username = username.map(str::to_owned);
+        mqtt.password = password.map(|p| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(p)
+        });
+        self
+    }
+
+    /// MQTT `connect` (after [`mqtt`](Self::mqtt)): adds a CONNECT user
+    /// property (MQTT 5).
+    ///
+    /// # Panics
+    ///
+    /// When the event is not an MQTT `connect` (call `mqtt(version)` first).
+    pub fn mqtt_user_property(mut self, name: &str, value: &str) -> Self {
+        self.mqtt_connect()
+            .user_properties
+            .push(crate::events::MqttUserProperty::new(name, value));
+        self
+    }
+
+    fn mqtt_connect(&mut self) -> &mut MqttConnectProperties {
+        self.connect_body()
+            .mqtt
+            .as_mut()
+            .expect("an MQTT connect event: call `.mqtt(version)` on `testing::connect` first")
+    }
+
     /// `disconnected`: the reason.
     pub fn reason(self, reason: &str) -> Self {
         self.body_json(&json!({ "reason": reason }))
