@@ -417,28 +417,16 @@ mod tests {
     }
 
     /// A `connect` from an MQTT client of `version` with this user name and
-    /// password, as the service sends it. (`testing`'s `mqtt()` fixes the
-    /// user name and password, so the `mqtt` object is written here.)
+    /// password, as the service sends it.
     fn mqtt_connect(
         client_id: &str,
         version: u8,
         username: Option<&str>,
         password: Option<&str>,
     ) -> testing::TestEvent {
-        let body = json!({
-            "mqtt": {
-                "protocolVersion": version,
-                "cleanStart": true,
-                "username": username,
-                "password": password.map(|p| base64::engine::general_purpose::STANDARD.encode(p)),
-                "userProperties": null,
-            },
-            "claims": {}, "query": {}, "headers": {},
-            "subprotocols": ["mqtt"],
-        });
         testing::connect(HUB, client_id)
             .mqtt(version)
-            .raw_body(serde_json::to_vec(&body).unwrap())
+            .mqtt_credentials(username, password.map(str::as_bytes))
     }
 
     #[tokio::test]

@@ -229,12 +229,11 @@ impl TestEvent {
             .header("ce-subprotocol", "mqtt")
             .header("ce-physicalConnectionId", "physical-1");
         if self.ce_type.ends_with(".connect") {
-            self.connect_body().mqtt = Some(MqttConnectProperties {
-                protocol_version,
-                username: Some("user".to_owned()),
-                password: Some("cGFzcw==".to_owned()),
-                user_properties: Vec::new(),
-            });
+            let mut mqtt = MqttConnectProperties::new(protocol_version);
+            mqtt.username = Some("user".to_owned());
+            mqtt.password = Some("cGFzcw==".to_owned());
+            mqtt.clean_start = Some(true);
+            self.connect_body().mqtt = Some(mqtt);
         }
         self
     }

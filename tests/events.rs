@@ -268,7 +268,7 @@ async fn mqtt_connect_is_decoded_for_the_handler() {
 async fn mqtt_connect_of_the_spec_example_is_decoded() {
     let recorder = Recorder::new();
     let calls = recorder.calls();
-    let body = r#"{"mqtt":{"protocolVersion":5,"username":"device-7","password":"c2VjcmV0","userProperties":[{"name":"fw","value":"1.2"}]},
+    let body = r#"{"mqtt":{"protocolVersion":5,"cleanStart":false,"username":"device-7","password":"c2VjcmV0","userProperties":[{"name":"fw","value":"1.2"}]},
  "claims":{},"query":{},"headers":{"Sec-WebSocket-Protocol":["mqtt"]},"subprotocols":["mqtt"],"clientCertificates":[]}"#;
     let request = testing::connect("chat", "device-7")
         .header("ce-subprotocol", "mqtt")
@@ -279,6 +279,7 @@ async fn mqtt_connect_of_the_spec_example_is_decoded() {
     let req = connect_request(only_call(&calls));
     let mqtt = req.mqtt.expect("MQTT properties");
     assert_eq!(mqtt.protocol_version, 5);
+    assert_eq!(mqtt.clean_start, Some(false));
     assert_eq!(mqtt.username.as_deref(), Some("device-7"));
     assert_eq!(mqtt.password.as_deref(), Some("c2VjcmV0"));
     assert_eq!(mqtt.user_properties.len(), 1);

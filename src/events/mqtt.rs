@@ -41,6 +41,37 @@ pub struct MqttConnectProperties {
     /// MQTT 5 user properties of the CONNECT packet.
     #[serde(default, deserialize_with = "null_as_default")]
     pub user_properties: Vec<MqttUserProperty>,
+    /// The CONNECT's Clean Start (MQTT 5) / Clean Session (3.1.1) flag,
+    /// when the service sends it (`cleanStart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clean_start: Option<bool>,
+}
+
+impl MqttConnectProperties {
+    /// The properties of a CONNECT of `protocol_version` (`4` or `5`), with
+    /// no user name, password or user property, for tools that write
+    /// `connect` events (tests, emulators).
+    ///
+    /// ```
+    /// use webpubsub::events::MqttConnectProperties;
+    ///
+    /// let mut props = MqttConnectProperties::new(5);
+    /// props.username = Some("thermo1".into());
+    /// props.clean_start = Some(true);
+    /// let json = serde_json::to_value(&props).unwrap();
+    /// assert_eq!(json["protocolVersion"], 5);
+    /// assert_eq!(json["cleanStart"], true);
+    /// ```
+    #[must_use]
+    pub fn new(protocol_version: u8) -> Self {
+        Self {
+            protocol_version,
+            username: None,
+            password: None,
+            user_properties: Vec::new(),
+            clean_start: None,
+        }
+    }
 }
 
 /// MQTT fields of a successful `connect` answer.
