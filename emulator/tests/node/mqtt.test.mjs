@@ -20,20 +20,6 @@ import {
 } from "./helpers.mjs";
 import { WebPubSubJsonProtocol } from "@azure/web-pubsub-client";
 
-/**
- * Why the MQTT tests are skipped, or false: only while the emulator's
- * `:generateToken` still answers that MQTT is not emulated (the emulator
- * before its MQTT endpoint). Any other answer runs them.
- */
-const SKIP = await service()
-  ["client"].webPubSub.generateClientToken(env.hub, { clientType: "MQTT" })
-  .then(
-    () => false,
-    (e) =>
-      /MQTT clients are not emulated/.test(e.message) &&
-      "this emulator has no MQTT endpoint yet (:generateToken?clientType=MQTT says NotSupported)",
-  );
-
 const VERSIONS = [
   { name: "MQTT 3.1.1", version: 4 },
   { name: "MQTT 5.0", version: 5 },
@@ -141,7 +127,7 @@ function asText(data) {
   return JSON.stringify(data);
 }
 
-test("getClientAccessToken({ clientProtocol: 'mqtt' }) and :generateToken?clientType=MQTT both give URLs that connect", { skip: SKIP }, async (t) => {
+test("getClientAccessToken({ clientProtocol: 'mqtt' }) and :generateToken?clientType=MQTT both give URLs that connect", async (t) => {
   // The SDK's local signing: audience …/clients/mqtt/hubs/{hub}.
   const signed = await connectMqtt(t, { version: 5 });
   assert.equal(signed.connack.reasonCode ?? 0, 0);
@@ -159,7 +145,7 @@ test("getClientAccessToken({ clientProtocol: 'mqtt' }) and :generateToken?client
   assert.equal(generated.connack.returnCode, 0);
 });
 
-test("a bad token is refused before any CONNACK can accept", { skip: SKIP }, async (t) => {
+test("a bad token is refused before any CONNACK can accept", async (t) => {
   const url = (await mqttUrl()).replace(/access_token=[^&]+/, "access_token=not-a-token");
   const client = mqtt.connect(url, {
     protocolVersion: 5,
@@ -180,8 +166,8 @@ test("a bad token is refused before any CONNACK can accept", { skip: SKIP }, asy
 });
 
 for (const { name, version } of VERSIONS) {
-  describe(name, { skip: SKIP }, () => {
-    test("connect is accepted; the upstream sees the CONNECT and then connected", { skip: SKIP }, async (t) => {
+  describe(name, () => {
+    test("connect is accepted; the upstream sees the CONNECT and then connected", async (t) => {
       const properties = version === 5 ? { userProperties: { device: "probe", site: "lab" } } : undefined;
       const { connack, id } = await connectMqtt(t, {
         version,
@@ -251,7 +237,7 @@ for (const { name, version } of VERSIONS) {
             ["refuse-5", 128],
           ];
     for (const [username, expected] of refusals) {
-      test(`the upstream refusing with ${username} gives the client code ${expected}`, { skip: SKIP }, async (t) => {
+      test(`the upstream refusing with ${username} gives the client code ${expected}`, async (t) => {
         const result = await connectMqtt(t, { version, username });
         assert.equal(result.refused, expected, `${username}: CONNACK ${JSON.stringify(result.connack)}`);
         if (version === 5) {
@@ -266,14 +252,14 @@ for (const { name, version } of VERSIONS) {
     }
 
     if (version === 4) {
-      test("an MQTT 5 reason code is no 3.1.1 return code: the client is still refused", { skip: SKIP }, async (t) => {
+      test("an MQTT 5 reason code is no 3.1.1 return code: the client is still refused", async (t) => {
         const result = await connectMqtt(t, { version, username: "refuse-138" });
         assert.ok(result.refused > 0, `refused, got ${JSON.stringify(result.connack)}`);
       });
     }
 
     for (const qos of [0, 1]) {
-      test(`publish/subscribe between two MQTT clients with QoS ${qos}`, { skip: SKIP }, async (t) => {
+      test(`publish/subscribe between two MQTT clients with QoS ${qos}`, async (t) => {
         const topic = uid(`mqtt-q${qos}`);
         const a = await connectMqtt(t, { version, id: clientId("sub") });
         const b = await connectMqtt(t, { version, id: clientId("pub") });
@@ -289,7 +275,7 @@ for (const { name, version } of VERSIONS) {
       });
     }
 
-    test("MQTT and JSON-subprotocol clients share groups both ways", { skip: SKIP }, async (t) => {
+    test("MQTT and JSON-subprotocol clients share groups both ways", async (t) => {
       const group = uid("mixed");
       const m = await connectMqtt(t, { version });
       await within("SUBACK", m.client.subscribeAsync(group, { qos: 1 }));
@@ -307,7 +293,7 @@ for (const { name, version } of VERSIONS) {
       assert.equal(message.value.message.fromUserId ?? null, null, "the MQTT client has no user id");
     });
 
-    test("REST sendToGroup, sendToConnection and sendToUser reach an MQTT client", { skip: SKIP }, async (t) => {
+    test("REST sendToGroup, sendToConnection and sendToUser reach an MQTT client", async (t) => {
       const group = uid("rest");
       const user = uid("mqttuser");
       const m = await connectMqtt(t, { version, urlOptions: { userId: user } });
@@ -335,7 +321,7 @@ for (const { name, version } of VERSIONS) {
       assert.deepEqual(JSON.parse(toUser.payload.toString()), { hello: user });
     });
 
-    test("a user event topic round trip: answer on …/succeeded, refusal on …/failed", { skip: SKIP }, async (t) => {
+    test("a user event topic round trip: answer on …/succeeded, refusal on …/failed", async (t) => {
       const m = await connectMqtt(t, { version });
       const options = version === 5 ? { qos: 1, properties: { correlationData: Buffer.from("c-1") } } : { qos: 1 };
       await within("PUBLISH echo", m.client.publishAsync(`${EVENTS_TOPIC}/echo`, "ping", options));
@@ -359,7 +345,7 @@ for (const { name, version } of VERSIONS) {
       }
     });
 
-    test("DISCONNECT from the client: disconnected at the upstream with initiatedByClient", { skip: SKIP }, async (t) => {
+    test("DISCONNECT from the client: disconnected at the upstream with initiatedByClient", async (t) => {
       const m = await connectMqtt(t, { version });
       await waitForUpstream(`connected of ${m.id}`, (e) => e.type === "connected" && e.connectionId === m.id);
       const bye = version === 5 ? { reasonCode: 0, properties: { userProperties: { bye: "now" } } } : undefined;
@@ -375,7 +361,7 @@ for (const { name, version } of VERSIONS) {
       }
     });
 
-    test("a dropped socket: disconnected at the upstream, not initiated by the client", { skip: SKIP }, async (t) => {
+    test("a dropped socket: disconnected at the upstream, not initiated by the client", async (t) => {
       const m = await connectMqtt(t, { version });
       await waitForUpstream(`connected of ${m.id}`, (e) => e.type === "connected" && e.connectionId === m.id);
       m.client.stream.destroy();
