@@ -969,3 +969,48 @@ async fn the_live_view_shows_mqtt_clients_with_their_version_and_topics() {
     assert!(state.contains("topic1"), "{state}");
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
+
+/// A client that never reads: what the emulator sends it piles up until the
+/// connection's queued bytes pass the budget, and then it is dropped, as
+/// for the other protocols (memory stays bounded).
+#[tokio::test]
+async fn an_mqtt_client_that_never_reads_is_dropped_once_its_queue_passes_the_budget() {
+    let upstream = Upstream::start().await;
+    let hub = webpubsub_emulator::HubSettings::new("chat").event_handler(upstream.handler());
+    let env = start(
+        builder("mqtt-key").hub(hub).send_queue_bytes(512 * 1024),
+        "chat",
+    )
+    .await;
+    let (m, connack) = Mqtt::connect(
+        &mqtt_url(&env, &[]),
+        &ConnectOptions {
+            version: 5,
+            id: "neverreads",
+            keep_alive: 600,
+            user: None,
+            properties: Vec::new(),
+        },
+    )
+    .await;
+    assert_eq!(connack.connack(5).0, 0);
+    // From here on the client never reads.
+    let payload = "x".repeat(128 * 1024);
+    let mut sent = 0;
+    while env.exists("neverreads").await {
+        assert!(sent < 2000, "still connected after {sent} messages");
+        for _ in 0..8 {
+            env.service
+                .send_to_connection("neverreads", payload.as_str())
+                .await
+                .unwrap();
+            sent += 1;
+        }
+    }
+    let gone = upstream
+        .wait_event("neverreads", "disconnected")
+        .await
+        .json();
+    assert_eq!(gone["mqtt"]["initiatedByClient"], false, "{gone}");
+    drop(m);
+}

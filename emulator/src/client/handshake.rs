@@ -130,7 +130,11 @@ fn accept_mqtt(
     let request = ClientRequest::read(Some(hub), uri, &ws)?;
     let claims = authenticate(&shared, &request, uri, headers, "/clients/mqtt/hubs/")?;
     let identity = Identity::from_claims(&shared, &request.hub, &claims)?;
-    if !request.offered.iter().any(|p| p == crate::mqtt::SUBPROTOCOL) {
+    if !request
+        .offered
+        .iter()
+        .any(|p| p == crate::mqtt::SUBPROTOCOL)
+    {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "MQTT clients must offer WebSocket subprotocol `mqtt`",

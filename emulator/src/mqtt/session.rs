@@ -400,7 +400,22 @@ impl Session {
             match outcome {
                 Ok(packets) => {
                     for packet in packets {
-                        if send(sink, packet, self.version).await.is_err() {
+                        // A client that never reads blocks this write: it is
+                        // cut off all the same when its queue overflows (or
+                        // it is taken over), as for the other protocols.
+                        let sent = tokio::select! {
+                            sent = send(sink, packet, self.version) => sent,
+                            () = conn.kill.notified() => {
+                                let reason = lock(&conn.kill_reason).clone().unwrap_or_default();
+                                return End::service(v5::QUOTA_EXCEEDED, reason);
+                            }
+                            () = conn.takeover.notified() => {
+                                let mut end = End::service(v5::SESSION_TAKEN_OVER, "Session taken over.");
+                                end.taken_over = true;
+                                return end;
+                            }
+                        };
+                        if sent.is_err() {
                             return End::lost();
                         }
                     }
