@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     /// Signs reconnection tokens; random, made at build time.
     pub(crate) reconnect_key: client::ReconnectKey,
     pub(crate) recovery_window: Duration,
+    /// The longest an MQTT session outlives its network connection.
+    pub(crate) mqtt_session_expiry: Duration,
 }
 
 impl Shared {

@@ -2,7 +2,8 @@
 //! CONNECT → `connect` → CONNACK per version and code, `connected` and
 //! `disconnected` bodies, publish/subscribe between MQTT clients and with
 //! JSON clients and REST, user events on `$webpubsub/server/events/…`,
-//! refusals, malformed and oversized packets, keep-alive and take-over.
+//! refusals, malformed and oversized packets, keep-alive and take-over,
+//! persistent sessions (resume, expiry, clean start, REST close).
 //!
 //! Test packets are written by hand (below), independently of the
 //! emulator's codec.
@@ -89,10 +90,15 @@ struct ConnectOptions<'a> {
 }
 
 fn connect_packet(o: &ConnectOptions<'_>) -> Vec<u8> {
+    connect_packet_clean(o, true)
+}
+
+/// CONNECT with Clean Start (5.0) / Clean Session (3.1.1) set or not.
+fn connect_packet_clean(o: &ConnectOptions<'_>, clean: bool) -> Vec<u8> {
     let mut b = Vec::new();
     string(b"MQTT", &mut b);
     b.push(o.version);
-    let mut flags = 0x02;
+    let mut flags = if clean { 0x02 } else { 0 };
     if o.user.is_some() {
         flags |= 0xC0;
     }
@@ -269,6 +275,12 @@ impl In {
     }
 
     /// CONNACK: code, reason string, user properties.
+    /// The CONNACK's Session Present flag.
+    fn session_present(&self) -> bool {
+        assert_eq!(self.kind, 2, "expected CONNACK, got {self:?}");
+        self.body[0] & 1 == 1
+    }
+
     fn connack(&self, version: u8) -> (u8, Option<String>, Vec<(String, String)>) {
         assert_eq!(self.kind, 2, "expected CONNACK, got {self:?}");
         let mut c = Cursor(&self.body);
@@ -314,6 +326,14 @@ impl Mqtt {
     async fn connect(url: &str, o: &ConnectOptions<'_>) -> (Self, In) {
         let mut m = Self::open(url, o.version).await;
         m.send(&connect_packet(o)).await;
+        let connack = m.next().await;
+        (m, connack)
+    }
+
+    /// Like `connect`, Clean Start / Clean Session as given.
+    async fn connect_clean(url: &str, o: &ConnectOptions<'_>, clean: bool) -> (Self, In) {
+        let mut m = Self::open(url, o.version).await;
+        m.send(&connect_packet_clean(o, clean)).await;
         let connack = m.next().await;
         (m, connack)
     }
@@ -1013,4 +1033,216 @@ async fn an_mqtt_client_that_never_reads_is_dropped_once_its_queue_passes_the_bu
         .json();
     assert_eq!(gone["mqtt"]["initiatedByClient"], false, "{gone}");
     drop(m);
+}
+
+// ---- persistent sessions ------------------------------------------------
+
+async fn env_expiring(upstream: &Upstream, expiry: Duration) -> Env {
+    let hub = webpubsub_emulator::HubSettings::new("chat").event_handler(upstream.handler());
+    start(
+        builder("mqtt-key").hub(hub).mqtt_session_expiry(expiry),
+        "chat",
+    )
+    .await
+}
+
+fn options(version: u8, id: &str, properties: Vec<u8>) -> ConnectOptions<'_> {
+    ConnectOptions {
+        version,
+        id,
+        keep_alive: 60,
+        user: None,
+        properties,
+    }
+}
+
+/// Waits (up to `WAIT`) until `connection` raised `event` `n` times.
+async fn wait_count(upstream: &Upstream, connection: &str, event: &str, n: usize) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while upstream.count(connection, event) < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{connection} raised {event} {n} times"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(upstream.count(connection, event), n);
+}
+
+/// 5.0 CONNECT properties: Session Expiry Interval `seconds`.
+fn session_expiry(seconds: u32) -> Vec<u8> {
+    let mut p = vec![5, 0x11];
+    p.extend_from_slice(&seconds.to_be_bytes());
+    p
+}
+
+#[tokio::test]
+async fn a_persistent_session_resumes_with_its_subscriptions_and_the_messages_sent_while_detached()
+{
+    let upstream = Upstream::start().await;
+    let env = env_expiring(&upstream, Duration::from_secs(20)).await;
+    let url = mqtt_url(&env, ALL);
+    let o = options(4, "keeper", Vec::new());
+    let (mut m, connack) = Mqtt::connect_clean(&url, &o, false).await;
+    assert_eq!(connack.connack(4).0, 0);
+    assert!(!connack.session_present());
+    assert_eq!(m.subscribe(1, &[("news", 1)]).await, [1]);
+    upstream.wait_event("keeper", "connected").await;
+    // The network connection drops (no DISCONNECT).
+    drop(m);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(env.exists("keeper").await, "a detached session exists");
+    env.service
+        .send_to_group("news", "while away")
+        .await
+        .unwrap();
+
+    let (mut m, connack) = Mqtt::connect_clean(&url, &o, false).await;
+    assert_eq!(connack.connack(4).0, 0);
+    assert!(connack.session_present());
+    let got = m.next_publish().await;
+    assert_eq!(
+        (got.topic.as_str(), &got.payload[..]),
+        ("news", &b"while away"[..])
+    );
+    // The subscription is kept.
+    env.service.send_to_group("news", "back").await.unwrap();
+    assert_eq!(m.next_publish().await.payload, b"back");
+    assert_eq!(upstream.count("keeper", "connect"), 2);
+    assert_eq!(upstream.count("keeper", "connected"), 1);
+    assert_eq!(upstream.count("keeper", "disconnected"), 0);
+
+    // A clean-start-0 CONNECT while the session is online takes it over
+    // and resumes it too.
+    let (mut again, connack) = Mqtt::connect_clean(&url, &o, false).await;
+    assert!(connack.session_present());
+    assert!(m.end().await.is_none(), "3.1.1 gets no DISCONNECT");
+    env.service.send_to_group("news", "third").await.unwrap();
+    assert_eq!(again.next_publish().await.payload, b"third");
+    assert_eq!(upstream.count("keeper", "connected"), 1);
+    assert_eq!(upstream.count("keeper", "disconnected"), 0);
+}
+
+#[tokio::test]
+async fn unacknowledged_qos_1_messages_are_sent_again_with_dup_on_resume() {
+    let upstream = Upstream::start().await;
+    let env = env_expiring(&upstream, Duration::from_secs(20)).await;
+    let url = mqtt_url(&env, ALL);
+    let o = options(5, "forgetful", session_expiry(60));
+    let (mut m, connack) = Mqtt::connect_clean(&url, &o, false).await;
+    assert!(!connack.session_present());
+    assert_eq!(m.subscribe(1, &[("news", 1)]).await, [1]);
+    env.service.send_to_group("news", "unacked").await.unwrap();
+    // Read it without PUBACK.
+    let first = loop {
+        let p = m.next().await;
+        if p.kind == 3 {
+            break p;
+        }
+    };
+    assert_eq!(first.flags & 0x08, 0, "no DUP the first time");
+    let id = first.publish(5).id;
+    drop(m);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (mut m, connack) = Mqtt::connect_clean(&url, &o, false).await;
+    assert!(connack.session_present());
+    let again = loop {
+        let p = m.next().await;
+        if p.kind == 3 {
+            break p;
+        }
+    };
+    assert_eq!(again.flags & 0x08, 0x08, "DUP when sent again");
+    let again = again.publish(5);
+    assert_eq!((again.id, &again.payload[..]), (id, &b"unacked"[..]));
+}
+
+#[tokio::test]
+async fn a_detached_session_expires_and_raises_disconnected_then() {
+    let upstream = Upstream::start().await;
+    let env = env_expiring(&upstream, Duration::from_millis(1500)).await;
+    let url = mqtt_url(&env, ALL);
+    let o = options(4, "leaver", Vec::new());
+    let (mut m, connack) = Mqtt::connect_clean(&url, &o, false).await;
+    assert_eq!(connack.connack(4).0, 0);
+    upstream.wait_event("leaver", "connected").await;
+    m.send(&packet(0xE0, &[])).await;
+    assert!(m.end().await.is_none());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(env.exists("leaver").await, "kept until it expires");
+    assert_eq!(upstream.count("leaver", "disconnected"), 0);
+    let gone = upstream.wait_event("leaver", "disconnected").await.json();
+    assert_eq!(gone["mqtt"]["initiatedByClient"], true);
+    assert_eq!(gone["mqtt"]["disconnectPacket"]["code"], 0);
+    assert!(!env.exists("leaver").await);
+    // Nothing to resume any more.
+    let (_m, connack) = Mqtt::connect_clean(&url, &o, false).await;
+    assert!(!connack.session_present());
+    wait_count(&upstream, "leaver", "connected", 2).await;
+}
+
+#[tokio::test]
+async fn a_clean_start_discards_the_detached_session() {
+    let upstream = Upstream::start().await;
+    let env = env_expiring(&upstream, Duration::from_secs(20)).await;
+    let url = mqtt_url(&env, ALL);
+    let (mut m, connack) =
+        Mqtt::connect_clean(&url, &options(5, "fresh", session_expiry(60)), false).await;
+    assert!(!connack.session_present());
+    assert_eq!(m.subscribe(1, &[("news", 1)]).await, [1]);
+    upstream.wait_event("fresh", "connected").await;
+    drop(m);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(upstream.count("fresh", "disconnected"), 0);
+
+    let (mut m, connack) =
+        Mqtt::connect_clean(&url, &options(5, "fresh", session_expiry(60)), true).await;
+    assert_eq!(connack.connack(5).0, 0);
+    assert!(!connack.session_present());
+    let gone = upstream.wait_event("fresh", "disconnected").await.json();
+    assert_eq!(gone["mqtt"]["initiatedByClient"], false);
+    assert_eq!(gone["mqtt"]["disconnectPacket"], Value::Null);
+    assert!(!env.service.group_exists("news").await.unwrap());
+    m.send(&packet(0xC0, &[])).await;
+    assert_eq!(m.next().await.kind, 13);
+    assert!(env.exists("fresh").await);
+    wait_count(&upstream, "fresh", "connected", 2).await;
+}
+
+#[tokio::test]
+async fn a_5_0_session_without_expiry_ends_with_its_connection() {
+    let upstream = Upstream::start().await;
+    let env = env_expiring(&upstream, Duration::from_secs(20)).await;
+    let url = mqtt_url(&env, ALL);
+    let o = options(5, "brief", Vec::new());
+    let (m, connack) = Mqtt::connect_clean(&url, &o, false).await;
+    assert!(!connack.session_present());
+    upstream.wait_event("brief", "connected").await;
+    drop(m);
+    let gone = upstream.wait_event("brief", "disconnected").await.json();
+    assert_eq!(gone["reason"], "The connection was lost.");
+    assert!(!env.exists("brief").await);
+    let (_m, connack) = Mqtt::connect_clean(&url, &o, false).await;
+    assert!(!connack.session_present());
+}
+
+#[tokio::test]
+async fn rest_close_ends_a_detached_session() {
+    let upstream = Upstream::start().await;
+    let env = env_expiring(&upstream, Duration::from_secs(20)).await;
+    let url = mqtt_url(&env, ALL);
+    let o = options(4, "closed", Vec::new());
+    let (m, _) = Mqtt::connect_clean(&url, &o, false).await;
+    upstream.wait_event("closed", "connected").await;
+    drop(m);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(env.exists("closed").await);
+    env.service
+        .close_connection("closed")
+        .reason("bye")
+        .await
+        .unwrap();
+    let gone = upstream.wait_event("closed", "disconnected").await.json();
+    assert_eq!(gone["reason"], "bye");
+    assert!(!env.exists("closed").await);
 }

@@ -6,7 +6,9 @@
 //!   `connect` event with its `mqtt` object, the CONNACK it decides;
 //! * `session.rs`: one connected client: packets in (PUBLISH, SUBSCRIBE,
 //!   UNSUBSCRIBE, PINGREQ, DISCONNECT, acks), queued messages out as
-//!   PUBLISH, keep-alive, take-over, the end and its `disconnected` event;
+//!   PUBLISH, keep-alive, take-over, the end; a session kept after its
+//!   network connection (detached until it expires or is resumed), and
+//!   the `disconnected` event when it ends;
 //! * this file: what an MQTT connection adds to a hub connection
 //!   ([`Link`]): its ids, version, and how it ended, which the upstream
 //!   events of the connection carry.
@@ -65,12 +67,15 @@ pub(crate) struct Client {
 pub(crate) struct Link {
     /// 4 (3.1.1) or 5 (5.0).
     pub(crate) version: u8,
-    /// `ce-physicalConnectionId`: one per WebSocket.
-    pub(crate) physical_id: String,
-    /// `ce-sessionId`: one per session (every connection is a new session).
+    /// `ce-physicalConnectionId`: one per WebSocket (the latest).
+    physical_id: Mutex<String>,
+    /// `ce-sessionId`: one per session.
     pub(crate) session_id: String,
-    /// How the connection ended, once it has.
+    /// How the last network connection ended, once it has.
     end: Mutex<Option<EndReport>>,
+    /// Set while the session is detached (no network connection): asks the
+    /// task keeping it for the session, to resume or discard it.
+    pub(crate) resume: Mutex<Option<session::ResumeRequest>>,
 }
 
 /// How an MQTT connection ended, as `disconnected` reports it.
@@ -86,10 +91,17 @@ impl Link {
     pub(crate) fn new(version: u8, physical_id: String) -> Self {
         Self {
             version,
-            physical_id,
+            physical_id: Mutex::new(physical_id),
             session_id: uuid::Uuid::new_v4().simple().to_string(),
             end: Mutex::new(None),
+            resume: Mutex::new(None),
         }
+    }
+
+    /// A new network connection resumes the session.
+    pub(crate) fn resumed(&self, physical_id: &str) {
+        physical_id.clone_into(&mut lock(&self.physical_id));
+        *lock(&self.end) = None;
     }
 
     /// Notes how the connection ended (the first report wins).
@@ -103,7 +115,7 @@ impl Link {
     /// `ce-physicalConnectionId`, `ce-sessionId` and the MQTT `ce-source`
     /// of the connection's events after `connect`.
     pub(crate) fn event_headers(&self, conn: &Connection) -> HeaderMap {
-        let mut headers = ids_headers(&conn.hub, &conn.id, &self.physical_id);
+        let mut headers = ids_headers(&conn.hub, &conn.id, &lock(&self.physical_id));
         if let Ok(value) = HeaderValue::from_str(&self.session_id) {
             headers.insert(CE_SESSION_ID, value);
         }

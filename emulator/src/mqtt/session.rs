@@ -1,13 +1,16 @@
 //! One MQTT client on one WebSocket: [`serve`] reads the CONNECT packet,
 //! answers CONNACK, then reads packets and writes queued messages until
-//! the socket ends; the end raises `disconnected` (through
-//! [`crate::client::finish`]) and, when due, publishes the will.
+//! the socket ends; the end either keeps the session (detached, `park`,
+//! until it expires or a CONNECT with Clean Start = 0 resumes it) or ends
+//! it, raising `disconnected` (through [`crate::client::finish`]); when
+//! due, it publishes the will.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +19,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
 use http::{HeaderName, HeaderValue};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::codec::{self, DecodeError, Outgoing, Packet, Properties, Publish, Will, V4, V5};
@@ -42,6 +45,32 @@ const MAX_QOS2_PENDING: usize = 1024;
 type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;
 type Pending = Pin<Box<dyn Future<Output = Option<Publish>> + Send>>;
+
+/// Asks the task keeping a detached session for it.
+pub(crate) type ResumeRequest = oneshot::Sender<oneshot::Sender<Parked>>;
+
+/// What a session keeps between network connections.
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    /// Topic → granted QoS.
+    subscriptions: BTreeMap<String, u8>,
+    next_id: u16,
+    /// QoS 1 messages sent and not yet acknowledged, by packet id.
+    inflight: BTreeMap<u16, Publish>,
+    /// QoS 2 messages received and not yet released.
+    qos2: HashSet<u16>,
+}
+
+/// A detached session handed to the connection resuming it.
+#[derive(Debug)]
+pub(crate) struct Parked {
+    rx: mpsc::Receiver<Outbound>,
+    kept: Kept,
+    /// Messages that arrived while detached, oldest first.
+    backlog: Vec<Outbound>,
+    /// The reason of the last disconnection.
+    reason: Option<String>,
+}
 
 /// Serves an MQTT client's socket from its CONNECT packet to its end.
 pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client) {
@@ -69,14 +98,19 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
     }
     let physical_id = uuid::Uuid::new_v4().simple().to_string();
     match accept(&shared, &client, &first, &physical_id).await {
-        Ok((conn, rx, connack)) => {
-            if send(&mut sink, connack, version).await.is_err() {
-                end_now(&shared, &conn, "The connection was lost.");
-                return;
-            }
-            raise_connected(&shared, &conn);
+        Ok((conn, mut rx, connack, resumed)) => {
             let link = conn.mqtt.clone();
             let Some(link) = link else { return };
+            let cap = shared.mqtt_session_expiry;
+            let expiry = if version == V5 {
+                Duration::from_secs(first.properties.session_expiry.unwrap_or(0).into()).min(cap)
+            } else if first.clean_start {
+                Duration::ZERO
+            } else {
+                cap
+            };
+            let fresh = resumed.is_none();
+            let (kept, backlog) = resumed.unwrap_or_default();
             let mut session = Session {
                 shared: shared.clone(),
                 conn,
@@ -88,13 +122,26 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
                     .maximum_packet_size
                     .and_then(|m| usize::try_from(m).ok()),
                 will: first.will.clone(),
-                subscriptions: BTreeMap::new(),
-                next_id: 0,
-                inflight: HashSet::new(),
-                qos2: HashSet::new(),
+                expiry,
+                subscriptions: kept.subscriptions,
+                next_id: kept.next_id,
+                inflight: kept.inflight,
+                qos2: kept.qos2,
             };
-            let end = session.run(&mut sink, &mut stream, rx, buf).await;
-            session.end(sink, end).await;
+            if send(&mut sink, connack, version).await.is_err() {
+                if fresh {
+                    raise_connected(&shared, &session.conn);
+                }
+                session.end(sink, End::lost(), rx).await;
+                return;
+            }
+            if fresh {
+                raise_connected(&shared, &session.conn);
+            }
+            let end = session
+                .run(&mut sink, &mut stream, &mut rx, buf, backlog)
+                .await;
+            session.end(sink, end, rx).await;
         }
         Err(refused) => {
             tracing::info!(target: "webpubsub_emulator::mqtt", hub = %client.hub, client = %first.client_id,
@@ -154,7 +201,15 @@ async fn accept(
     client: &Client,
     first: &codec::Connect,
     physical_id: &str,
-) -> Result<(Arc<Connection>, mpsc::Receiver<Outbound>, Outgoing), Refused> {
+) -> Result<
+    (
+        Arc<Connection>,
+        mpsc::Receiver<Outbound>,
+        Outgoing,
+        Option<(Kept, Vec<Outbound>)>,
+    ),
+    Refused,
+> {
     let version = first.version;
     let (client_id, assigned) = connect::client_id(first)?;
     if version == V5 && first.properties.authentication_method.is_some() {
@@ -172,6 +227,43 @@ async fn accept(
         };
         Refused::new(code, why)
     };
+    // A client id in use: its session is resumed (Clean Start = 0, same
+    // version, session kept), else it ends and a new one starts.
+    if let Some(old) = shared.hubs.get(&client.hub, &client_id) {
+        if let Some(old_link) = old.mqtt.clone() {
+            if !first.clean_start && old_link.version == version {
+                if let Some(parked) = take_session(&old, &old_link).await {
+                    old_link.resumed(physical_id);
+                    // A take-over request that found the session detached
+                    // already must not end the resumed one.
+                    let _ = futures_util::FutureExt::now_or_never(old.takeover.notified());
+                    if let Some(state) = accepted.state {
+                        *lock(&old.state) = Some(state);
+                    }
+                    tracing::info!(target: "webpubsub_emulator::mqtt", hub = %old.hub, client = %old.id,
+                        version, "MQTT session resumed");
+                    let connack = Outgoing::ConnAck {
+                        session_present: true,
+                        code: 0,
+                        properties: connack_properties(
+                            version,
+                            false,
+                            &client_id,
+                            accepted.user_properties,
+                        ),
+                    };
+                    return Ok((old, parked.rx, connack, Some((parked.kept, parked.backlog))));
+                }
+            } else {
+                // A detached session the new connection does not resume.
+                let request = lock(&old_link.resume).take();
+                if let Some(request) = request {
+                    let reason = ask(request).await.and_then(|parked| parked.reason);
+                    finish(shared, &old, reason);
+                }
+            }
+        }
+    }
     if let Some(refusal) = shared.hubs.too_many_groups(&accepted.groups) {
         return Err(quota(refusal.to_string()));
     }
@@ -220,10 +312,26 @@ async fn accept(
     shared.changed();
     tracing::info!(target: "webpubsub_emulator::mqtt", hub = %conn.hub, client = %conn.id,
         user = conn.user_id.as_deref(), version, "MQTT client connected");
-    let properties = if version == V5 {
+    let properties = connack_properties(version, assigned, &client_id, accepted.user_properties);
+    let connack = Outgoing::ConnAck {
+        session_present: false,
+        code: 0,
+        properties,
+    };
+    Ok((conn, rx, connack, None))
+}
+
+/// The CONNACK properties (5.0).
+fn connack_properties(
+    version: u8,
+    assigned: bool,
+    client_id: &str,
+    user_properties: Vec<(String, String)>,
+) -> Properties {
+    if version == V5 {
         Properties {
-            assigned_client_id: assigned.then_some(client_id),
-            user_properties: accepted.user_properties,
+            assigned_client_id: assigned.then(|| client_id.to_owned()),
+            user_properties,
             retain_available: Some(0),
             wildcard_available: Some(0),
             shared_available: Some(0),
@@ -233,13 +341,98 @@ async fn accept(
         }
     } else {
         Properties::default()
-    };
-    let connack = Outgoing::ConnAck {
-        session_present: false,
-        code: 0,
-        properties,
-    };
-    Ok((conn, rx, connack))
+    }
+}
+
+/// Takes a session over to resume it: asks a connected one to let go
+/// (it detaches when it outlives its connection), then asks the task
+/// keeping the detached session for it. `None`: no session to resume.
+async fn take_session(old: &Connection, link: &Link) -> Option<Parked> {
+    if lock(&link.resume).is_none() && !old.ended.load(Ordering::Acquire) {
+        old.takeover.notify_one();
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let request = lock(&link.resume).take();
+        if let Some(request) = request {
+            return ask(request).await;
+        }
+        if old.ended.load(Ordering::Acquire) || Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Asks the task keeping a detached session for it.
+async fn ask(request: ResumeRequest) -> Option<Parked> {
+    let (reply, answer) = oneshot::channel();
+    request.send(reply).ok()?;
+    answer.await.ok()
+}
+
+/// What wakes the task keeping a detached session.
+enum Wake {
+    Expired,
+    Killed,
+    Request(Option<oneshot::Sender<Parked>>),
+    Message(Option<Outbound>),
+}
+
+/// Keeps a detached session until it expires, is closed (REST, a queue
+/// over its limits), or a new connection asks for it.
+fn park(shared: Arc<Shared>, conn: Arc<Connection>, link: &Link, parked: Parked, expiry: Duration) {
+    let (request, mut requests) = oneshot::channel();
+    *lock(&link.resume) = Some(request);
+    let Parked {
+        mut rx,
+        kept,
+        mut backlog,
+        reason,
+    } = parked;
+    let link = conn.mqtt.clone();
+    tokio::spawn(async move {
+        let deadline = Instant::now() + expiry;
+        let end = |why: Option<String>| {
+            if let Some(link) = &link {
+                lock(&link.resume).take();
+            }
+            finish(&shared, &conn, why);
+        };
+        loop {
+            let wake = tokio::select! {
+                () = tokio::time::sleep_until(deadline) => Wake::Expired,
+                () = conn.kill.notified() => Wake::Killed,
+                reply = &mut requests => Wake::Request(reply.ok()),
+                message = rx.recv() => Wake::Message(message),
+            };
+            match wake {
+                Wake::Expired => return end(reason),
+                Wake::Killed => return end(lock(&conn.kill_reason).clone()),
+                Wake::Request(None) => return end(reason),
+                Wake::Request(Some(reply)) => {
+                    let parked = Parked {
+                        rx,
+                        kept,
+                        backlog,
+                        reason,
+                    };
+                    if let Err(parked) = reply.send(parked) {
+                        end(parked.reason);
+                    }
+                    return;
+                }
+                Wake::Message(Some(Outbound::Close { reason })) => return end(Some(reason)),
+                Wake::Message(Some(message)) => {
+                    backlog.push(message);
+                    if backlog.len() > shared.queue {
+                        conn.terminate("The client is too slow to receive messages.");
+                    }
+                }
+                Wake::Message(None) => return end(reason),
+            }
+        }
+    });
 }
 
 /// Raises `connected` without holding up the client; later events wait for it.
@@ -256,10 +449,6 @@ fn raise_connected(shared: &Arc<Shared>, conn: &Arc<Connection>) {
         let _ = shared.upstream.call(shared.settings(&conn.hub), call).await;
         conn.connected_done.send_replace(true);
     });
-}
-
-fn end_now(shared: &Arc<Shared>, conn: &Arc<Connection>, reason: &str) {
-    finish(shared, conn, Some(reason.to_owned()));
 }
 
 async fn send(sink: &mut Sink, packet: Outgoing, version: u8) -> Result<(), axum::Error> {
@@ -283,8 +472,10 @@ pub(super) struct End {
     disconnect: Option<(u8, String)>,
     /// Whether the will is published.
     will: bool,
-    /// Whether another connection took the client id over (already ended).
+    /// Whether another connection took the client id over.
     taken_over: bool,
+    /// Whether the session ends too (REST close), not only the connection.
+    ends_session: bool,
 }
 
 impl End {
@@ -297,6 +488,7 @@ impl End {
             disconnect: Some((code, reason)),
             will: true,
             taken_over: false,
+            ends_session: false,
         }
     }
 
@@ -308,6 +500,7 @@ impl End {
             disconnect: None,
             will: true,
             taken_over: false,
+            ends_session: false,
         }
     }
 
@@ -332,11 +525,13 @@ struct Session {
     /// The client's Maximum Packet Size (5.0): larger messages are not sent to it.
     client_max: Option<usize>,
     will: Option<Will>,
+    /// How long the session outlives the network connection.
+    expiry: Duration,
     /// Topic → granted QoS.
     subscriptions: BTreeMap<String, u8>,
     next_id: u16,
     /// QoS 1 messages sent and not yet acknowledged.
-    inflight: HashSet<u16>,
+    inflight: BTreeMap<u16, Publish>,
     /// QoS 2 messages received and not yet released.
     qos2: HashSet<u16>,
 }
@@ -351,9 +546,35 @@ impl Session {
         &mut self,
         sink: &mut Sink,
         stream: &mut Stream,
-        mut rx: mpsc::Receiver<Outbound>,
+        rx: &mut mpsc::Receiver<Outbound>,
         mut buf: BytesMut,
+        backlog: Vec<Outbound>,
     ) -> End {
+        // A resumed session: unacknowledged messages again (DUP), then
+        // those that arrived while it was detached.
+        let mut replay: Vec<Outgoing> = self
+            .inflight
+            .values()
+            .map(|p| {
+                let mut p = p.clone();
+                p.dup = true;
+                Outgoing::Publish(p)
+            })
+            .collect();
+        for message in backlog {
+            let cost = message.cost();
+            let out = self.delivery(message);
+            self.conn.written(cost);
+            match out {
+                Ok(packets) => replay.extend(packets),
+                Err(end) => return end,
+            }
+        }
+        for packet in replay {
+            if send(sink, packet, self.version).await.is_err() {
+                return End::lost();
+            }
+        }
         // Keep-alive: 1.5 times the client's, from its last packet.
         let window =
             (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
@@ -471,6 +692,7 @@ impl Session {
                     // 0x04: "disconnect with will message".
                     will: code == 0x04,
                     taken_over: false,
+                    ends_session: false,
                 })
             }
             Packet::Connect(_) => Err(End::service(v5::PROTOCOL_ERROR, "A second CONNECT.")),
@@ -666,7 +888,11 @@ impl Session {
                 };
                 Ok(self.outgoing_publish(publish).into_iter().collect())
             }
-            Outbound::Close { reason } => Err(End::service(v5::ADMINISTRATIVE_ACTION, reason)),
+            Outbound::Close { reason } => {
+                let mut end = End::service(v5::ADMINISTRATIVE_ACTION, reason);
+                end.ends_session = true;
+                Err(end)
+            }
             // JSON-protocol replies: not for MQTT clients.
             Outbound::Ack { .. } | Outbound::Pong | Outbound::Frame(_) => Ok(Vec::new()),
         }
@@ -692,12 +918,12 @@ impl Session {
             }
             loop {
                 self.next_id = self.next_id.wrapping_add(1).max(1);
-                if !self.inflight.contains(&self.next_id) {
+                if !self.inflight.contains_key(&self.next_id) {
                     break;
                 }
             }
             publish.packet_id = self.next_id;
-            self.inflight.insert(self.next_id);
+            self.inflight.insert(self.next_id, publish.clone());
         }
         let packet = Outgoing::Publish(publish);
         if let Some(max) = self.client_max {
@@ -713,7 +939,7 @@ impl Session {
 
     /// Ends the connection: `disconnected` (unless taken over, which raised
     /// it already), the will when due, the DISCONNECT (5.0) and close.
-    async fn end(self, mut sink: Sink, end: End) {
+    async fn end(self, mut sink: Sink, end: End, rx: mpsc::Receiver<Outbound>) {
         let v5 = self.v5();
         let mut report = end.report;
         if let Some((code, _)) = &end.disconnect {
@@ -722,7 +948,35 @@ impl Session {
             }
         }
         self.link.ended(report);
-        if !end.taken_over {
+        // The session outlives the connection unless it ends with it (no
+        // expiry, REST close, a queue over its limits, a clean take-over).
+        let keep = !self.expiry.is_zero()
+            && !end.ends_session
+            && !self.conn.is_killed()
+            && !self.conn.ended.load(Ordering::Acquire);
+        if keep {
+            tracing::info!(target: "webpubsub_emulator::mqtt", client = %self.conn.id,
+                expiry_ms = self.expiry.as_millis(), taken_over = end.taken_over, "MQTT session detached");
+            let parked = Parked {
+                rx,
+                kept: Kept {
+                    subscriptions: self.subscriptions.clone(),
+                    next_id: self.next_id,
+                    inflight: self.inflight.clone(),
+                    qos2: self.qos2.clone(),
+                },
+                backlog: Vec::new(),
+                reason: end.reason.clone(),
+            };
+            park(
+                self.shared.clone(),
+                self.conn.clone(),
+                &self.link,
+                parked,
+                self.expiry,
+            );
+        } else {
+            drop(rx);
             finish(&self.shared, &self.conn, end.reason.clone());
         }
         if end.will {
