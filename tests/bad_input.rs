@@ -107,6 +107,9 @@ fn cases() -> Vec<Case> {
         case("very long unknown ce-type", with_header(connect(), "ce-type", "t".repeat(5000).as_bytes()), 400, "unknown ce-type `tttt"),
         case("repeated Content-Type", text("x").header("content-type", "text/plain").sign(KEY), 400, "Content-Type appears more than once"),
         case("non-UTF-8 ce-eventName", with_header(text("x"), "ce-eventname", b"\xc3\x28"), 400, "ce-eventName is not valid UTF-8"),
+        case("non-UTF-8 ce-source", with_header(connect(), "ce-source", b"/hubs/ch\xe4t"), 400, "ce-source is not valid UTF-8"),
+        case("non-UTF-8 ce-id", with_header(text("x"), "ce-id", b"\xff"), 400, "ce-id is not valid UTF-8"),
+        case("non-UTF-8 ce-time", with_header(connect(), "ce-time", b"2026\xc3"), 400, "ce-time is not valid UTF-8"),
         // --- connect body
         case("connect body not JSON", connect().raw_body("{").sign(KEY), 400, "invalid JSON body"),
         case("connect body a JSON number", connect().raw_body("42").sign(KEY), 400, "invalid JSON body"),

@@ -146,11 +146,11 @@ fn context(
         _ => None,
     };
     // The attributes kept for later reads are checked now.
-    text(found.id, &headers::CE_ID)?;
-    text(found.time, &headers::CE_TIME)?;
-    text(found.source, &headers::CE_SOURCE)?;
-    text(found.spec_version, &headers::CE_SPEC_VERSION)?;
-    text(found.awps_version, &headers::CE_AWPS_VERSION)?;
+    headers::check_text(found.id, &headers::CE_ID)?;
+    headers::check_text(found.time, &headers::CE_TIME)?;
+    headers::check_text(found.source, &headers::CE_SOURCE)?;
+    headers::check_text(found.spec_version, &headers::CE_SPEC_VERSION)?;
+    headers::check_text(found.awps_version, &headers::CE_AWPS_VERSION)?;
     Ok(ConnectionContext {
         hub: hub.to_owned(),
         connection_id: connection_id.to_owned(),

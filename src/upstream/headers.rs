@@ -161,6 +161,19 @@ pub(crate) fn text<'a>(
         .transpose()
 }
 
+/// Checks that a header value found by [`EventHeaders::scan`] is UTF-8,
+/// as [`text`] does, for a value read later. ASCII (nearly every value) is
+/// checked a word at a time, which [`text`] cannot do as it also gives the
+/// value as `&str`.
+pub(crate) fn check_text(value: Option<&HeaderValue>, name: &HeaderName) -> Result<(), Rejection> {
+    match value {
+        Some(v) if !v.as_bytes().is_ascii() && std::str::from_utf8(v.as_bytes()).is_err() => {
+            Err(Rejection::HeaderNotUtf8(display_name(name)))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Like [`text`], for a header that must be present and not blank.
 pub(crate) fn text_required<'a>(
     value: Option<&'a HeaderValue>,
@@ -270,6 +283,27 @@ mod tests {
             };
             assert_eq!(text_required(Some(&v), &CE_HUB), expected, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn check_text_refuses_exactly_what_text_refuses() {
+        for raw in [
+            &b"1.0"[..],
+            b"",
+            b"/hubs/chat/client/c1",
+            b"caf\xc3\xa9",
+            b"\xff",
+            b"ok\xc3",
+            b"\xe2\x82\xac\t1",
+        ] {
+            let v = HeaderValue::from_bytes(raw).unwrap();
+            assert_eq!(
+                check_text(Some(&v), &CE_SOURCE),
+                text(Some(&v), &CE_SOURCE).map(|_| ()),
+                "{raw:?}"
+            );
+        }
+        assert_eq!(check_text(None, &CE_SOURCE), Ok(()));
     }
 
     #[test]
