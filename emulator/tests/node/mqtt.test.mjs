@@ -58,7 +58,7 @@ async function mqttUrl({ hub = env.hub, query = {}, ...tokenOptions } = {}) {
  */
 async function connectMqtt(
   t,
-  { version, id = clientId("c"), username, password, properties, url, urlOptions = {} },
+  { version, id = clientId("c"), username, password, properties, will, url, urlOptions = {} },
 ) {
   const packets = [];
   const messages = [];
@@ -68,6 +68,7 @@ async function connectMqtt(
     username,
     password,
     properties,
+    will,
     clean: true,
     reconnectPeriod: 0,
     connectTimeout: 3000,
@@ -359,6 +360,29 @@ for (const { name, version } of VERSIONS) {
       if (version === 5) {
         assert.deepEqual(gone.mqtt.disconnectPacket.userProperties, [{ name: "bye", value: "now" }]);
       }
+    });
+
+    test("a will reaches its group when the socket drops, and not after a DISCONNECT", async (t) => {
+      const topic = uid("will");
+      const watcher = await connectMqtt(t, { version, id: clientId("watch") });
+      await within("SUBACK", watcher.client.subscribeAsync(topic, { qos: 1 }));
+      const will = (payload) => ({ topic, payload: Buffer.from(payload), qos: 1, retain: false });
+
+      const polite = await connectMqtt(t, { version, id: clientId("polite"), will: will("polite left") });
+      await within("DISCONNECT", polite.client.endAsync());
+      await waitForUpstream(`disconnected of ${polite.id}`, (e) => e.type === "disconnected" && e.connectionId === polite.id);
+
+      const dropped = await connectMqtt(t, { version, id: clientId("dropped"), will: will("dropped left") });
+      dropped.client.stream.destroy();
+      const got = await waitForMessage("the will", watcher.messages, (m) => m.topic === topic);
+      assert.equal(got.payload.toString(), "dropped left");
+      assert.equal(got.packet.qos, 1);
+      // Had the polite client's will gone out, it would have come first.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(
+        watcher.messages.filter((m) => m.topic === topic).map((m) => m.payload.toString()),
+        ["dropped left"],
+      );
     });
 
     test("a dropped socket: disconnected at the upstream, not initiated by the client", async (t) => {
