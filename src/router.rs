@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use bytes::Bytes;
 use futures_util::FutureExt as _;
-use http::{header, Method, Request, Response};
+use http::{Method, Request, Response};
 use http_body::Body as _;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use tower_service::Service;
@@ -240,7 +240,7 @@ impl DispatchInner {
     {
         let (mut parts, body) = request.into_parts();
         let (pending, log) = match self.prepare(&mut parts, body).await {
-            Ok((handler, event, log)) => (Pending::start(&**handler, event), log),
+            Ok(started) => started,
             Err(rejection) => {
                 return Ok(rejection.into_logged_response(headers::for_log(&parts.headers, &CE_HUB)))
             }
@@ -248,13 +248,14 @@ impl DispatchInner {
         Ok(pending.finish(&log).await)
     }
 
-    /// Every check before the handler: method, hub, size, decoding. The
-    /// request's header map moves into the event.
+    /// Every check before the handler (method, signature, hub, size,
+    /// decoding), then the handler's call started. The request's header map
+    /// moves into the event.
     async fn prepare<B>(
         &self,
         parts: &mut http::request::Parts,
         body: B,
-    ) -> Result<(&Arc<dyn EventHandler>, Event, PanicLog<'_>), Rejection>
+    ) -> Result<(Pending<'_>, PanicLog<'_>), Rejection>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -284,9 +285,8 @@ impl DispatchInner {
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(hub))
             .ok_or_else(|| Rejection::UnknownHub(crate::upstream::excerpt(hub)))?;
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
+        let declared = found
+            .content_length
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > self.body_limit as u64) {
@@ -300,7 +300,9 @@ impl DispatchInner {
         };
         let more_origins = found.more_origins;
         keep_headers(&mut event, std::mem::take(&mut parts.headers), more_origins);
-        Ok((handler, event, log))
+        // Started here, not by the caller: the event moves once, into the
+        // handler's future, rather than out through this future's result.
+        Ok((Pending::start(&**handler, event), log))
     }
 }
 

@@ -34,6 +34,9 @@ pub(crate) struct EventHeaders<'a> {
     pub(crate) physical_connection_id: Option<&'a HeaderValue>,
     pub(crate) session_id: Option<&'a HeaderValue>,
     pub(crate) content_type: Option<&'a HeaderValue>,
+    /// The first `Content-Length` line, as `HeaderMap::get` gives it (the
+    /// router's early size check; the body's reader enforces the limit).
+    pub(crate) content_length: Option<&'a HeaderValue>,
     /// The first `WebHook-Request-Origin` line, and whether there are more.
     pub(crate) origin: Option<&'a HeaderValue>,
     pub(crate) more_origins: bool,
@@ -74,6 +77,10 @@ impl<'a> EventHeaders<'a> {
                 "ce-signature" => {
                     found.more_signatures |= found.signature.is_some();
                     found.signature.get_or_insert(value);
+                    continue;
+                }
+                "content-length" => {
+                    found.content_length.get_or_insert(value);
                     continue;
                 }
                 _ => continue,
