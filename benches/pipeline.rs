@@ -7,6 +7,10 @@
 //!   `router/build_request_only` (connect, also right for bad_signature),
 //!   `router/build_request_only_message` and `router/build_request_only_preflight`
 //!   time building that request alone, so it can be subtracted.
+//!   `router/axum_*` put the router behind an `axum::Router` (as
+//!   `examples/bench_server.rs` does) and `router/bare_axum_*` are the load
+//!   harness's bare axum baseline on the same requests: the difference of
+//!   the two is what the crate adds per event.
 //!
 //! - `dispatch/*`: the `#[event_handler]` macro against the hand-written
 //!   `match` it replaces, both answering the same eight user events: the
@@ -164,6 +168,15 @@ impl Derived {
     async fn message(&self, req: UserEventRequest) -> UserEventResponse {
         UserEventResponse::from(req.data)
     }
+}
+
+/// The handler of `bench/load/axum-baseline`.
+async fn bare_answer(body: Bytes) -> impl axum::response::IntoResponse {
+    black_box(body.len());
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        r#"{"ok":true}"#,
+    )
 }
 
 fn router() -> EventRouter {
@@ -372,6 +385,23 @@ fn pipeline(c: &mut Criterion) {
         group.bench_function(name, |b| {
             // A clone per request (two `Arc` increments), as axum's `Route` does.
             iter_async(b, &rt, || service.clone().oneshot(template.request()));
+        });
+    }
+    // The load harness's two servers in process: the router behind an axum
+    // `Router` as `examples/bench_server.rs` mounts it, and the bare axum
+    // app of `bench/load/axum-baseline` (reads the body, answers a fixed
+    // JSON), on the same requests. Their difference is what the crate adds
+    // per event, building and dropping the request included in both.
+    let in_axum = axum::Router::new().route_service(PATH, router());
+    let bare = axum::Router::new().route(PATH, axum::routing::any(bare_answer));
+    for (name, app, template) in [
+        ("axum_connect", &in_axum, &connect),
+        ("axum_message", &in_axum, &message),
+        ("bare_axum_connect", &bare, &connect),
+        ("bare_axum_message", &bare, &message),
+    ] {
+        group.bench_function(name, |b| {
+            iter_async(b, &rt, || app.clone().oneshot(template.request()));
         });
     }
     group.finish();
