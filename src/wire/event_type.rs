@@ -59,6 +59,11 @@ impl<'a> EventType<'a> {
     /// a user event without a name included.
     #[must_use]
     pub fn parse(ce_type: &'a str) -> Option<Self> {
+        // The service writes the types in lower case: an exact comparison
+        // (a `memcmp`) finds them before the case-blind one, byte by byte.
+        if let Some(&(kind, _, _)) = FIXED.iter().find(|(_, text, _)| *text == ce_type) {
+            return Some(kind);
+        }
         if let Some(prefix) = ce_type.get(..USER_PREFIX.len()) {
             if prefix.eq_ignore_ascii_case(USER_PREFIX) {
                 let name = ce_type.get(USER_PREFIX.len()..).unwrap_or_default();
