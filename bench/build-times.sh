@@ -11,7 +11,8 @@
 #   bash bench/build-times.sh [first] [tests] [answer]   (default: all three)
 #
 # Run it on a quiet machine: nothing else building. Prints one line per
-# measurement, with the crate count of what was compiled.
+# measurement, with the crate count of what was compiled and, for the first
+# two, the size of the target directory they left.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/webpubsub-build-times.XXXXXX)
@@ -39,11 +40,13 @@ for w in "${what[@]}"; do
       clone first
       (cd "$WORK/first" && timed first cargo build -q --example chat)
       echo "         $(ls "$WORK/first/target/debug/deps"/*.rlib 2>/dev/null | sed 's/.*\/lib//; s/-[0-9a-f]*\.rlib$//' | sort -u | wc -l) library crates built"
+      echo "         target/ $(du -sh "$WORK/first/target" | cut -f1) on disk"
       ;;
     tests)
       clone tests
       (cd "$WORK/tests" && timed tests bash -c 'bash .ci/test >"$0" 2>&1' "$WORK/tests.log") || { tail -20 "$WORK/tests.log"; exit 1; }
       grep "^all tests:" "$WORK/tests.log"
+      echo "         target/ $(du -sh "$WORK/tests/target" | cut -f1) on disk"
       ;;
     answer)
       mkdir -p "$WORK/answer/src"
