@@ -28,10 +28,13 @@ use crate::{auth, client, hub, listen, tls, upstream, HubSettings, DEFAULT_ACCES
 /// | [connections per user and hub](Self::max_connections_per_user) | 100 | handshake `429` |
 /// | [groups per connection](Self::max_groups_per_connection) | 100 | `joinGroup` error ack, REST `403`, handshake `400` |
 /// | [remembered ack ids](Self::remembered_ack_ids) | 1,000 | older ids forgotten |
-/// | [queued bytes](Self::send_queue_bytes) / [messages](Self::send_queue) per connection | 16 MiB / 4,096 | disconnected as too slow |
+/// | [bytes held](Self::send_queue_bytes) / [messages queued](Self::send_queue) per connection | 16 MiB / 4,096 | disconnected as too slow |
 /// | [client silence](Self::client_timeout) | 60 s | socket dropped |
 /// | WebSocket message and frame | 1 MiB | close `1009` |
-/// | unacknowledged reliable messages | 1,000 or 16 MiB | close `1008` |
+/// | unacknowledged reliable messages | 1,000 (and the connection's bytes) | close `1008` |
+/// | unacknowledged MQTT QoS 1 messages | 1,024 (and the connection's bytes) | DISCONNECT `0x97` |
+/// | [connections kept without a socket](Self::max_detached_connections) | 512 in all, and per user | not kept: `disconnected` |
+/// | [bytes held by one of them](Self::detached_bytes) | 1 MiB | not kept, or ended |
 ///
 /// A message sent to many connections is held once, however many queues
 /// and reliable buffers it waits in, so what clients can make the emulator
@@ -60,6 +63,8 @@ pub struct EmulatorBuilder {
     queue_bytes: usize,
     recovery_window: Duration,
     mqtt_session_expiry: Duration,
+    max_detached: usize,
+    detached_bytes: usize,
     max_connections: usize,
     header_read_timeout: Duration,
     connections_per_user: usize,
@@ -89,6 +94,8 @@ impl fmt::Debug for EmulatorBuilder {
             .field("send_queue_bytes", &self.queue_bytes)
             .field("recovery_window", &self.recovery_window)
             .field("mqtt_session_expiry", &self.mqtt_session_expiry)
+            .field("max_detached_connections", &self.max_detached)
+            .field("detached_bytes", &self.detached_bytes)
             .field("max_connections", &self.max_connections)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_connections_per_user", &self.connections_per_user)
@@ -122,6 +129,8 @@ impl EmulatorBuilder {
             queue_bytes: 16 * 1024 * 1024,
             recovery_window: Duration::from_secs(30),
             mqtt_session_expiry: Duration::from_secs(30),
+            max_detached: 512,
+            detached_bytes: 1024 * 1024,
             max_connections: 512,
             header_read_timeout: Duration::from_secs(10),
             connections_per_user: 100,
@@ -260,10 +269,13 @@ impl EmulatorBuilder {
         self
     }
 
-    /// How many bytes of messages may wait for one connection before it is
-    /// disconnected as too slow (default 16 MiB). A message counts its
-    /// payload plus 64 bytes from when it is queued until it is written to
-    /// the socket; keep this above the largest message you send.
+    /// How many bytes one connection may make the emulator hold before it
+    /// is disconnected as too slow (default 16 MiB). One budget counts
+    /// everything a connection holds: a queued message its payload plus 64
+    /// bytes until it is written to the socket, then, for reliable and MQTT
+    /// QoS 1 clients, its payload until it is acknowledged; an invocation's
+    /// payload until it is answered; an MQTT client's will and CONNECT user
+    /// properties for its life. Keep this above the largest message you send.
     pub fn send_queue_bytes(mut self, bytes: usize) -> Self {
         self.queue_bytes = bytes;
         self
@@ -344,6 +356,30 @@ impl EmulatorBuilder {
     /// Expiry Interval gets.
     pub fn mqtt_session_expiry(mut self, expiry: Duration) -> Self {
         self.mqtt_session_expiry = expiry;
+        self
+    }
+
+    /// How many connections may be kept without a socket at a time, in all
+    /// hubs (default 512; 0 keeps none): reliable connections waiting for
+    /// recovery and detached MQTT sessions. They hold no socket, so
+    /// [`max_connections`](Self::max_connections) does not see them; they
+    /// count toward [`max_connections_per_user`](Self::max_connections_per_user)
+    /// as connected ones do, and so do those without a user id, together
+    /// per hub (the emulator's choice: otherwise tokens without `sub` could
+    /// keep any number). One more is not kept: it ends with its socket, and
+    /// `disconnected` is raised.
+    pub fn max_detached_connections(mut self, connections: usize) -> Self {
+        self.max_detached = connections;
+        self
+    }
+
+    /// How many bytes a connection kept without a socket may hold (default
+    /// 1 MiB, at most [`send_queue_bytes`](Self::send_queue_bytes)): what a
+    /// reliable connection waiting for recovery or a detached MQTT session
+    /// has unacknowledged or queued. One holding more when its socket goes
+    /// is not kept; one that grows past it while detached ends.
+    pub fn detached_bytes(mut self, bytes: usize) -> Self {
+        self.detached_bytes = bytes;
         self
     }
 
@@ -442,10 +478,12 @@ impl EmulatorBuilder {
                 hubs: hub::Hubs::new(hub::Caps {
                     connections_per_user: self.connections_per_user,
                     groups_per_connection: self.groups_per_connection,
+                    detached: self.max_detached,
                 }),
                 upstream,
                 queue: self.queue,
                 queue_bytes: self.queue_bytes,
+                detached_bytes: self.detached_bytes.min(self.queue_bytes),
                 ack_ids: self.ack_ids,
                 client_timeout: self.client_timeout,
                 listener: listen::Limits {

@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) upstream: upstream::Upstream,
     pub(crate) queue: usize,
     pub(crate) queue_bytes: usize,
+    /// Most bytes a detached connection may hold ([`hub::Connection::hold`]).
+    pub(crate) detached_bytes: usize,
     pub(crate) ack_ids: usize,
     pub(crate) client_timeout: Duration,
     pub(crate) listener: listen::Limits,
@@ -297,6 +299,15 @@ impl RunningEmulator {
     #[must_use]
     pub fn __hubs_with_state(&self) -> usize {
         self.emulator.shared.hubs.hub_count()
+    }
+
+    /// How many connections the emulator keeps without a socket (reliable
+    /// ones waiting for recovery, detached MQTT sessions). For tests of its
+    /// bounds; not a stable API.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn __detached_connections(&self) -> usize {
+        self.emulator.shared.hubs.detached_count()
     }
 
     /// `claims` signed as an access token of the emulator's Entra ID (its

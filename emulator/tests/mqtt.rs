@@ -238,7 +238,7 @@ impl Cursor<'_> {
                 0x24 | 0x25 | 0x28 | 0x29 | 0x2A | 0x01 => {
                     c.u8();
                 }
-                0x21 | 0x22 => {
+                0x21 | 0x22 | 0x13 => {
                     c.u16();
                 }
                 0x27 | 0x02 => {
@@ -452,6 +452,16 @@ async fn env_with(upstream: &Upstream) -> Env {
 fn mqtt_url(env: &Env, roles: &[&str]) -> String {
     let options = ClientAccessOptions::new()
         .protocol(ClientProtocol::Mqtt)
+        .roles(roles.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>());
+    env.url(&options)
+}
+
+/// A client URL for user `user` with `roles`: sessions belong to a user,
+/// so only a CONNECT of the same user resumes or takes one over.
+fn mqtt_url_as(env: &Env, roles: &[&str], user: &str) -> String {
+    let options = ClientAccessOptions::new()
+        .protocol(ClientProtocol::Mqtt)
+        .user_id(user)
         .roles(roles.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>());
     env.url(&options)
 }
@@ -936,7 +946,7 @@ async fn a_silent_client_is_disconnected_after_one_and_a_half_keep_alives() {
 async fn a_reused_client_id_takes_the_session_over() {
     let upstream = Upstream::start().await;
     let env = env_with(&upstream).await;
-    let url = mqtt_url(&env, ALL);
+    let url = mqtt_url_as(&env, ALL, "ada");
     let mut first = Mqtt::connected(&url, 5, "twin").await;
     assert_eq!(first.subscribe(1, &[("old", 0)]).await, [0]);
     let mut second = Mqtt::connected(&url, 5, "twin").await;
@@ -1081,7 +1091,7 @@ async fn a_persistent_session_resumes_with_its_subscriptions_and_the_messages_se
 {
     let upstream = Upstream::start().await;
     let env = env_expiring(&upstream, Duration::from_secs(20)).await;
-    let url = mqtt_url(&env, ALL);
+    let url = mqtt_url_as(&env, ALL, "ada");
     let o = options(4, "keeper", Vec::new());
     let (mut m, connack) = Mqtt::connect_clean(&url, &o, false).await;
     assert_eq!(connack.connack(4).0, 0);
@@ -1127,7 +1137,7 @@ async fn a_persistent_session_resumes_with_its_subscriptions_and_the_messages_se
 async fn unacknowledged_qos_1_messages_are_sent_again_with_dup_on_resume() {
     let upstream = Upstream::start().await;
     let env = env_expiring(&upstream, Duration::from_secs(20)).await;
-    let url = mqtt_url(&env, ALL);
+    let url = mqtt_url_as(&env, ALL, "ada");
     let o = options(5, "forgetful", session_expiry(60));
     let (mut m, connack) = Mqtt::connect_clean(&url, &o, false).await;
     assert!(!connack.session_present());
@@ -1161,7 +1171,7 @@ async fn unacknowledged_qos_1_messages_are_sent_again_with_dup_on_resume() {
 async fn a_detached_session_expires_and_raises_disconnected_then() {
     let upstream = Upstream::start().await;
     let env = env_expiring(&upstream, Duration::from_millis(1500)).await;
-    let url = mqtt_url(&env, ALL);
+    let url = mqtt_url_as(&env, ALL, "ada");
     let o = options(4, "leaver", Vec::new());
     let (mut m, connack) = Mqtt::connect_clean(&url, &o, false).await;
     assert_eq!(connack.connack(4).0, 0);
@@ -1185,7 +1195,7 @@ async fn a_detached_session_expires_and_raises_disconnected_then() {
 async fn a_clean_start_discards_the_detached_session() {
     let upstream = Upstream::start().await;
     let env = env_expiring(&upstream, Duration::from_secs(20)).await;
-    let url = mqtt_url(&env, ALL);
+    let url = mqtt_url_as(&env, ALL, "ada");
     let (mut m, connack) =
         Mqtt::connect_clean(&url, &options(5, "fresh", session_expiry(60)), false).await;
     assert!(!connack.session_present());
@@ -1213,7 +1223,7 @@ async fn a_clean_start_discards_the_detached_session() {
 async fn a_5_0_session_without_expiry_ends_with_its_connection() {
     let upstream = Upstream::start().await;
     let env = env_expiring(&upstream, Duration::from_secs(20)).await;
-    let url = mqtt_url(&env, ALL);
+    let url = mqtt_url_as(&env, ALL, "ada");
     let o = options(5, "brief", Vec::new());
     let (m, connack) = Mqtt::connect_clean(&url, &o, false).await;
     assert!(!connack.session_present());
@@ -1230,7 +1240,7 @@ async fn a_5_0_session_without_expiry_ends_with_its_connection() {
 async fn rest_close_ends_a_detached_session() {
     let upstream = Upstream::start().await;
     let env = env_expiring(&upstream, Duration::from_secs(20)).await;
-    let url = mqtt_url(&env, ALL);
+    let url = mqtt_url_as(&env, ALL, "ada");
     let o = options(4, "closed", Vec::new());
     let (m, _) = Mqtt::connect_clean(&url, &o, false).await;
     upstream.wait_event("closed", "connected").await;
@@ -1245,4 +1255,315 @@ async fn rest_close_ends_a_detached_session() {
     let gone = upstream.wait_event("closed", "disconnected").await.json();
     assert_eq!(gone["reason"], "bye");
     assert!(!env.exists("closed").await);
+}
+
+// ---- issue 21: whose session, and what a connection may hold -------------
+
+/// An emulator whose hub `chat` sends events to `upstream`, as `extra` sets it.
+async fn env_built(
+    upstream: &Upstream,
+    extra: impl FnOnce(webpubsub_emulator::EmulatorBuilder) -> webpubsub_emulator::EmulatorBuilder,
+) -> Env {
+    let hub = webpubsub_emulator::HubSettings::new("chat").event_handler(upstream.handler());
+    start(
+        extra(
+            builder("mqtt-key")
+                .hub(hub)
+                .mqtt_session_expiry(Duration::from_secs(20)),
+        ),
+        "chat",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn another_user_neither_resumes_nor_takes_over_a_session() {
+    let upstream = Upstream::start().await;
+    let env = env_built(&upstream, |b| b).await;
+    let victim_url = mqtt_url_as(&env, ALL, "victim");
+    let o = options(4, "device42", Vec::new());
+    let (mut victim, connack) = Mqtt::connect_clean(&victim_url, &o, false).await;
+    assert_eq!(connack.connack(4).0, 0);
+    assert_eq!(victim.subscribe(1, &[("news", 1)]).await, [1]);
+    upstream.wait_event("device42", "connected").await;
+
+    // Online: a CONNECT of another user with its client id is refused
+    // (3.1.1: identifier rejected), and the victim keeps its connection.
+    let attacker_url = mqtt_url_as(&env, &[], "mallory");
+    for clean in [false, true] {
+        let (mut attacker, connack) = Mqtt::connect_clean(&attacker_url, &o, clean).await;
+        assert_eq!(connack.connack(4).0, 2, "clean start {clean}");
+        assert!(!connack.session_present());
+        assert!(attacker.end().await.is_none());
+    }
+    victim.send(&packet(0xC0, &[])).await;
+    assert_eq!(victim.next().await.kind, 13, "the victim is still served");
+
+    // Detached: the attacker gets neither the session nor its messages.
+    drop(victim);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    env.service
+        .send_to_group("news", "for the victim")
+        .await
+        .unwrap();
+    let v5 = options(5, "device42", session_expiry(60));
+    let (mut attacker, connack) = Mqtt::connect_clean(&attacker_url, &v5, false).await;
+    let (code, reason, _) = connack.connack(5);
+    assert_eq!(code, 0x85, "5.0: client identifier not valid");
+    assert_eq!(
+        reason.as_deref(),
+        Some("The client id is in use by a session of another user.")
+    );
+    assert!(!connack.session_present());
+    assert!(attacker.end().await.is_none(), "no PUBLISH, just the end");
+    // The upstream heard the attacker's connect, never a connected.
+    assert_eq!(upstream.count("device42", "connect"), 3 + 1);
+    assert_eq!(upstream.count("device42", "connected"), 1);
+    assert_eq!(upstream.count("device42", "disconnected"), 0);
+
+    // The owner resumes it, with the message kept for it.
+    let (mut victim, connack) = Mqtt::connect_clean(&victim_url, &o, false).await;
+    assert_eq!(connack.connack(4).0, 0);
+    assert!(connack.session_present());
+    assert_eq!(victim.next_publish().await.payload, b"for the victim");
+}
+
+#[tokio::test]
+async fn a_session_without_a_user_is_nobodys_to_take_over_and_is_not_kept() {
+    let upstream = Upstream::start().await;
+    let env = env_built(&upstream, |b| b).await;
+    let url = mqtt_url(&env, ALL);
+    let o = options(5, "anon7", session_expiry(60));
+    let (mut first, connack) = Mqtt::connect_clean(&url, &o, false).await;
+    assert_eq!(connack.connack(5).0, 0);
+    upstream.wait_event("anon7", "connected").await;
+    // Refused before the upstream hears of it.
+    let (mut second, connack) = Mqtt::connect_clean(&url, &o, false).await;
+    assert_eq!(connack.connack(5).0, 0x85);
+    assert!(second.end().await.is_none());
+    assert_eq!(upstream.count("anon7", "connect"), 1);
+    first.send(&packet(0xC0, &[])).await;
+    assert_eq!(first.next().await.kind, 13);
+    // Nobody could resume it, so it ends with its connection.
+    drop(first);
+    let gone = upstream.wait_event("anon7", "disconnected").await.json();
+    assert_eq!(gone["reason"], "The connection was lost.");
+    assert!(!env.exists("anon7").await);
+    assert_eq!(env.emulator.__detached_connections(), 0);
+    let (_m, connack) = Mqtt::connect_clean(&url, &o, false).await;
+    assert_eq!(connack.connack(5).0, 0);
+    assert!(!connack.session_present());
+}
+
+/// 5.0 user properties `n` times (names distinct, values empty).
+fn many_user_properties(n: usize) -> Vec<u8> {
+    let mut p = Vec::new();
+    for i in 0..n {
+        p.push(0x26);
+        string(i.to_string().as_bytes(), &mut p);
+        string(b"", &mut p);
+    }
+    let mut out = Vec::new();
+    varint(p.len(), &mut out);
+    out.extend(p);
+    out
+}
+
+#[tokio::test]
+async fn too_many_user_properties_end_the_connection_cleanly_not_a_panic() {
+    let upstream = Upstream::start().await;
+    let env = env_built(&upstream, |b| b).await;
+    let url = mqtt_url_as(&env, ALL, "ada");
+    // Up to 128 are read, and each reaches the upstream as a header…
+    let mut m = Mqtt::connected(&url, 5, "props").await;
+    m.publish(
+        "$webpubsub/server/events/e",
+        1,
+        1,
+        &many_user_properties(64),
+        b"x",
+    )
+    .await;
+    let event = upstream.wait_event("props", "e").await;
+    assert_eq!(event.header("mqtt-63"), Some(""));
+    // …33,000 (past a header map's capacity, which used to panic) end the
+    // connection with DISCONNECT 0x97 and `disconnected`, leaving no ghost.
+    for round in 0..3 {
+        let id = format!("props{round}");
+        let mut m = Mqtt::connected(&url, 5, &id).await;
+        m.publish(
+            "$webpubsub/server/events/e",
+            1,
+            1,
+            &many_user_properties(33_000),
+            b"x",
+        )
+        .await;
+        assert_eq!(disconnect_code(&m.end().await.unwrap()), 0x97);
+        let gone = upstream.wait_event(&id, "disconnected").await.json();
+        assert_eq!(
+            gone["reason"],
+            "more than 128 user properties in one packet"
+        );
+        assert!(!env.exists(&id).await);
+    }
+    // A CONNECT with too many gets CONNACK 0x97 and no connect event.
+    let o = options(5, "heavy", many_user_properties(129));
+    let (mut m, connack) = Mqtt::connect(&url, &o).await;
+    assert_eq!(connack.connack(5).0, 0x97);
+    assert!(m.end().await.is_none());
+    assert_eq!(upstream.count("heavy", "connect"), 0);
+}
+
+#[tokio::test]
+async fn server_topic_subscriptions_count_against_the_group_cap() {
+    let upstream = Upstream::start().await;
+    let env = env_built(&upstream, |b| b.max_groups_per_connection(3)).await;
+    // No role needed for `$webpubsub/server/…`, but no more than the cap.
+    let url = mqtt_url_as(&env, &[], "ada");
+    let mut m = Mqtt::connected(&url, 5, "subs").await;
+    let long = format!("$webpubsub/server/{}", "x".repeat(1024));
+    let codes = m
+        .subscribe(
+            1,
+            &[
+                ("$webpubsub/server/a", 1),
+                ("$webpubsub/server/b", 1),
+                ("$webpubsub/server/a", 1),
+                (&long, 1),
+                ("$webpubsub/server/c", 1),
+                ("$webpubsub/server/d", 1),
+            ],
+        )
+        .await;
+    assert_eq!(codes, [1, 1, 1, 0x8F, 1, 0x97]);
+    let mut m4 = Mqtt::connected(&url, 4, "subs4").await;
+    let codes = m4
+        .subscribe(
+            1,
+            &[
+                ("$webpubsub/server/a", 0),
+                ("$webpubsub/server/b", 0),
+                ("$webpubsub/server/c", 0),
+                ("$webpubsub/server/d", 0),
+            ],
+        )
+        .await;
+    assert_eq!(codes, [0, 0, 0, 0x80]);
+}
+
+#[tokio::test]
+async fn unacknowledged_qos_1_messages_count_against_the_connection_budget() {
+    let upstream = Upstream::start().await;
+    let env = env_built(&upstream, |b| b.send_queue_bytes(64 * 1024)).await;
+    let url = mqtt_url_as(&env, ALL, "ada");
+    let mut m = Mqtt::connected(&url, 5, "hoarder").await;
+    assert_eq!(m.subscribe(1, &[("big", 1)]).await, [1]);
+    // Read every PUBLISH, acknowledge none: 8 of 16 KiB fill 64 KiB.
+    let chunk = "y".repeat(16 * 1024);
+    let mut received = 0;
+    for _ in 0..8 {
+        env.service
+            .send_to_group("big", chunk.as_str())
+            .await
+            .unwrap();
+    }
+    let disconnect = loop {
+        let Some(p) = m.try_next().await else {
+            panic!("ended without DISCONNECT after {received} PUBLISH");
+        };
+        match p.kind {
+            3 => received += 1,
+            14 => break p,
+            _ => {}
+        }
+    };
+    assert_eq!(disconnect_code(&disconnect), 0x97);
+    assert!(received < 4 + 1, "cut off at its budget, got {received}");
+    // Whichever fills the budget first: a message held for its PUBACK, or
+    // one queued behind them.
+    let gone = upstream.wait_event("hoarder", "disconnected").await.json();
+    assert!(
+        [
+            "The client does not acknowledge its messages (PUBACK).",
+            "The client is too slow to receive messages."
+        ]
+        .contains(&gone["reason"].as_str().unwrap()),
+        "{gone}"
+    );
+    // One that acknowledges gets them all.
+    let mut m = Mqtt::connected(&url, 5, "polite").await;
+    assert_eq!(m.subscribe(1, &[("big", 1)]).await, [1]);
+    for _ in 0..8 {
+        env.service
+            .send_to_group("big", chunk.as_str())
+            .await
+            .unwrap();
+        assert_eq!(m.next_publish().await.payload.len(), chunk.len());
+    }
+}
+
+#[tokio::test]
+async fn detached_sessions_are_capped_in_number_and_in_bytes() {
+    let upstream = Upstream::start().await;
+    let env = env_built(&upstream, |b| {
+        b.max_detached_connections(1).detached_bytes(4 * 1024)
+    })
+    .await;
+    let o1 = options(4, "kept1", Vec::new());
+    let o2 = options(4, "kept2", Vec::new());
+    let url1 = mqtt_url_as(&env, ALL, "one");
+    let url2 = mqtt_url_as(&env, ALL, "two");
+    let (mut a, _) = Mqtt::connect_clean(&url1, &o1, false).await;
+    assert_eq!(a.subscribe(1, &[("news", 1)]).await, [1]);
+    let (b, _) = Mqtt::connect_clean(&url2, &o2, false).await;
+    upstream.wait_event("kept2", "connected").await;
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(env.emulator.__detached_connections(), 1);
+    // The second over the cap is not kept: it ends with its connection.
+    drop(b);
+    let gone = upstream.wait_event("kept2", "disconnected").await.json();
+    assert_eq!(gone["reason"], "The connection was lost.");
+    assert!(!env.exists("kept2").await);
+    assert_eq!(env.emulator.__detached_connections(), 1);
+    // The kept one ends once what waits for it passes its detached budget.
+    env.service.send_to_group("news", "small").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(env.exists("kept1").await);
+    env.service
+        .send_to_group("news", "z".repeat(8 * 1024).as_str())
+        .await
+        .unwrap();
+    let gone = upstream.wait_event("kept1", "disconnected").await.json();
+    assert_eq!(
+        gone["reason"],
+        "The client is too slow to receive messages."
+    );
+    assert!(!env.exists("kept1").await);
+    assert_eq!(env.emulator.__detached_connections(), 0);
+}
+
+#[tokio::test]
+async fn keep_alive_zero_gets_the_client_silence_rule() {
+    let upstream = Upstream::start().await;
+    let env = env_built(&upstream, |b| b.client_timeout(Duration::from_secs(1))).await;
+    let url = mqtt_url_as(&env, ALL, "ada");
+    let mut o = options(5, "mute5", Vec::new());
+    o.keep_alive = 0;
+    let (mut m, connack) = Mqtt::connect(&url, &o).await;
+    assert_eq!(connack.connack(5).0, 0);
+    // CONNACK's Server Keep Alive (0x13) says 1 s.
+    let at = connack.body.windows(3).position(|w| w == [0x13, 0, 1]);
+    assert!(at.is_some(), "Server Keep Alive 1 in {:?}", connack.body);
+    let started = std::time::Instant::now();
+    assert_eq!(disconnect_code(&m.end().await.unwrap()), 0x8D);
+    assert!(started.elapsed() < Duration::from_secs(4));
+    let mut o = options(4, "mute4", Vec::new());
+    o.keep_alive = 0;
+    let (mut m, connack) = Mqtt::connect(&url, &o).await;
+    assert_eq!(connack.connack(4).0, 0);
+    assert!(m.end().await.is_none());
+    let gone = upstream.wait_event("mute4", "disconnected").await.json();
+    assert_eq!(gone["reason"], "Keep-alive timeout.");
 }

@@ -85,6 +85,21 @@ pub(super) fn after(
 ) {
     match ended {
         Ended::Dropped if conn.protocol == Protocol::ReliableJson && !conn.is_killed() => {
+            // Kept without a socket only within the detached caps.
+            let kept = if conn.fits_detached() {
+                shared.hubs.detach(&conn).map_err(|r| r.to_string())
+            } else {
+                Err(format!(
+                    "It holds {} bytes of unacknowledged messages, more than a connection waiting for recovery may (detached_bytes).",
+                    conn.held()
+                ))
+            };
+            if let Err(why) = kept {
+                tracing::info!(target: "webpubsub_emulator::client", connection = %conn.id, reason = %why,
+                    "transport lost; not kept for recovery");
+                finish(&shared, &conn, Some("The connection was lost.".to_owned()));
+                return;
+            }
             let generation = conn.attach_generation();
             *lock(&conn.parked) = Some(rx);
             tracing::debug!(target: "webpubsub_emulator::client", connection = %conn.id, "transport lost; waiting for recovery");
@@ -114,6 +129,8 @@ pub(crate) fn finish(shared: &Arc<Shared>, conn: &Arc<Connection>, reason: Optio
         return;
     }
     shared.hubs.remove(&conn.hub, &conn.id);
+    // Uncounted as detached, also if another connection had its id by now.
+    shared.hubs.attach(conn);
     super::stream::sender_gone(shared, conn);
     shared.changed();
     tracing::info!(target: "webpubsub_emulator::client", connection = %conn.id, reason = reason.as_deref(), "client disconnected");

@@ -599,6 +599,7 @@ fn upgrade(
         state,
         queue: shared.queue,
         queue_bytes: shared.queue_bytes,
+        detached_bytes: shared.detached_bytes,
         ack_ids: shared.ack_ids,
         mqtt: None,
     });

@@ -104,6 +104,8 @@ struct Pending {
     token: u64,
     event: String,
     started: Instant,
+    /// What it counts against the connection's budget until it ends.
+    cost: usize,
 }
 
 /// The pending invocations of one socket. Dropping it (the socket ended)
@@ -167,6 +169,18 @@ impl Invocations {
             self.refuse(&id, &event, failure);
             return Ok(());
         }
+        // The payload waits for the upstream: it counts against the
+        // connection's one budget until the invocation ends.
+        let cost = data.bytes.len() + id.len() + event.len() + 64;
+        if self.conn.hold(cost).is_err() {
+            drop(pending);
+            let failure = Failure::new(
+                "TooManyRequests",
+                "The connection holds too many bytes to start another invocation.",
+            );
+            self.refuse(&id, &event, failure);
+            return Ok(());
+        }
         self.next_token += 1;
         let token = self.next_token;
         let started = Instant::now();
@@ -182,7 +196,9 @@ impl Invocations {
                 if pending.get(&id).is_none_or(|p| p.token != token) {
                     return;
                 }
-                pending.remove(&id);
+                if let Some(done) = pending.remove(&id) {
+                    conn.release(done.cost);
+                }
                 conn.send(Outbound::Frame(response(&id, &result)));
                 drop(pending);
                 let (outcome, error) = match &result {
@@ -202,6 +218,7 @@ impl Invocations {
                 token,
                 event,
                 started,
+                cost,
             },
         );
         Ok(())
@@ -215,6 +232,7 @@ impl Invocations {
             return Ok(());
         };
         pending.task.abort();
+        self.conn.release(pending.cost);
         tracing::debug!(target: "webpubsub_emulator::client", connection = %self.conn.id,
             invocation = %id, "invocation cancelled");
         let (shared, conn) = (&self.shared, &self.conn);
@@ -252,6 +270,7 @@ impl Drop for Invocations {
         let pending: Vec<_> = lock(&self.pending).drain().collect();
         for (id, pending) in pending {
             pending.task.abort();
+            self.conn.release(pending.cost);
             record(
                 &self.shared,
                 &self.conn,

@@ -7,7 +7,7 @@
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 
 use crate::frames;
-use crate::hub::{lock, Connection, Outbound, Protocol};
+use crate::hub::{Connection, Outbound, Protocol};
 use webpubsub::events::DataType;
 
 /// A close frame; the reason is cut to the 123 bytes a close frame holds.
@@ -62,11 +62,7 @@ pub(super) fn write_one(conn: &Connection, message: Outbound) -> Write {
                 .clone(),
         )),
         (Protocol::ReliableJson, Outbound::Message(envelope)) => {
-            let (sequence, over) = lock(&conn.reliable).push(&envelope);
-            if over && conn.terminate("Too many unacknowledged messages.") {
-                tracing::warn!(target: "webpubsub_emulator::client", connection = %conn.id,
-                    "too many unacknowledged messages: disconnecting the client");
-            }
+            let sequence = conn.reliable_push(&envelope);
             Write::Frame(text(frames::message(
                 &envelope.origin,
                 &envelope.data,

@@ -153,7 +153,7 @@ impl Reader<'_> {
                         .get("sequenceId")
                         .and_then(Value::as_u64)
                         .ok_or_else(|| invalid("sequenceAck needs a sequenceId"))?;
-                    lock(&self.conn.reliable).ack(sequence);
+                    self.conn.reliable_ack(sequence);
                 }
                 return Ok(());
             }
@@ -207,8 +207,10 @@ impl Reader<'_> {
                 self.ack(ack_id, None);
             }
             "sendToGroup" => {
+                // The group name rule, as for joinGroup: a stream keeps its
+                // group's name as long as it is open.
                 let group = string("group")
-                    .filter(|g| !g.trim().is_empty())
+                    .filter(|g| webpubsub::names::GroupName::is_valid(g))
                     .ok_or_else(|| invalid("a group name is required"))?;
                 if message.contains_key("stream") {
                     return stream::open(self.shared, self.conn, &group, &message, ack_id);

@@ -61,6 +61,7 @@ pub(super) fn recover(
         match rx {
             Some(rx) => {
                 conn.bump_generation();
+                shared.hubs.attach(&conn);
                 tracing::info!(target: "webpubsub_emulator::client", connection = %conn.id, "connection recovered");
                 resume(shared, conn, rx, socket).await;
             }

@@ -69,15 +69,19 @@ impl ReliableBuffer {
         (sequence, over)
     }
 
-    /// Frees every message up to `sequence` (cumulative ack).
-    pub(crate) fn ack(&mut self, sequence: u64) {
+    /// Frees every message up to `sequence` (cumulative ack): the payload
+    /// bytes freed.
+    pub(crate) fn ack(&mut self, sequence: u64) -> usize {
+        let mut freed = 0usize;
         while let Some((id, envelope)) = self.frames.front() {
             if *id > sequence {
                 break;
             }
-            self.bytes = self.bytes.saturating_sub(envelope.data.bytes.len());
+            freed = freed.saturating_add(envelope.data.bytes.len());
             self.frames.pop_front();
         }
+        self.bytes = self.bytes.saturating_sub(freed);
+        freed
     }
 }
 
@@ -110,10 +114,19 @@ pub(crate) struct Connection {
     generation: AtomicU64,
     /// The last ack ids the client used (kept across recovery).
     pub(crate) acks: Mutex<AckIds>,
-    /// Bytes queued and not yet written ([`Outbound::cost`]).
-    queued_bytes: AtomicUsize,
-    /// Most bytes that may be queued before the connection counts as too slow.
-    queue_budget: usize,
+    /// Bytes the connection makes the emulator hold: its queue
+    /// ([`Outbound::cost`]), unacknowledged reliable and MQTT messages,
+    /// pending invocations, its MQTT will and properties. One budget for all
+    /// ([`hold`](Self::hold)).
+    held_bytes: AtomicUsize,
+    /// Most bytes it may hold while a socket serves it.
+    budget: usize,
+    /// Most bytes it may hold while detached (a parked reliable connection,
+    /// a detached MQTT session).
+    detached_budget: usize,
+    /// Set while the connection is detached: counted by
+    /// [`Hubs::detach`](super::Hubs::detach), held to `detached_budget`.
+    pub(crate) detached: AtomicBool,
     /// Tells the socket serving the connection to let go: a recovering
     /// client takes the connection over.
     pub(crate) takeover: Notify,
@@ -140,8 +153,10 @@ pub(crate) struct NewConnection {
     pub(crate) state: Option<String>,
     /// Most messages queued for it.
     pub(crate) queue: usize,
-    /// Most bytes queued for it.
+    /// Most bytes it may hold ([`Connection::hold`]).
     pub(crate) queue_bytes: usize,
+    /// Most bytes it may hold while detached.
+    pub(crate) detached_bytes: usize,
     /// How many of its last ack ids are remembered.
     pub(crate) ack_ids: usize,
     /// What an MQTT connection adds.
@@ -207,8 +222,10 @@ impl Connection {
             ended: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             acks: Mutex::new(AckIds::new(new.ack_ids)),
-            queued_bytes: AtomicUsize::new(0),
-            queue_budget: new.queue_bytes,
+            held_bytes: AtomicUsize::new(0),
+            budget: new.queue_bytes,
+            detached_budget: new.detached_bytes.min(new.queue_bytes),
+            detached: AtomicBool::new(false),
             takeover: Notify::new(),
             connected_done: tokio::sync::watch::channel(false).0,
             streams: Mutex::new(crate::client::Streams::default()),
@@ -236,24 +253,20 @@ impl Connection {
         self.event_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Queues a message. A queue over its message count or byte budget
-    /// means a slow reader, which is disconnected (logged once).
+    /// Queues a message. A queue over its message count, or a connection
+    /// over its byte budget, means a slow reader, which is disconnected
+    /// (logged once).
     pub(crate) fn send(&self, message: Outbound) {
         let cost = message.cost();
-        let queued = self
-            .queued_bytes
-            .fetch_add(cost, Ordering::AcqRel)
-            .saturating_add(cost);
-        if queued > self.queue_budget {
-            self.written(cost);
-            self.too_slow(queued);
+        if let Err(held) = self.hold(cost) {
+            self.too_slow(held);
             return;
         }
         match self.tx.try_send(message) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.written(cost);
-                self.too_slow(queued);
+                self.too_slow(self.held());
             }
             Err(mpsc::error::TrySendError::Closed(_)) => self.written(cost),
         }
@@ -261,17 +274,82 @@ impl Connection {
 
     /// Releases `cost` bytes of the budget once a message left the queue.
     pub(crate) fn written(&self, cost: usize) {
+        self.release(cost);
+    }
+
+    /// The budget in force: the smaller one while detached.
+    pub(crate) fn budget(&self) -> usize {
+        if self.detached.load(Ordering::Acquire) {
+            self.detached_budget
+        } else {
+            self.budget
+        }
+    }
+
+    /// Counts `bytes` more against the connection's one budget. `Err(held)`
+    /// (nothing counted) when that would take it over: the caller refuses
+    /// what it was about to keep, or ends the connection.
+    pub(crate) fn hold(&self, bytes: usize) -> Result<(), usize> {
+        let held = self
+            .held_bytes
+            .fetch_add(bytes, Ordering::AcqRel)
+            .saturating_add(bytes);
+        if held > self.budget() {
+            self.release(bytes);
+            return Err(held);
+        }
+        Ok(())
+    }
+
+    /// Gives back `bytes` counted by [`hold`](Self::hold).
+    pub(crate) fn release(&self, bytes: usize) {
         let _ = self
-            .queued_bytes
+            .held_bytes
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
-                Some(q.saturating_sub(cost))
+                Some(q.saturating_sub(bytes))
             });
     }
 
-    fn too_slow(&self, queued: usize) {
+    /// The bytes it holds now.
+    pub(crate) fn held(&self) -> usize {
+        self.held_bytes.load(Ordering::Acquire)
+    }
+
+    /// Whether what it holds fits the detached budget (checked before it
+    /// is kept without a socket).
+    pub(crate) fn fits_detached(&self) -> bool {
+        self.held() <= self.detached_budget
+    }
+
+    /// Keeps a message for a reliable client until it is acknowledged: its
+    /// sequence id. Too many unacknowledged messages, or more bytes than
+    /// the budget allows, end the connection.
+    pub(crate) fn reliable_push(&self, envelope: &Arc<Envelope>) -> u64 {
+        let (sequence, over) = lock(&self.reliable).push(envelope);
+        // Counted whatever follows, so the ack that frees it balances.
+        let bytes = envelope.data.bytes.len();
+        let held = self
+            .held_bytes
+            .fetch_add(bytes, Ordering::AcqRel)
+            .saturating_add(bytes);
+        if (over || held > self.budget()) && self.terminate("Too many unacknowledged messages.") {
+            tracing::warn!(target: "webpubsub_emulator::client", connection = %self.id,
+                held_bytes = held, budget = self.budget(),
+                "too many unacknowledged messages: disconnecting the client");
+        }
+        sequence
+    }
+
+    /// A reliable client acknowledged every message up to `sequence`.
+    pub(crate) fn reliable_ack(&self, sequence: u64) {
+        let freed = lock(&self.reliable).ack(sequence);
+        self.release(freed);
+    }
+
+    fn too_slow(&self, held: usize) {
         if self.terminate("The client is too slow to receive messages.") {
             tracing::warn!(target: "webpubsub_emulator::client", connection = %self.id,
-                queued_bytes = queued, budget = self.queue_budget,
+                held_bytes = held, budget = self.budget(),
                 "send queue full: disconnecting the slow client");
         }
     }

@@ -68,6 +68,8 @@ struct HubState {
     conns: BTreeMap<Arc<str>, Entry>,
     groups: HashMap<String, BTreeSet<Arc<str>>>,
     users: HashMap<Arc<str>, BTreeSet<Arc<str>>>,
+    /// Detached connections without a user id (they count as one user).
+    anonymous_detached: usize,
 }
 
 impl HubState {
@@ -140,6 +142,8 @@ pub(crate) enum Target<'a> {
 pub(crate) struct Caps {
     pub(crate) connections_per_user: usize,
     pub(crate) groups_per_connection: usize,
+    /// Connections kept without a socket, in all hubs.
+    pub(crate) detached: usize,
 }
 
 /// Why a connection was not added, or not added to a group.
@@ -151,6 +155,9 @@ pub(crate) enum Refusal {
     TooManyGroups(usize),
     /// The user has this many connections to the hub already, the cap.
     TooManyConnections(usize),
+    /// This many connections are kept without a socket already (in all
+    /// hubs, or of connections without a user id in this hub), the cap.
+    TooManyDetached(usize),
 }
 
 impl std::fmt::Display for Refusal {
@@ -165,6 +172,10 @@ impl std::fmt::Display for Refusal {
                 f,
                 "Too many connections: a user may have at most {max} connections to a hub (max_connections_per_user)."
             ),
+            Self::TooManyDetached(max) => write!(
+                f,
+                "Too many connections kept without a socket: at most {max} (max_detached_connections, max_connections_per_user)."
+            ),
         }
     }
 }
@@ -178,6 +189,8 @@ impl std::fmt::Display for Refusal {
 pub(crate) struct Hubs {
     hubs: Mutex<HashMap<String, HubState>>,
     caps: Caps,
+    /// Connections kept without a socket, in all hubs (changed under `hubs`'s lock).
+    detached: std::sync::atomic::AtomicUsize,
 }
 
 fn key(hub: &str) -> String {
@@ -191,7 +204,9 @@ impl Hubs {
             caps: Caps {
                 connections_per_user: caps.connections_per_user.max(1),
                 groups_per_connection: caps.groups_per_connection.max(1),
+                detached: caps.detached,
             },
+            detached: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -225,6 +240,11 @@ impl Hubs {
             .read(hub, |state| state.users.get(user).map_or(0, BTreeSet::len))
             .unwrap_or(0);
         (count >= max).then_some(Refusal::TooManyConnections(max))
+    }
+
+    /// How many groups a connection may be in.
+    pub(crate) fn groups_per_connection(&self) -> usize {
+        self.caps.groups_per_connection
     }
 
     /// Whether `groups` are more than a connection may be in.
@@ -266,11 +286,74 @@ impl Hubs {
         Ok(())
     }
 
+    /// Counts a registered connection as kept without a socket, if the
+    /// caps allow: at most `detached` in all hubs, and those of one user
+    /// (those without a user id together, per hub) within
+    /// `connections_per_user`. Refused: the caller ends the connection.
+    pub(crate) fn detach(&self, conn: &Connection) -> Result<(), Refusal> {
+        use std::sync::atomic::Ordering;
+        let caps = self.caps;
+        let mut hubs = lock(&self.hubs);
+        let Some(state) = hubs.get_mut(&key(&conn.hub)) else {
+            return Err(Refusal::UnknownConnection);
+        };
+        if !state.conns.contains_key(&*conn.id) {
+            return Err(Refusal::UnknownConnection);
+        }
+        if conn.detached.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if self.detached.load(Ordering::Acquire) >= caps.detached {
+            return Err(Refusal::TooManyDetached(caps.detached));
+        }
+        if conn.user_id.is_none() {
+            if state.anonymous_detached >= caps.connections_per_user {
+                return Err(Refusal::TooManyDetached(caps.connections_per_user));
+            }
+            state.anonymous_detached += 1;
+        }
+        self.detached.fetch_add(1, Ordering::AcqRel);
+        conn.detached.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// A socket serves a detached connection again.
+    pub(crate) fn attach(&self, conn: &Connection) {
+        let mut hubs = lock(&self.hubs);
+        let state = hubs.get_mut(&key(&conn.hub));
+        Self::undetach(&self.detached, state, conn);
+    }
+
+    /// Uncounts a detached connection (under the lock).
+    fn undetach(
+        total: &std::sync::atomic::AtomicUsize,
+        state: Option<&mut HubState>,
+        conn: &Connection,
+    ) {
+        use std::sync::atomic::Ordering;
+        if !conn.detached.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let _ = total.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            Some(n.saturating_sub(1))
+        });
+        if let (Some(state), None) = (state, &conn.user_id) {
+            state.anonymous_detached = state.anonymous_detached.saturating_sub(1);
+        }
+    }
+
+    /// How many connections are kept without a socket (for tests of the bounds).
+    pub(crate) fn detached_count(&self) -> usize {
+        self.detached.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Removes a connection from its hub, groups and user.
     pub(crate) fn remove(&self, hub: &str, id: &str) -> Option<Arc<Connection>> {
+        let total = &self.detached;
         self.update(hub, |state| {
             state.leave_all(id);
             let entry = state.conns.remove(id)?;
+            Self::undetach(total, Some(state), &entry.conn);
             if let Some(user) = &entry.conn.user_id {
                 if let Some(ids) = state.users.get_mut(user) {
                     ids.remove(id);

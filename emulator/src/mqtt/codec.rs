@@ -32,7 +32,17 @@ pub(crate) enum DecodeError {
     /// The packet announces more bytes than allowed (5.0 reason 0x95).
     #[error("packet of {0} bytes exceeds the limit")]
     TooLarge(usize),
+    /// More than [`MAX_USER_PROPERTIES`] user properties in one packet
+    /// (the emulator's bound; 5.0 reason 0x97, quota exceeded).
+    #[error("more than {MAX_USER_PROPERTIES} user properties in one packet")]
+    TooManyUserProperties,
 }
+
+/// The most user properties one packet may carry (the emulator's bound:
+/// MQTT sets none, and each becomes a header of an upstream call, which
+/// carries at most a few hundred; 128 is more than any client library's
+/// examples use).
+pub(crate) const MAX_USER_PROPERTIES: usize = 128;
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
@@ -60,6 +70,8 @@ pub(crate) struct Properties {
     pub(crate) wildcard_available: Option<u8>,
     pub(crate) subscription_ids_available: Option<u8>,
     pub(crate) shared_available: Option<u8>,
+    /// Server Keep Alive (CONNACK, 0x13): the keep-alive the client must use.
+    pub(crate) server_keep_alive: Option<u16>,
 }
 
 /// The will of a CONNECT.
@@ -449,9 +461,7 @@ impl Reader {
                 0x0B => p.subscription_id = Some(r.varint()?),
                 0x11 => p.session_expiry = Some(r.u32()?),
                 0x12 => p.assigned_client_id = Some(r.string()?),
-                0x13 => {
-                    r.u16()?;
-                }
+                0x13 => p.server_keep_alive = Some(r.u16()?),
                 0x15 => p.authentication_method = Some(r.string()?),
                 0x16 => {
                     r.binary()?;
@@ -470,6 +480,9 @@ impl Reader {
                 0x22 => p.topic_alias_maximum = Some(r.u16()?),
                 0x23 => p.topic_alias = Some(r.u16()?),
                 0x26 => {
+                    if p.user_properties.len() >= MAX_USER_PROPERTIES {
+                        return Err(DecodeError::TooManyUserProperties);
+                    }
                     let name = r.string()?;
                     let value = r.string()?;
                     p.user_properties.push((name, value));
@@ -662,6 +675,10 @@ fn put_properties(out: &mut BytesMut, p: &Properties) {
     }
     if let Some(v) = p.topic_alias_maximum {
         b.put_u8(0x22);
+        b.put_u16(v);
+    }
+    if let Some(v) = p.server_keep_alive {
+        b.put_u8(0x13);
         b.put_u16(v);
     }
     byte(&mut b, 0x24, p.maximum_qos);

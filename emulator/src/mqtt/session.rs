@@ -39,6 +39,9 @@ use webpubsub::wire::EventType;
 /// At most this many QoS 1 messages to a client wait for its PUBACK; one
 /// more means the client does not keep up, and it is disconnected.
 const MAX_INFLIGHT: usize = 1024;
+/// The longest `$webpubsub/server/…` topic filter kept, in UTF-16 code
+/// units (as long as a group name may be).
+const MAX_SERVER_TOPIC: usize = 1024;
 /// At most this many QoS 2 messages from a client wait for its PUBREL.
 const MAX_QOS2_PENDING: usize = 1024;
 
@@ -83,6 +86,19 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
             tracing::info!(target: "webpubsub_emulator::mqtt", "first packet is not CONNECT: closing");
             return close(sink).await;
         }
+        Ok(Err(End {
+            disconnect: Some((v5::QUOTA_EXCEEDED, reason)),
+            ..
+        })) => {
+            // Only 5.0 packets carry user properties: a 5.0 CONNACK says why.
+            let _ = send(
+                &mut sink,
+                connack_refused(v5::QUOTA_EXCEEDED, Some(reason), Vec::new()),
+                V5,
+            )
+            .await;
+            return close(sink).await;
+        }
         Ok(Err(_)) | Err(_) => return close(sink).await,
     };
     let version = first.version;
@@ -98,9 +114,41 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
     }
     let physical_id = uuid::Uuid::new_v4().simple().to_string();
     match accept(&shared, &client, &first, &physical_id).await {
-        Ok((conn, mut rx, connack, resumed)) => {
+        Ok((conn, mut rx, mut connack, resumed)) => {
             let link = conn.mqtt.clone();
             let Some(link) = link else { return };
+            // Whatever ends this task, a panic included, the connection
+            // does not stay registered without it.
+            let guard = Cleanup {
+                shared: shared.clone(),
+                conn: conn.clone(),
+                armed: true,
+            };
+            // Keep-alive 0 (none) gets the emulator's client silence rule:
+            // 5.0 clients are told with Server Keep Alive.
+            let keep_alive = if first.keep_alive == 0 {
+                let silence =
+                    u16::try_from(shared.client_timeout.as_secs().max(1)).unwrap_or(u16::MAX);
+                if let Outgoing::ConnAck {
+                    code: 0,
+                    properties,
+                    ..
+                } = &mut connack
+                {
+                    if version == V5 {
+                        properties.server_keep_alive = Some(silence);
+                    }
+                }
+                silence
+            } else {
+                first.keep_alive
+            };
+            // The will is kept for the connection's life: it counts against
+            // its budget (it always fits a fresh one of the default size).
+            let will_cost = first.will.as_ref().map_or(0, will_cost);
+            if conn.hold(will_cost).is_err() {
+                tracing::info!(target: "webpubsub_emulator::mqtt", client = %conn.id, will_cost, "will over the connection's budget");
+            }
             let cap = shared.mqtt_session_expiry;
             let expiry = if version == V5 {
                 Duration::from_secs(first.properties.session_expiry.unwrap_or(0).into()).min(cap)
@@ -116,7 +164,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
                 conn,
                 link,
                 version,
-                keep_alive: first.keep_alive,
+                keep_alive,
                 client_max: first
                     .properties
                     .maximum_packet_size
@@ -133,6 +181,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
                     raise_connected(&shared, &session.conn);
                 }
                 session.end(sink, End::lost(), rx).await;
+                guard.disarm();
                 return;
             }
             if fresh {
@@ -142,6 +191,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
                 .run(&mut sink, &mut stream, &mut rx, buf, backlog)
                 .await;
             session.end(sink, end, rx).await;
+            guard.disarm();
         }
         Err(refused) => {
             tracing::info!(target: "webpubsub_emulator::mqtt", hub = %client.hub, client = %first.client_id,
@@ -151,6 +201,51 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
             close(sink).await;
         }
     }
+}
+
+/// Ends the connection (`disconnected` included) if the task serving it
+/// stops without [`disarm`](Self::disarm): a panic on some input, a bug.
+struct Cleanup {
+    shared: Arc<Shared>,
+    conn: Arc<Connection>,
+    armed: bool,
+}
+
+impl Cleanup {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        tracing::error!(target: "webpubsub_emulator::mqtt", client = %self.conn.id,
+            "the task serving an MQTT client stopped unexpectedly: ending its connection");
+        finish(
+            &self.shared,
+            &self.conn,
+            Some("The service ended the connection after an internal error.".to_owned()),
+        );
+    }
+}
+
+/// What a will counts against the connection's budget.
+fn will_cost(will: &Will) -> usize {
+    let properties: usize = will
+        .properties
+        .user_properties
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 48)
+        .sum();
+    will.topic.len() + will.payload.len() + properties + 64
+}
+
+/// What a QoS 1 message waiting for its PUBACK counts against the budget.
+fn inflight_cost(publish: &Publish) -> usize {
+    publish.topic.len() + publish.payload.len() + 64
 }
 
 fn connack_refused(code: u8, reason: Option<String>, user: Vec<(String, String)>) -> Outgoing {
@@ -218,7 +313,21 @@ async fn accept(
             "Enhanced authentication is not supported.",
         ));
     }
+    // A client id in use names a session that belongs to its user: one
+    // without a user id belongs to nobody, so it is neither resumed nor
+    // taken over (checked before the upstream hears of this CONNECT).
+    if let Some(old) = shared.hubs.get(&client.hub, &client_id) {
+        if old.mqtt.is_some() && old.user_id.is_none() {
+            return Err(in_use(version, &old, None));
+        }
+    }
     let accepted = connect::call_connect(shared, client, first, &client_id, physical_id).await?;
+    // …and one with a user id only to a CONNECT of that same user.
+    if let Some(old) = shared.hubs.get(&client.hub, &client_id) {
+        if old.mqtt.is_some() && old.user_id.as_deref() != accepted.user_id.as_deref() {
+            return Err(in_use(version, &old, accepted.user_id.as_deref()));
+        }
+    }
     let quota = |why: String| {
         let code = if version == V5 {
             v5::QUOTA_EXCEEDED
@@ -234,6 +343,7 @@ async fn accept(
             if !first.clean_start && old_link.version == version {
                 if let Some(parked) = take_session(&old, &old_link).await {
                     old_link.resumed(physical_id);
+                    shared.hubs.attach(&old);
                     // A take-over request that found the session detached
                     // already must not end the resumed one.
                     let _ = futures_util::FutureExt::now_or_never(old.takeover.notified());
@@ -303,6 +413,7 @@ async fn accept(
         state: accepted.state,
         queue: shared.queue,
         queue_bytes: shared.queue_bytes,
+        detached_bytes: shared.detached_bytes,
         ack_ids: 1,
         mqtt: Some(link),
     });
@@ -319,6 +430,22 @@ async fn accept(
         properties,
     };
     Ok((conn, rx, connack, None))
+}
+
+/// The refusal of a CONNECT whose client id names a session it may not
+/// have: another user's, or one without a user id. The session is left
+/// alone; the reason does not say whose it is.
+fn in_use(version: u8, old: &Connection, user: Option<&str>) -> Refused {
+    tracing::info!(target: "webpubsub_emulator::mqtt", hub = %old.hub, client = %old.id,
+        session_user = old.user_id.as_deref(), user, "CONNECT refused: the client id is another user's session");
+    Refused::new(
+        if version == V5 {
+            v5::CLIENT_ID_NOT_VALID
+        } else {
+            v4::IDENTIFIER_REJECTED
+        },
+        "The client id is in use by a session of another user.",
+    )
 }
 
 /// The CONNACK properties (5.0).
@@ -511,6 +638,9 @@ impl End {
                 format!("Packet too large: the limit is {MAX_PACKET} bytes."),
             ),
             DecodeError::Malformed(_) => Self::service(v5::MALFORMED, error.to_string()),
+            DecodeError::TooManyUserProperties => {
+                Self::service(v5::QUOTA_EXCEEDED, error.to_string())
+            }
         }
     }
 }
@@ -562,9 +692,9 @@ impl Session {
             })
             .collect();
         for message in backlog {
-            let cost = message.cost();
+            // Out of the queue first, so a QoS 1 message is not counted twice.
+            self.conn.written(message.cost());
             let out = self.delivery(message);
-            self.conn.written(cost);
             match out {
                 Ok(packets) => replay.extend(packets),
                 Err(end) => return end,
@@ -601,10 +731,8 @@ impl Session {
                 }
                 message = rx.recv() => match message {
                     Some(message) => {
-                        let cost = message.cost();
-                        let out = self.delivery(message);
-                        conn.written(cost);
-                        out
+                        conn.written(message.cost());
+                        self.delivery(message)
                     }
                     None => Err(End::lost()),
                 },
@@ -656,7 +784,9 @@ impl Session {
             Packet::PingReq => Ok(vec![Outgoing::PingResp]),
             Packet::Publish(publish) => self.publish(publish, pending),
             Packet::PubAck { packet_id } => {
-                self.inflight.remove(&packet_id);
+                if let Some(p) = self.inflight.remove(&packet_id) {
+                    self.conn.release(inflight_cost(&p));
+                }
                 Ok(Vec::new())
             }
             Packet::PubRel { packet_id } => {
@@ -817,7 +947,20 @@ impl Session {
             return failure(v5::WILDCARDS_NOT_SUPPORTED);
         }
         if topic.starts_with("$webpubsub/server/") {
-            // Sent to the client anyway; nothing to join.
+            // Sent to the client anyway; nothing to join. Kept, so bounded
+            // as groups are: a name of a group's length, and as many
+            // subscriptions as a connection may have groups.
+            let max = self.shared.hubs.groups_per_connection();
+            if !self.subscriptions.contains_key(topic) {
+                if topic.encode_utf16().count() > MAX_SERVER_TOPIC {
+                    return failure(v5::TOPIC_FILTER_INVALID);
+                }
+                if self.subscriptions.len() >= max {
+                    tracing::info!(target: "webpubsub_emulator::mqtt", client = %self.conn.id,
+                        max, "SUBSCRIBE refused: too many subscriptions");
+                    return failure(v5::QUOTA_EXCEEDED);
+                }
+            }
             self.subscriptions.insert(topic.to_owned(), granted);
             return granted;
         }
@@ -923,15 +1066,28 @@ impl Session {
                 }
             }
             publish.packet_id = self.next_id;
-            self.inflight.insert(self.next_id, publish.clone());
         }
         let packet = Outgoing::Publish(publish);
         if let Some(max) = self.client_max {
             if packet.encode(self.version).len() > max {
-                if let Outgoing::Publish(p) = &packet {
-                    self.inflight.remove(&p.packet_id);
-                }
                 return None;
+            }
+        }
+        if let Outgoing::Publish(p) = &packet {
+            if p.qos > 0 {
+                // Held until its PUBACK, within the connection's one budget.
+                if self.conn.hold(inflight_cost(p)).is_err() {
+                    if self
+                        .conn
+                        .terminate("The client does not acknowledge its messages (PUBACK).")
+                    {
+                        tracing::warn!(target: "webpubsub_emulator::mqtt", client = %self.conn.id,
+                            held_bytes = self.conn.held(), budget = self.conn.budget(),
+                            "unacknowledged QoS 1 messages over the budget: disconnecting the client");
+                    }
+                    return None;
+                }
+                self.inflight.insert(p.packet_id, p.clone());
             }
         }
         Some(packet)
@@ -950,10 +1106,32 @@ impl Session {
         self.link.ended(report);
         // The session outlives the connection unless it ends with it (no
         // expiry, REST close, a queue over its limits, a clean take-over).
+        // A session without a user id belongs to nobody: nobody may resume
+        // it (`accept`), so it is not kept.
         let keep = !self.expiry.is_zero()
+            && self.conn.user_id.is_some()
             && !end.ends_session
             && !self.conn.is_killed()
             && !self.conn.ended.load(Ordering::Acquire);
+        // …and within the detached caps (count, per user, bytes held).
+        let keep = keep && {
+            let kept = if self.conn.fits_detached() {
+                self.shared
+                    .hubs
+                    .detach(&self.conn)
+                    .map_err(|r| r.to_string())
+            } else {
+                Err(format!(
+                    "It holds {} bytes, more than a detached session may (detached_bytes).",
+                    self.conn.held()
+                ))
+            };
+            if let Err(why) = &kept {
+                tracing::info!(target: "webpubsub_emulator::mqtt", client = %self.conn.id,
+                    reason = %why, "MQTT session not kept after its connection");
+            }
+            kept.is_ok()
+        };
         if keep {
             tracing::info!(target: "webpubsub_emulator::mqtt", client = %self.conn.id,
                 expiry_ms = self.expiry.as_millis(), taken_over = end.taken_over, "MQTT session detached");
@@ -1070,7 +1248,11 @@ async fn user_event(
         let name = HeaderName::try_from(format!("mqtt-{name}"));
         let value = HeaderValue::from_str(value);
         if let (Ok(name), Ok(value)) = (name, value) {
-            call.extra.append(name, value);
+            // The codec bounds the count far below a header map's capacity;
+            // a full map drops the rest rather than panic.
+            if call.extra.try_append(name, value).is_err() {
+                break;
+            }
         }
     }
     let result = shared.upstream.call(shared.settings(&conn.hub), call).await;
