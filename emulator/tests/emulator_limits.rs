@@ -597,3 +597,81 @@ fn the_builder_debug_output_hides_both_keys_and_a_blank_secondary_key_is_refused
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Connections kept without a socket (issue 21).
+// ---------------------------------------------------------------------------
+
+/// The recovery URL of a reliable client (whose transport is then dropped).
+fn recovery_url(client: &Client) -> String {
+    let token = client.connected["reconnectionToken"].as_str().unwrap();
+    format!(
+        "{}&awps_connection_id={}&awps_reconnection_token={token}",
+        client.url, client.id
+    )
+}
+
+#[tokio::test]
+async fn reliable_connections_waiting_for_recovery_are_capped_in_all_and_per_user() {
+    let env = start(builder().max_detached_connections(1)).await;
+    let a = env
+        .client(ClientAccessOptions::new().user_id("a"), RELIABLE)
+        .await;
+    let b = env
+        .client(ClientAccessOptions::new().user_id("b"), RELIABLE)
+        .await;
+    let (a_id, b_id, b_url) = (a.id.clone(), b.id.clone(), recovery_url(&b));
+    drop(a);
+    eventually("one kept without a socket", || async {
+        (env.emulator.__detached_connections() == 1).then_some(())
+    })
+    .await;
+    // The cap is reached: the next one ends with its socket.
+    drop(b);
+    env.gone(&b_id).await;
+    assert!(env.exists(&a_id).await, "the first is still kept");
+    assert_eq!(env.emulator.__detached_connections(), 1);
+    assert_eq!(refused_recovery(&b_url, &[RELIABLE]).await, Some(1008));
+
+    // Connections without a user id count as one user per hub.
+    let env = start(builder().max_connections_per_user(1)).await;
+    let c = env.client(ClientAccessOptions::new(), RELIABLE).await;
+    let d = env.client(ClientAccessOptions::new(), RELIABLE).await;
+    let (c_id, d_id) = (c.id.clone(), d.id.clone());
+    drop(c);
+    eventually("one kept without a socket", || async {
+        (env.emulator.__detached_connections() == 1).then_some(())
+    })
+    .await;
+    drop(d);
+    env.gone(&d_id).await;
+    assert!(env.exists(&c_id).await);
+}
+
+#[tokio::test]
+async fn a_reliable_connection_holding_more_than_the_detached_budget_is_not_kept() {
+    let env = start(builder().detached_bytes(1024)).await;
+    let mut big = env
+        .client(ClientAccessOptions::new().user_id("big"), RELIABLE)
+        .await;
+    let small = env
+        .client(ClientAccessOptions::new().user_id("small"), RELIABLE)
+        .await;
+    // 4 KiB delivered and never acknowledged: held for recovery.
+    env.service
+        .send_to_connection(&big.id, "x".repeat(4096).as_str())
+        .await
+        .unwrap();
+    let message = big.next_json().await;
+    assert_eq!(message["sequenceId"], 1, "{message}");
+    let (big_id, small_id) = (big.id.clone(), small.id.clone());
+    drop(big);
+    env.gone(&big_id).await;
+    drop(small);
+    eventually("the small one kept", || async {
+        (env.emulator.__detached_connections() == 1).then_some(())
+    })
+    .await;
+    assert!(env.exists(&small_id).await);
+    assert!(logged("not kept for recovery"));
+}

@@ -518,3 +518,28 @@ async fn frames_that_break_the_rules_are_refused() {
         assert_eq!(code, Some(1003), "{frame}");
     }
 }
+
+#[tokio::test]
+async fn pending_invocation_payloads_count_against_the_connection_budget() {
+    let up = Upstream::start().await;
+    let env = env_with(builder().send_queue_bytes(64 * 1024), up.handler()).await;
+    let mut c = client(&env, "alice").await;
+    // Three of 20 KiB wait for the upstream; a fourth would pass 64 KiB.
+    let payload = "p".repeat(20 * 1024);
+    for i in 0..3 {
+        c.send(invoke(&i.to_string(), "slow", "text", json!(payload)))
+            .await;
+    }
+    let frame = c.request(invoke("3", "slow", "text", json!(payload))).await;
+    failed(&frame, "3", "TooManyRequests");
+    assert_eq!(
+        frame["error"]["message"],
+        "The connection holds too many bytes to start another invocation."
+    );
+    // Small ones still go, and a cancelled big one frees its bytes.
+    let frame = c.request(invoke("4", "echo", "text", json!("x"))).await;
+    assert_eq!(frame["success"], true, "{frame}");
+    c.send(cancel("0")).await;
+    let frame = c.request(invoke("5", "echo", "text", json!(payload))).await;
+    assert_eq!(frame["success"], true, "{frame}");
+}

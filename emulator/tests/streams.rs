@@ -271,6 +271,10 @@ async fn frames_without_a_stream_id_break_the_protocol() {
         json!({"type": "streamEnd", "streamId": ""}),
         json!({"type": "streamData", "streamId": "s", "dataType": "text", "data": "no id"}),
         json!({"type": "sendToGroup", "group": "room", "stream": {"streamId": 5}}),
+        // A stream keeps its group's name while open: the group name rule
+        // (1 to 1024 characters) holds, as for joinGroup.
+        json!({"type": "sendToGroup", "group": "g".repeat(1025), "stream": {"streamId": "s"}}),
+        json!({"type": "sendToGroup", "group": "g".repeat(1025), "dataType": "text", "data": "x"}),
     ] {
         let mut c = env
             .client(ClientAccessOptions::new().role(SEND), JSON)

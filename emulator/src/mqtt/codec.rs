@@ -747,6 +747,109 @@ mod tests {
         );
     }
 
+    /// A 5.0 PUBLISH to `t` (QoS 0) with `n` empty user properties.
+    fn publish_with_user_properties(n: usize) -> BytesMut {
+        let mut properties = BytesMut::new();
+        for i in 0..n {
+            properties.put_u8(0x26);
+            put_string(&mut properties, &i.to_string());
+            put_string(&mut properties, "");
+        }
+        let mut body = BytesMut::new();
+        put_string(&mut body, "t");
+        put_varint(&mut body, properties.len());
+        body.put_slice(&properties);
+        let mut packet = BytesMut::new();
+        packet.put_u8(0x30);
+        put_varint(&mut packet, body.len());
+        packet.put_slice(&body);
+        packet
+    }
+
+    #[test]
+    fn the_decoders_extremes_are_errors_not_panics() {
+        // User properties: 128 read, one more refused before it is kept.
+        let mut ok = publish_with_user_properties(MAX_USER_PROPERTIES);
+        let Ok(Some(Packet::Publish(p))) = decode(&mut ok, V5, MAX_PACKET_TEST) else {
+            panic!("128 user properties are read");
+        };
+        assert_eq!(p.properties.user_properties.len(), MAX_USER_PROPERTIES);
+        for n in [MAX_USER_PROPERTIES + 1, 33_000, 90_000] {
+            let mut buf = publish_with_user_properties(n);
+            assert_eq!(
+                decode(&mut buf, V5, MAX_PACKET_TEST),
+                Err(DecodeError::TooManyUserProperties),
+                "{n}"
+            );
+        }
+        let cases: &[(&[u8], &str)] = &[
+            // Remaining length: the largest, and a fifth byte.
+            (&[0x30, 0xFF, 0xFF, 0xFF, 0x7F], "largest remaining length"),
+            (
+                &[0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
+                "five-byte remaining length",
+            ),
+            // A properties length past the packet, and the largest varint.
+            (
+                &[0x30, 0x05, 0x00, 0x01, b't', 0x7F, 0x00],
+                "properties past the packet",
+            ),
+            (
+                &[0x30, 0x07, 0x00, 0x01, b't', 0xFF, 0xFF, 0xFF, 0x7F],
+                "largest properties length",
+            ),
+            // A string length past the packet.
+            (&[0x30, 0x03, 0xFF, 0xFF, b't'], "topic past the packet"),
+            // CONNECT with every flag set and nothing behind.
+            (
+                &[0x10, 0x08, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0xFE],
+                "CONNECT cut short",
+            ),
+            // SUBSCRIBE with an id and no filter; with a 5-byte subscription id.
+            (&[0x82, 0x02, 0x00, 0x01], "SUBSCRIBE without filters"),
+            (
+                &[
+                    0x82, 0x09, 0x00, 0x01, 0x06, 0x0B, 0xFF, 0xFF, 0xFF, 0xFF, 0x01,
+                ],
+                "bad subscription id",
+            ),
+        ];
+        for (bytes, what) in cases {
+            // 3.1.1 reads no properties: there some are packets; none panics.
+            let _ = decode(&mut BytesMut::from(*bytes), V4, MAX_PACKET_TEST);
+            let result = decode(&mut BytesMut::from(*bytes), V5, MAX_PACKET_TEST);
+            assert!(matches!(result, Err(_) | Ok(None)), "{what}: {result:?}");
+        }
+        // Every first byte, with every small remaining length and zeros.
+        for first in 0..=255u8 {
+            for len in 0..8u8 {
+                let mut bytes = vec![first, len];
+                bytes.extend(std::iter::repeat_n(0, usize::from(len)));
+                for version in [V4, V5] {
+                    let _ = decode(&mut BytesMut::from(&bytes[..]), version, MAX_PACKET_TEST);
+                }
+            }
+        }
+    }
+
+    /// The emulator's own limit.
+    const MAX_PACKET_TEST: usize = crate::mqtt::MAX_PACKET;
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_decode_to_a_packet_an_error_or_more_needed(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+            v5 in proptest::bool::ANY,
+        ) {
+            let version = if v5 { V5 } else { V4 };
+            let mut buf = BytesMut::from(&bytes[..]);
+            let before = buf.len();
+            if let Ok(Some(_)) = decode(&mut buf, version, MAX_PACKET_TEST) {
+                proptest::prop_assert!(buf.len() < before, "a packet consumes bytes");
+            }
+        }
+    }
+
     #[test]
     fn garbage_never_panics() {
         let mut seed: u32 = 1;
