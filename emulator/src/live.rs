@@ -13,7 +13,9 @@
 //!
 //! What it never shows: the values of `ce-signature` (replaying one forges
 //! events), `ce-connectionState`, `Authorization`, `Proxy-Authorization` and
-//! `Cookie` (only that the header was sent and its length), and the values
+//! `Cookie`, nor of `mqtt-*` headers (an MQTT client's user properties,
+//! which carry credentials as often as not: `mqtt-authorization`) — only
+//! that the header was sent and its length — and the values
 //! of secret-looking query parameters in handler URLs (`access_token`,
 //! `code`, `key`, `sig`, …) and URL passwords. Every shown text is cut to
 //! [`SHOWN_VALUE`] bytes ([`SHOWN_TEXT`] for URLs and errors).
@@ -359,7 +361,8 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
 /// A request header as the view shows it: secret values replaced by their
 /// length, others clipped.
 pub(crate) fn shown_header(name: &HeaderName, value: &HeaderValue) -> (String, String) {
-    let shown = if SECRET_HEADERS.contains(&name.as_str()) {
+    let secret = SECRET_HEADERS.contains(&name.as_str()) || name.as_str().starts_with("mqtt-");
+    let shown = if secret {
         format!("<redacted, {} bytes>", value.len())
     } else {
         clip(&String::from_utf8_lossy(value.as_bytes()), SHOWN_VALUE)
@@ -541,6 +544,15 @@ mod tests {
             &HeaderValue::from_static("e30="),
         );
         assert_eq!(value, "<redacted, 4 bytes>");
+        // MQTT user properties: an upstream call's `mqtt-*` headers.
+        let (name, value) = shown_header(
+            &HeaderName::from_static("mqtt-authorization"),
+            &HeaderValue::from_static("Bearer eyJhbGciOi"),
+        );
+        assert_eq!(
+            (name.as_str(), value.as_str()),
+            ("mqtt-authorization", "<redacted, 17 bytes>")
+        );
         let long = "é".repeat(300);
         let (_, value) = shown_header(
             &HeaderName::from_static("ce-userid"),
