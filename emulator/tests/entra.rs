@@ -716,3 +716,169 @@ async fn emulator_credential_gets_tokens_the_rest_api_accepts() {
     assert!(error.to_string().contains("invalid_client"), "{error}");
     emulator.shutdown().await;
 }
+
+/// The secret the emulator once documented as its default.
+const FORMER_DEFAULT_SECRET: &str = "webpubsub-emulator-dev-client-secret";
+
+#[tokio::test]
+async fn the_formerly_published_default_secret_is_refused() {
+    let emulator = start(builder()).await;
+    let client_id = DEFAULT_CLIENT_ID.to_string();
+    let (status, body) = token_request(
+        &emulator,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", FORMER_DEFAULT_SECRET),
+            ("scope", SCOPE),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+        "{body}"
+    );
+    emulator.shutdown().await;
+}
+
+#[test]
+fn a_blank_client_secret_is_refused_at_build() {
+    for secret in ["", " ", "\t\n"] {
+        let error = builder()
+            .app_registration(DEFAULT_CLIENT_ID, secret)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("app_registration"), "{error}");
+        assert!(error.contains("--client-secret"), "{error}");
+        assert!(error.contains("blank"), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn the_token_endpoint_issues_tokens_only_for_the_web_pubsub_audience() {
+    let secret = "the-secret-of-my-app";
+    let emulator = start(builder().app_registration(DEFAULT_CLIENT_ID, secret)).await;
+    let client_id = DEFAULT_CLIENT_ID.to_string();
+    let ask = |scope: &'static str| {
+        [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id.as_str()),
+            ("client_secret", secret),
+            ("scope", scope),
+        ]
+    };
+    for scope in [
+        "api://my-app/.default",
+        "https://management.azure.com/.default",
+        "https://webpubsub.azure.com.evil.example/.default",
+        "https://webpubsub.azure.com/x/.default",
+    ] {
+        let (status, body) = token_request(&emulator, &ask(scope)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_scope")),
+            "{scope}: {body}"
+        );
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains(SCOPE), "{description}");
+    }
+    // The forms the Azure SDKs send; the audience is always the REST API's.
+    for scope in [SCOPE, "https://webpubsub.azure.com//.default"] {
+        let (status, body) = token_request(&emulator, &ask(scope)).await;
+        assert_eq!(status, StatusCode::OK, "{scope}: {body}");
+        let token = body["access_token"].as_str().unwrap();
+        let claims = verify_with_jwks(&emulator, token, WEBPUBSUB_AUDIENCE).await;
+        assert_eq!(claims["aud"], WEBPUBSUB_AUDIENCE);
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn rest_tokens_must_be_issued_to_the_app_registration() {
+    let emulator = start(builder()).await;
+    let base = format!("http://{}", emulator.local_addr());
+    let t = now();
+    let app = DEFAULT_CLIENT_ID.to_string();
+    let tenant = DEFAULT_TENANT_ID.to_string();
+    let claims = |azp: &str, tid: &str, idtyp: &str| {
+        json!({
+            "aud": WEBPUBSUB_AUDIENCE, "iss": emulator.issuer(), "nbf": t, "exp": t + 600,
+            "azp": azp, "tid": tid, "idtyp": idtyp, "oid": DEFAULT_APP_OBJECT_ID.to_string(),
+        })
+    };
+    let managed_identity = DEFAULT_MANAGED_IDENTITY_CLIENT_ID.to_string();
+    let mut managed_identity_claims = claims(&managed_identity, &tenant, "app");
+    managed_identity_claims["oid"] = json!(DEFAULT_MANAGED_IDENTITY_OBJECT_ID.to_string());
+    let mut no_azp = claims(&app, &tenant, "app");
+    no_azp.as_object_mut().unwrap().remove("azp");
+    let mut v1_appid = claims(&app, &tenant, "app");
+    v1_appid.as_object_mut().unwrap().remove("azp");
+    v1_appid["appid"] = json!(app);
+    let rows = [
+        (
+            "the managed identity's, for the REST audience",
+            managed_identity_claims,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "another client",
+            claims(&uuid::Uuid::new_v4().to_string(), &tenant, "app"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("no azp nor appid", no_azp, StatusCode::UNAUTHORIZED),
+        (
+            "another tenant",
+            claims(&app, &uuid::Uuid::new_v4().to_string(), "app"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "a user token",
+            claims(&app, &tenant, "user"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "the app's (v2 azp)",
+            claims(&app, &tenant, "app"),
+            StatusCode::ACCEPTED,
+        ),
+        ("the app's (v1 appid)", v1_appid, StatusCode::ACCEPTED),
+    ];
+    for (case, claims, expected) in rows {
+        let token = emulator.__sign_entra_token(&claims).unwrap();
+        assert_eq!(
+            rest_send(&base, &http(), &format!("Bearer {token}")).await,
+            expected,
+            "{case}"
+        );
+    }
+    emulator.shutdown().await;
+}
+
+#[test]
+fn a_hub_whose_handler_would_get_a_rest_token_is_refused_at_build() {
+    for resource in [
+        "https://webpubsub.azure.com",
+        "https://webpubsub.azure.com/",
+        "HTTPS://WebPubSub.Azure.com/.default",
+        " https://webpubsub.azure.com/.default ",
+    ] {
+        let handler =
+            EventHandlerSettings::new("http://127.0.0.1:9/eventhandler").managed_identity(resource);
+        let error = builder()
+            .hub(HubSettings::new("chat").event_handler(handler))
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("REST API"), "{resource}: {error}");
+        assert!(error.contains("chat"), "{resource}: {error}");
+    }
+    // A managed identity may not share the app registration's client id.
+    let error = builder()
+        .managed_identity(DEFAULT_CLIENT_ID, DEFAULT_MANAGED_IDENTITY_OBJECT_ID)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("client id"), "{error}");
+}
