@@ -80,9 +80,9 @@ async fn a_remote_peer_is_forbidden_every_admin_route_even_with_host_localhost()
             "{refusals:#?}"
         );
     }
-    // The REST API and the client endpoints are not admin routes.
+    // The REST API is not an admin route: it answers with its own token check.
     let health = common::call(&router, request(&Method::GET, "/api/health")).await;
-    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.status, StatusCode::UNAUTHORIZED, "{}", health.text());
 }
 
 #[tokio::test]
@@ -127,4 +127,43 @@ async fn ipv4_mapped_and_unspecified_addresses_are_judged_by_their_ip() {
         let answer = common::call(&router, request(&Method::GET, "/_emulator/api/state")).await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN, "{peer}");
     }
+}
+
+#[tokio::test]
+async fn opened_with_insecure_allow_remote_admin_a_remote_peer_is_served() {
+    for peer in [Some(REMOTE), None] {
+        let builder = Emulator::builder().insecure_allow_remote_admin(true);
+        let router = router(builder, peer);
+        for (method, path) in admin_routes() {
+            let answer = common::call(&router, request(&method, &path)).await;
+            let expected = if method == Method::POST {
+                StatusCode::BAD_REQUEST // the empty form
+            } else {
+                StatusCode::OK
+            };
+            assert_eq!(
+                answer.status,
+                expected,
+                "{peer:?} {path}: {}",
+                answer.text()
+            );
+        }
+    }
+}
+
+/// The emulator's own listener hands the router the peer's address: over
+/// real HTTP on 127.0.0.1 the admin routes answer.
+#[tokio::test]
+async fn the_listener_tells_the_router_its_peer() {
+    let running = Emulator::builder()
+        .build()
+        .unwrap()
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let response = reqwest::get(running.openid_configuration_url())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    running.shutdown().await;
 }

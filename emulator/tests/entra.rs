@@ -15,7 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 use webpubsub_emulator::{
     Emulator, EmulatorBuilder, EventHandlerSettings, HubSettings, RunningEmulator,
-    DEFAULT_ACCESS_KEY, DEFAULT_APP_OBJECT_ID, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    DEFAULT_ACCESS_KEY, DEFAULT_APP_OBJECT_ID, DEFAULT_CLIENT_ID,
     DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_MANAGED_IDENTITY_OBJECT_ID, DEFAULT_TENANT_ID,
     WEBPUBSUB_AUDIENCE,
 };
@@ -81,7 +81,7 @@ async fn app_token(emulator: &RunningEmulator, scope: &str) -> String {
         &[
             ("grant_type", "client_credentials"),
             ("client_id", &client_id),
-            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("client_secret", emulator.client_secret()),
             ("scope", scope),
         ],
     )
@@ -205,7 +205,7 @@ async fn a_token_from_the_token_endpoint_verifies_against_the_served_keys() {
         &[
             ("grant_type", "client_credentials"),
             ("client_id", &client_id),
-            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("client_secret", emulator.client_secret()),
             ("scope", SCOPE),
         ],
     )
@@ -233,11 +233,6 @@ async fn a_token_from_the_token_endpoint_verifies_against_the_served_keys() {
         claims["exp"].as_u64().unwrap(),
     );
     assert_eq!((nbf, exp - iat), (iat, 3600));
-
-    // The audience is the scope without `/.default`.
-    let token = app_token(&emulator, "api://my-app/.default").await;
-    let claims = verify_with_jwks(&emulator, &token, "api://my-app").await;
-    assert_eq!(claims["aud"], "api://my-app");
     emulator.shutdown().await;
 }
 
@@ -331,10 +326,13 @@ async fn rest_calls_take_the_issuers_bearer_tokens_and_refuse_others() {
         URL_SAFE_NO_PAD
             .encode(json!({"aud": WEBPUBSUB_AUDIENCE, "iss": iss, "exp": t + 600}).to_string())
     );
+    let app = DEFAULT_CLIENT_ID.to_string();
+    let tenant = DEFAULT_TENANT_ID.to_string();
     let rows = [
         (
             "wrong audience",
-            app_token(&emulator, "api://other/.default").await,
+            entra(json!({"aud": "api://other", "iss": iss, "exp": t + 600,
+                "azp": app, "tid": tenant, "idtyp": "app"})),
         ),
         (
             "expired",
@@ -704,7 +702,7 @@ async fn emulator_credential_gets_tokens_the_rest_api_accepts() {
         rest_send(&base, &http(), &format!("Bearer {}", token.token.secret())).await,
         StatusCode::ACCEPTED
     );
-    assert!(!format!("{credential:?}").contains(DEFAULT_CLIENT_SECRET));
+    assert!(!format!("{credential:?}").contains(emulator.client_secret()));
 
     let wrong = webpubsub_emulator::EmulatorCredential::new(
         emulator.token_endpoint(),
@@ -881,4 +879,82 @@ fn a_hub_whose_handler_would_get_a_rest_token_is_refused_at_build() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("client id"), "{error}");
+}
+
+#[cfg(feature = "credential")]
+#[tokio::test]
+async fn each_build_gets_its_own_random_secret_and_the_credential_uses_it() {
+    use azure_core::credentials::TokenCredential as _;
+    let (a, b) = (start(builder()).await, start(builder()).await);
+    assert_ne!(a.client_secret(), b.client_secret());
+    assert!(a.client_secret().len() >= 32, "at least 128 bits");
+    assert_ne!(a.client_secret(), FORMER_DEFAULT_SECRET);
+    assert_eq!(a.client_id(), DEFAULT_CLIENT_ID);
+    let token = a.credential().get_token(&[SCOPE], None).await.unwrap();
+    let base = format!("http://{}", a.local_addr());
+    assert_eq!(
+        rest_send(&base, &http(), &format!("Bearer {}", token.token.secret())).await,
+        StatusCode::ACCEPTED
+    );
+    // One emulator's secret is not the other's.
+    let client_id = DEFAULT_CLIENT_ID.to_string();
+    let (status, _) = token_request(
+        &a,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", b.client_secret()),
+            ("scope", SCOPE),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rest_callers_bearer_never_reaches_an_event_handler() {
+    let (template, seen) = upstream().await;
+    let emulator = start(
+        builder().hub(HubSettings::new("chat").event_handler(EventHandlerSettings::new(template))),
+    )
+    .await;
+    let token = generate_client_token(&emulator).await;
+    let bearer = app_token(&emulator, SCOPE).await;
+    let url = format!(
+        "ws://{}/client/hubs/chat?access_token={token}",
+        emulator.local_addr()
+    );
+    let (_ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    // REST calls that raise events: closing the connection (`disconnected`).
+    let response = http()
+        .post(format!(
+            "http://{}/api/hubs/chat/:closeConnections?api-version=2024-12-01",
+            emulator.local_addr()
+        ))
+        .header("authorization", format!("Bearer {bearer}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s.event == "disconnected")
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the upstream got `disconnected`");
+    for event in seen.lock().unwrap().iter() {
+        assert!(!event.headers.contains_key("authorization"), "{event:?}");
+        for value in event.headers.values() {
+            assert!(!value.to_str().unwrap_or("").contains(&bearer), "{event:?}");
+        }
+    }
+    emulator.shutdown().await;
 }
