@@ -47,9 +47,10 @@ use crate::{auth, client, hub, listen, tls, upstream, HubSettings, DEFAULT_ACCES
 /// | [access key](Self::access_key) (HS256 REST and client tokens, `ce-signature`) | [`DEFAULT_ACCESS_KEY`] |
 /// | [local auth](Self::disable_local_auth) (the access keys) | on |
 /// | [tenant of its Entra ID](Self::tenant_id) | [`DEFAULT_TENANT_ID`](crate::DEFAULT_TENANT_ID) |
-/// | [app registration](Self::app_registration) allowed to get tokens | [`DEFAULT_CLIENT_ID`](crate::DEFAULT_CLIENT_ID) / [`DEFAULT_CLIENT_SECRET`](crate::DEFAULT_CLIENT_SECRET) |
+/// | [app registration](Self::app_registration) allowed to get tokens | [`DEFAULT_CLIENT_ID`](crate::DEFAULT_CLIENT_ID) / a random secret made by [`build`](Self::build) ([`Emulator::client_secret`]) |
 /// | [its own managed identity](Self::managed_identity) (upstream bearer tokens) | [`DEFAULT_MANAGED_IDENTITY_CLIENT_ID`](crate::DEFAULT_MANAGED_IDENTITY_CLIENT_ID) / [`DEFAULT_MANAGED_IDENTITY_OBJECT_ID`](crate::DEFAULT_MANAGED_IDENTITY_OBJECT_ID) |
 /// | [HTTPS listener](Self::https_port) | off |
+/// | [token endpoint, Entra ID documents, live view](Self::insecure_allow_remote_admin) | loopback peers only |
 #[derive(Clone)]
 #[must_use]
 pub struct EmulatorBuilder {
@@ -73,9 +74,13 @@ pub struct EmulatorBuilder {
     client_timeout: Duration,
     local_auth: bool,
     tenant: uuid::Uuid,
-    app: AppRegistration,
+    app_client_id: uuid::Uuid,
+    /// `None`: a random one, made by `build`.
+    app_secret: Option<String>,
+    app_object_id: uuid::Uuid,
     identity: (uuid::Uuid, uuid::Uuid),
     https_port: Option<u16>,
+    remote_admin: bool,
 }
 
 impl fmt::Debug for EmulatorBuilder {
@@ -104,9 +109,19 @@ impl fmt::Debug for EmulatorBuilder {
             .field("client_timeout", &self.client_timeout)
             .field("local_auth", &self.local_auth)
             .field("tenant_id", &self.tenant)
-            .field("app_registration", &self.app)
+            .field("app_client_id", &self.app_client_id)
+            .field(
+                "app_secret",
+                &if self.app_secret.is_some() {
+                    "<redacted>"
+                } else {
+                    "<random>"
+                },
+            )
+            .field("app_object_id", &self.app_object_id)
             .field("managed_identity", &self.identity)
             .field("https_port", &self.https_port)
+            .field("remote_admin", &self.remote_admin)
             .finish()
     }
 }
@@ -139,16 +154,15 @@ impl EmulatorBuilder {
             client_timeout: Duration::from_secs(60),
             local_auth: true,
             tenant: entra::DEFAULT_TENANT_ID,
-            app: AppRegistration {
-                client_id: entra::DEFAULT_CLIENT_ID,
-                secret: entra::DEFAULT_CLIENT_SECRET.to_owned(),
-                object_id: entra::DEFAULT_APP_OBJECT_ID,
-            },
+            app_client_id: entra::DEFAULT_CLIENT_ID,
+            app_secret: None,
+            app_object_id: entra::DEFAULT_APP_OBJECT_ID,
             identity: (
                 entra::DEFAULT_MANAGED_IDENTITY_CLIENT_ID,
                 entra::DEFAULT_MANAGED_IDENTITY_OBJECT_ID,
             ),
             https_port: None,
+            remote_admin: false,
         }
     }
 
@@ -185,23 +199,76 @@ impl EmulatorBuilder {
 
     /// The app registration whose client id and secret may get tokens
     /// from the token endpoint (client-credentials grant), replacing the
-    /// default ([`DEFAULT_CLIENT_ID`](crate::DEFAULT_CLIENT_ID) /
-    /// [`DEFAULT_CLIENT_SECRET`](crate::DEFAULT_CLIENT_SECRET)). Its tokens
-    /// carry `azp` = `client_id` and `oid` = the [object id](Self::app_object_id).
+    /// default: [`DEFAULT_CLIENT_ID`](crate::DEFAULT_CLIENT_ID) with a
+    /// random secret that [`build`](Self::build) makes from the system's
+    /// random source (244 bits), different on every build — read it with
+    /// [`Emulator::client_secret`], or use
+    /// [`RunningEmulator::credential`](crate::RunningEmulator::credential).
+    /// There is no published default secret: anyone who can reach the
+    /// token endpoint and knows the secret can call every REST API.
+    ///
+    /// Its tokens carry `azp` = `client_id` and `oid` = the
+    /// [object id](Self::app_object_id); the REST API takes no other
+    /// principal's tokens. An empty or blank `client_secret` is refused by
+    /// [`build`](Self::build).
+    ///
+    /// ```
+    /// # use webpubsub_emulator::{Emulator, DEFAULT_CLIENT_ID};
+    /// let emulator = Emulator::builder()
+    ///     .app_registration(DEFAULT_CLIENT_ID, "my-own-secret")
+    ///     .build()?;
+    /// assert_eq!(emulator.client_secret(), "my-own-secret");
+    /// assert!(Emulator::builder().app_registration(DEFAULT_CLIENT_ID, " ").build().is_err());
+    /// # Ok::<(), webpubsub::ConfigError>(())
+    /// ```
     pub fn app_registration(
         mut self,
         client_id: uuid::Uuid,
         client_secret: impl Into<String>,
     ) -> Self {
-        self.app.client_id = client_id;
-        self.app.secret = client_secret.into();
+        self.app_client_id = client_id;
+        self.app_secret = Some(client_secret.into());
+        self
+    }
+
+    /// The client id of the app registration, keeping its secret (the one
+    /// [`app_registration`](Self::app_registration) set, else a random one).
+    pub fn app_client_id(mut self, client_id: uuid::Uuid) -> Self {
+        self.app_client_id = client_id;
         self
     }
 
     /// The object id (`oid`, `sub`) of the app registration's service
     /// principal (default [`DEFAULT_APP_OBJECT_ID`](crate::DEFAULT_APP_OBJECT_ID)).
     pub fn app_object_id(mut self, object_id: uuid::Uuid) -> Self {
-        self.app.object_id = object_id;
+        self.app_object_id = object_id;
+        self
+    }
+
+    /// Lets peers on other hosts reach the admin routes: the Entra ID's
+    /// discovery document, keys and token endpoint (`/{tenant}/…`) and the
+    /// live view (`/_emulator`, `/_emulator/api/state`). Default: off —
+    /// they answer only peers whose socket address is loopback
+    /// (`127.0.0.0/8`, `::1`, `::ffff:127.x.y.z`), judged by the address
+    /// the listener accepted, never by `Host`, and answer others `403`.
+    /// The REST API and the client endpoints are not admin routes: they
+    /// answer every peer that presents a valid token.
+    ///
+    /// This is the emulator's choice: Azure's Entra ID is a remote
+    /// service, but the emulator's token endpoint mints REST tokens to
+    /// anyone with the client secret, and the live view shows users,
+    /// groups and upstream calls. Turn it on only when another host (a
+    /// container, a phone) must get tokens; [`Emulator::start`] then logs a
+    /// warning, as does the binary's `--allow-remote-admin`. It also lets
+    /// a [`router`](Emulator::router) served without connect info answer.
+    ///
+    /// ```
+    /// # use webpubsub_emulator::Emulator;
+    /// let emulator = Emulator::builder().insecure_allow_remote_admin(true).build()?;
+    /// # Ok::<(), webpubsub::ConfigError>(())
+    /// ```
+    pub fn insecure_allow_remote_admin(mut self, allowed: bool) -> Self {
+        self.remote_admin = allowed;
         self
     }
 
@@ -391,6 +458,13 @@ impl EmulatorBuilder {
     /// - [`ConfigError::InvalidHub`] / [`ConfigError::DuplicateHub`] for a bad or repeated hub;
     /// - [`ConfigError::InvalidEndpoint`] for an event handler URL that is
     ///   not `http(s)`, or a blank [managed identity](crate::EventHandlerSettings::managed_identity) resource;
+    /// - [`ConfigError::InvalidSetting`] for a managed identity resource
+    ///   that is the REST API's audience ([`WEBPUBSUB_AUDIENCE`](crate::WEBPUBSUB_AUDIENCE),
+    ///   any case, with or without a trailing `/` or `/.default`: a bearer
+    ///   for the REST API is never sent to an event handler), an empty or
+    ///   blank [client secret](Self::app_registration), or a
+    ///   [managed identity](Self::managed_identity) whose client id is the
+    ///   app registration's;
     /// - [`ConfigError::HttpClient`] when the HTTP client, the signing key
     ///   or the HTTPS certificate cannot be set up.
     pub fn build(self) -> Result<Emulator, ConfigError> {
@@ -427,6 +501,22 @@ impl EmulatorBuilder {
                             .to_owned(),
                     });
                 }
+                if let Some(resource) = handler
+                    .auth_resource
+                    .as_deref()
+                    .filter(|r| entra::is_rest_audience(r))
+                {
+                    return Err(ConfigError::InvalidSetting {
+                        setting: "EventHandlerSettings::managed_identity (--hub-auth)",
+                        reason: format!(
+                            "hub `{}`: `{}` is the REST API's audience, and a bearer for the \
+                             REST API is never sent to an event handler; use your app's own \
+                             audience, e.g. api://my-app",
+                            hub.name,
+                            webpubsub::__emulator::excerpt(resource)
+                        ),
+                    });
+                }
             }
             let key = hub.name.to_ascii_lowercase();
             if settings.contains_key(&key) {
@@ -434,13 +524,40 @@ impl EmulatorBuilder {
             }
             settings.insert(key, hub);
         }
+        let secret = match self.app_secret {
+            None => entra::random_client_secret(),
+            Some(secret) if secret.trim().is_empty() => {
+                return Err(ConfigError::InvalidSetting {
+                    setting: "EmulatorBuilder::app_registration (--client-secret)",
+                    reason: "the client secret is empty or blank: give a secret of your own, \
+                             or none to get a random one (Emulator::client_secret)"
+                        .to_owned(),
+                });
+            }
+            Some(secret) => secret,
+        };
+        if self.identity.0 == self.app_client_id {
+            return Err(ConfigError::InvalidSetting {
+                setting: "EmulatorBuilder::managed_identity (--managed-identity-client-id)",
+                reason: format!(
+                    "its client id {} is the app registration's: the REST API tells their \
+                     tokens apart by it; give the managed identity another one",
+                    self.app_client_id
+                ),
+            });
+        }
+        let app = AppRegistration {
+            client_id: self.app_client_id,
+            secret,
+            object_id: self.app_object_id,
+        };
         let setup = |reason: String| ConfigError::HttpClient { reason };
         let signing_key = SigningKey::generate()
             .ok_or_else(|| setup("generating the Entra ID signing key failed".to_owned()))?;
         let entra = Arc::new(Entra::new(
             self.tenant,
             signing_key,
-            self.app,
+            app,
             self.identity,
             format!("http://{}", self.host),
         ));
@@ -469,6 +586,7 @@ impl EmulatorBuilder {
                 secondary,
                 key_text: self.access_key,
                 local_auth: self.local_auth,
+                remote_admin: self.remote_admin,
                 client_key: auth::ClientKey::random(),
                 entra,
                 https,

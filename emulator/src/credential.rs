@@ -25,13 +25,15 @@ const REFRESH_MARGIN: i64 = 5 * 60;
 /// only (the emulator's own listener). Its `Debug` output hides the secret.
 ///
 /// ```no_run
-/// # use webpubsub_emulator::{EmulatorCredential, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET};
+/// # use webpubsub_emulator::{EmulatorCredential, DEFAULT_CLIENT_ID};
 /// use azure_core::credentials::TokenCredential;
 /// # async fn run() -> azure_core::Result<()> {
+/// // The secret the emulator printed at startup (its `client_secret()`).
+/// let secret = std::env::var("WPS_CLIENT_SECRET").unwrap_or_default();
 /// let credential = EmulatorCredential::new(
 ///     "http://127.0.0.1:8080/0e3a0000-0000-4000-8000-000000000001/oauth2/v2.0/token",
 ///     DEFAULT_CLIENT_ID,
-///     DEFAULT_CLIENT_SECRET,
+///     secret,
 /// );
 /// let token = credential.get_token(&["https://webpubsub.azure.com/.default"], None).await?;
 /// # let _ = token; Ok(()) }
@@ -126,9 +128,9 @@ impl EmulatorCredential {
 
 #[async_trait::async_trait]
 impl TokenCredential for EmulatorCredential {
-    /// A token for `scopes` (space-joined; the emulator takes exactly one
-    /// `{resource}/.default`), from the cache while it has more than 5
-    /// minutes left.
+    /// A token for `scopes` (space-joined; the emulator takes exactly one,
+    /// `https://webpubsub.azure.com/.default`), from the cache while it has
+    /// more than 5 minutes left.
     ///
     /// # Errors
     ///

@@ -23,7 +23,8 @@
 //! time, with their groups and roles), the latest 200 upstream calls
 //! with their request headers, the latest invocations (event, outcome,
 //! latency) and the open group streams. It is for this machine only: it answers
-//! only when the request's `Host` is `localhost`, `*.localhost`,
+//! only loopback peers (by socket address, else `403`), and only when the
+//! request's `Host` is `localhost`, `*.localhost`,
 //! `127.0.0.0/8`, `[::1]` or the [host](EmulatorBuilder::host) the emulator
 //! goes by (else `421`), and refuses cross-site browser requests (`403`).
 //! It never shows `ce-signature`, `ce-connectionState`, `Authorization`
@@ -42,6 +43,19 @@
 //! SDKs that send bearer tokens only over TLS; and, with the `credential`
 //! feature, [`EmulatorCredential`] is an `azure_core` `TokenCredential`
 //! that gets tokens from it.
+//!
+//! Where Azure's Entra ID is remote and its apps are registered on purpose,
+//! the emulator's is local and its app registration is made for you, so it
+//! chooses (see [`EmulatorBuilder::app_registration`] and
+//! [`EmulatorBuilder::insecure_allow_remote_admin`]): the client secret is
+//! random per build unless you give one ([`Emulator::client_secret`]); the
+//! token endpoint, the discovery document, the keys and the live view
+//! answer loopback peers only, by socket address (a router you serve
+//! yourself needs `into_make_service_with_connect_info::<SocketAddr>()`,
+//! see [`Emulator::router`]); the token endpoint mints tokens for the REST
+//! API's audience only ([`WEBPUBSUB_AUDIENCE`]); the REST API takes only
+//! tokens minted for the app registration; and no event handler gets a
+//! token for the REST API's audience.
 //!
 //! | feature | what |
 //! |---|---|
@@ -80,6 +94,7 @@
 //   `credential.rs` (`EmulatorCredential`, feature `credential`);
 // - the wire: `upstream.rs` (calls to event handlers), `frames.rs` (JSON
 //   frames to clients).
+mod admin;
 mod auth;
 mod builder;
 mod client;
@@ -104,9 +119,8 @@ pub use builder::EmulatorBuilder;
 #[cfg_attr(docsrs, doc(cfg(feature = "credential")))]
 pub use credential::EmulatorCredential;
 pub use entra::{
-    DEFAULT_APP_OBJECT_ID, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
-    DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_MANAGED_IDENTITY_OBJECT_ID, DEFAULT_TENANT_ID,
-    WEBPUBSUB_AUDIENCE,
+    DEFAULT_APP_OBJECT_ID, DEFAULT_CLIENT_ID, DEFAULT_MANAGED_IDENTITY_CLIENT_ID,
+    DEFAULT_MANAGED_IDENTITY_OBJECT_ID, DEFAULT_TENANT_ID, WEBPUBSUB_AUDIENCE,
 };
 pub use server::{Emulator, RunningEmulator};
 pub use settings::{EventHandlerSettings, HubSettings, SystemEvent};

@@ -13,16 +13,23 @@
 //! The HTTPS listener ([`EmulatorBuilder::https_port`](crate::EmulatorBuilder::https_port))
 //! is the same loop with a TLS handshake first, itself bounded by the
 //! header-read timeout; both listeners share one connection limit.
+//!
+//! Every request carries its peer's address as axum's
+//! `ConnectInfo<SocketAddr>`, as `into_make_service_with_connect_info`
+//! would give it: the admin routes answer loopback peers only (`admin.rs`).
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use axum::Router;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -90,6 +97,29 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 }
 
+/// The router as one connection's service: hands every request the peer's
+/// address (`ConnectInfo<SocketAddr>`).
+#[derive(Clone)]
+struct WithPeer {
+    router: Router,
+    peer: SocketAddr,
+}
+
+impl tower_service::Service<http::Request<Incoming>> for WithPeer {
+    type Response = <Router as tower_service::Service<http::Request<Incoming>>>::Response;
+    type Error = <Router as tower_service::Service<http::Request<Incoming>>>::Error;
+    type Future = <Router as tower_service::Service<http::Request<Incoming>>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower_service::Service::<http::Request<Incoming>>::poll_ready(&mut self.router, cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        tower_service::Service::call(&mut self.router, request)
+    }
+}
+
 /// Tells a socket over the limit why it is closed, without waiting for it.
 fn refuse(stream: &TcpStream, max: usize) {
     let body = format!("too many connections: the emulator serves at most {max} at a time\n");
@@ -129,10 +159,10 @@ pub(crate) async fn serve(
             accepted = listener.accept() => accepted,
             _ = &mut stop => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => {
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
                 failing = false;
-                stream
+                accepted
             }
             Err(error) => {
                 // Out of file descriptors, most likely: say so once, retry soon.
@@ -158,7 +188,10 @@ pub(crate) async fn serve(
             tracing::info!(target: "webpubsub::emulator", "below the connection limit again");
         }
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(WithPeer {
+            router: router.clone(),
+            peer,
+        });
         let shutdown = shutdown_rx.clone();
         let done = done.clone();
         let tls = tls.clone();
@@ -205,7 +238,7 @@ pub(crate) async fn serve(
 /// listener stops.
 async fn connection<S>(
     io: Counted<S>,
-    service: TowerToHyperService<Router>,
+    service: TowerToHyperService<WithPeer>,
     limits: Limits,
     mut shutdown: watch::Receiver<()>,
 ) where

@@ -2,7 +2,9 @@
 //! upstream calls, refreshed as they change.
 //!
 //! It is for this machine only. `/_emulator`, `/_emulator/` and
-//! `/_emulator/api/state` answer only when the request's `Host` (port
+//! `/_emulator/api/state` answer only loopback peers, judged by the socket
+//! address (`admin.rs`; else `403`), unless the emulator was built with
+//! `insecure_allow_remote_admin(true)`; and only when the request's `Host` (port
 //! ignored) is a loopback name — `localhost`, `*.localhost`, an address in
 //! `127.0.0.0/8`, `[::1]` — or the host the emulator was built with
 //! ([`EmulatorBuilder::host`](super::EmulatorBuilder::host)). A web page
@@ -44,6 +46,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN, X_CONTENT_TYPE_OPT
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 
+use super::admin::AdminPeer;
 use super::server::Shared;
 
 /// The page; it long-polls [`state`].
@@ -223,7 +226,7 @@ fn is_local(authority: &str, configured: &str) -> bool {
 }
 
 /// `GET /_emulator` and `/_emulator/`: the page.
-pub(crate) async fn page(_: Local) -> Response {
+pub(crate) async fn page(_: AdminPeer, _: Local) -> Response {
     (
         [
             (CACHE_CONTROL, "no-store"),
@@ -296,7 +299,12 @@ fn parse_query(query: Option<&str>) -> Result<StateQuery, Refusal> {
 /// one hub), each hub's totals, and the recent upstream calls and
 /// invocations, as JSON.
 /// With `since`, answers once the version passes N (or after 25 s).
-pub(crate) async fn state(_: Local, State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
+pub(crate) async fn state(
+    _: AdminPeer,
+    _: Local,
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+) -> Response {
     let query = match parse_query(uri.query()) {
         Ok(query) => query,
         Err(refusal) => return refused(refusal, uri.path()),

@@ -17,7 +17,8 @@ use http::{HeaderMap, Uri};
 use webpubsub::config::AccessKey;
 
 use crate::{
-    auth, client, entra, hub, listen, live, rest, tls, upstream, EmulatorBuilder, HubSettings,
+    admin, auth, client, entra, hub, listen, live, rest, tls, upstream, EmulatorBuilder,
+    HubSettings,
 };
 
 /// What every request handler of the emulator shares.
@@ -27,6 +28,8 @@ pub(crate) struct Shared {
     pub(crate) key_text: String,
     /// Whether the access keys are on (Azure's `disableLocalAuth: false`).
     pub(crate) local_auth: bool,
+    /// Whether the admin routes answer peers on other hosts too.
+    pub(crate) remote_admin: bool,
     /// Signs `:generateToken`'s client tokens when local auth is off.
     pub(crate) client_key: auth::ClientKey,
     pub(crate) entra: Arc<entra::Entra>,
@@ -128,12 +131,33 @@ impl Emulator {
     /// Served this way (not [`start`](Self::start)ed), the Entra ID's base
     /// URL is `http://{host}` ([`host`](EmulatorBuilder::host), no port).
     ///
+    /// The admin routes — the Entra ID's discovery document, keys and token
+    /// endpoint, and the live view — answer only peers whose socket address
+    /// is loopback, unless [opened](EmulatorBuilder::insecure_allow_remote_admin).
+    /// The router learns the peer from axum's `ConnectInfo<SocketAddr>`:
+    /// serve it with `into_make_service_with_connect_info::<SocketAddr>()`
+    /// ([`start`](Self::start) does the same). Without it the peer is
+    /// unknown and those routes answer `403`; the other routes do not care.
+    /// A reverse proxy in front makes every peer look like the proxy: the
+    /// check then only says the proxy runs on this machine.
+    ///
+    /// ```no_run
+    /// # use std::net::SocketAddr;
+    /// # use webpubsub_emulator::Emulator;
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let app = axum::Router::new().merge(Emulator::builder().build()?.router());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// `/_emulator` is the live view (hubs, connections, recent upstream
     /// calls), fed by `GET /_emulator/api/state[?hub=&offset=&limit=&since=]`:
     /// one page of connections (`limit` 1 to 500, default 100), each with at
     /// most 10 groups and roles plus their counts, per-hub totals and the
     /// `nextOffset`. It is for this machine only, and rejects:
     ///
+    /// - a peer that is not loopback, or unknown (above), with `403`;
     /// - a `Host` that is not `localhost`, `*.localhost`, `127.0.0.0/8`,
     ///   `[::1]` or the configured [host](EmulatorBuilder::host) (port
     ///   ignored) — so DNS rebinding does not reach it — with
@@ -149,15 +173,23 @@ impl Emulator {
     /// 256 bytes.
     ///
     /// ```
+    /// # use std::net::SocketAddr;
     /// # use webpubsub_emulator::Emulator;
     /// # use tower::ServiceExt;
+    /// use axum::extract::connect_info::MockConnectInfo;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let router = Emulator::builder().build()?.router();
-    /// let request = http::Request::get("/_emulator/api/state")
+    /// // A page that rebound its DNS name to 127.0.0.1: a loopback peer, a foreign `Host`.
+    /// let local = router.clone().layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 50000))));
+    /// let request = || http::Request::get("/_emulator/api/state")
     ///     .header("host", "attacker.example")
-    ///     .body(axum::body::Body::empty())?;
-    /// let response = router.oneshot(request).await?;
+    ///     .body(axum::body::Body::empty());
+    /// let response = local.oneshot(request()?).await?;
     /// assert_eq!(response.status(), http::StatusCode::MISDIRECTED_REQUEST);
+    /// // Another host: refused whatever its `Host` says.
+    /// let remote = router.layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 7], 50000))));
+    /// let response = remote.oneshot(request()?).await?;
+    /// assert_eq!(response.status(), http::StatusCode::FORBIDDEN);
     /// # Ok(()) }
     /// ```
     pub fn router(&self) -> Router {
@@ -172,6 +204,32 @@ impl Emulator {
             .route("/_emulator/api/state", get(live::state))
             .merge(entra::routes(self.shared.entra.tenant))
             .with_state(self.shared.clone())
+    }
+
+    /// The client id of the app registration that may get tokens from the
+    /// token endpoint ([`app_registration`](EmulatorBuilder::app_registration)).
+    #[must_use]
+    pub fn client_id(&self) -> uuid::Uuid {
+        self.shared.entra.app.client_id
+    }
+
+    /// The app registration's client secret: the one given to
+    /// [`app_registration`](EmulatorBuilder::app_registration), else a
+    /// random one made by [`build`](EmulatorBuilder::build) (different on
+    /// every build). With [`client_id`](Self::client_id), it gets tokens
+    /// from the token endpoint, which every REST API accepts: keep it to
+    /// this machine.
+    ///
+    /// ```
+    /// # use webpubsub_emulator::Emulator;
+    /// let a = Emulator::builder().build()?;
+    /// let b = Emulator::builder().build()?;
+    /// assert_ne!(a.client_secret(), b.client_secret());
+    /// # Ok::<(), webpubsub::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn client_secret(&self) -> &str {
+        &self.shared.entra.app.secret
     }
 
     /// The connection string of this emulator listening on `port`; with
@@ -198,6 +256,14 @@ impl Emulator {
     /// plus the HTTPS listener on the same IP if [`https_port`](EmulatorBuilder::https_port)
     /// is set. Fixes the Entra ID's base URL to `http://{addr}` (the bound
     /// address; `http://{host}:{port}` when bound to `0.0.0.0` / `::`).
+    ///
+    /// Every request carries its peer's address (`ConnectInfo<SocketAddr>`),
+    /// by which the admin routes answer loopback peers only (see
+    /// [`router`](Self::router)). Bound to an address other hosts can reach
+    /// (`0.0.0.0`, `::`, a LAN address), it logs a warning: the REST API and
+    /// the client endpoints are then guarded only by the access key and
+    /// Entra ID tokens; the warning also says whether the admin routes were
+    /// [opened](EmulatorBuilder::insecure_allow_remote_admin).
     ///
     /// # Errors
     ///
@@ -257,6 +323,7 @@ impl Emulator {
         };
         tracing::info!(target: "webpubsub::emulator", %addr, https = ?https_addr,
             max_connections = limits.max_connections, "emulator listening");
+        self.warn_if_exposed(addr);
         Ok(RunningEmulator {
             emulator: self,
             addr,
@@ -264,6 +331,30 @@ impl Emulator {
             stops,
             tasks,
         })
+    }
+}
+
+impl Emulator {
+    /// Warns when other hosts can reach what `start` serves on `addr`.
+    fn warn_if_exposed(&self, addr: SocketAddr) {
+        let remote_admin = self.shared.remote_admin;
+        if !admin::is_loopback(addr.ip()) {
+            let admin = if remote_admin {
+                "the token endpoint and the live view are reachable from other hosts too \
+                 (remote admin allowed): anyone there with the client secret gets REST tokens"
+            } else {
+                "the token endpoint, the Entra ID documents and the live view answer loopback \
+                 only (open them with --allow-remote-admin / insecure_allow_remote_admin)"
+            };
+            tracing::warn!(target: "webpubsub::emulator", %addr, remote_admin,
+                "listening on an address other hosts can reach: the REST API and the client \
+                 endpoints are reachable from other hosts, guarded only by the access key and \
+                 Entra ID bearer tokens; {admin}");
+        } else if remote_admin {
+            tracing::warn!(target: "webpubsub::emulator", %addr, remote_admin,
+                "remote admin allowed: the token endpoint, the Entra ID documents and the live \
+                 view answer any peer (e.g. through a proxy), not only loopback ones");
+        }
     }
 }
 
@@ -390,8 +481,23 @@ impl RunningEmulator {
         format!("{}/{}/oauth2/v2.0/token", entra.base(), entra.tenant)
     }
 
+    /// The app registration's client id ([`Emulator::client_id`]).
+    #[must_use]
+    pub fn client_id(&self) -> uuid::Uuid {
+        self.emulator.client_id()
+    }
+
+    /// The app registration's client secret ([`Emulator::client_secret`]):
+    /// random unless [`app_registration`](EmulatorBuilder::app_registration)
+    /// set it.
+    #[must_use]
+    pub fn client_secret(&self) -> &str {
+        self.emulator.client_secret()
+    }
+
     /// A token credential of the configured [app registration](EmulatorBuilder::app_registration)
-    /// that gets its tokens from this emulator's token endpoint.
+    /// (its client id and [secret](Self::client_secret)) that gets its
+    /// tokens from this emulator's token endpoint.
     #[cfg(feature = "credential")]
     #[cfg_attr(docsrs, doc(cfg(feature = "credential")))]
     #[must_use]

@@ -59,25 +59,41 @@ fn help_lists_the_options_and_bad_arguments_exit_with_2() {
 
 /// Starts the binary with `command`'s arguments and environment, and reads
 /// the connection string it prints.
-async fn start(mut command: Command) -> (Running, String) {
+async fn start(command: Command) -> (Running, String) {
+    let (running, banner) = start_banner(command).await;
+    let conn = banner
+        .iter()
+        .find_map(|line| line.strip_prefix("Connection string: ").map(str::to_owned))
+        .expect("the binary prints its connection string");
+    (running, conn)
+}
+
+/// Starts the binary with `command`'s arguments and environment; what it
+/// printed (warnings included) up to the end of its banner.
+async fn start_banner(mut command: Command) -> (Running, Vec<String>) {
     let mut child = command
         .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let running = Running(child);
-    let conn = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| line.strip_prefix("Connection string: ").map(str::to_owned))
+    let banner = tokio::task::spawn_blocking(move || {
+        let mut banner = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let last = line.starts_with("Entra ID discovery: ");
+            banner.push(line);
+            if last {
+                return banner;
+            }
+        }
+        panic!("the binary exited before the end of its banner: {banner:#?}");
     })
     .await
-    .unwrap()
-    .expect("the binary prints its connection string");
-    (running, conn)
+    .unwrap();
+    (running, banner)
 }
 
 #[test]
@@ -174,4 +190,77 @@ async fn the_binary_serves_rest_and_websocket_clients_with_the_printed_connectio
         .expect("the socket is open")
         .expect("a valid frame");
     assert_eq!(frame.into_text().unwrap().as_str(), "hello");
+}
+
+#[tokio::test]
+async fn listening_off_loopback_warns_that_other_hosts_can_reach_it() {
+    let mut command = Command::new(BIN);
+    command.args(["--port", "0", "--bind", "0.0.0.0"]);
+    let (_running, banner) = start_banner(command).await;
+    let text = banner.join("\n");
+    let warning = banner
+        .iter()
+        .find(|line| line.contains("WARN") && line.contains("reachable from other hosts"))
+        .unwrap_or_else(|| panic!("a warning about other hosts:\n{text}"));
+    assert!(warning.contains("access key"), "{warning}");
+    assert!(
+        warning.contains("loopback only"),
+        "says the admin routes stay local: {warning}"
+    );
+
+    let mut opened = Command::new(BIN);
+    opened.args(["--port", "0", "--bind", "0.0.0.0", "--allow-remote-admin"]);
+    let (_running, banner) = start_banner(opened).await;
+    let text = banner.join("\n");
+    assert!(
+        banner.iter().any(|line| line.contains("WARN")
+            && line.contains("token endpoint and the live view are reachable from other hosts")),
+        "{text}"
+    );
+
+    // On loopback it says nothing of the kind.
+    let mut local = Command::new(BIN);
+    local.args(["--port", "0"]);
+    let (_running, banner) = start_banner(local).await;
+    let text = banner.join("\n");
+    assert!(!text.contains("other hosts"), "{text}");
+}
+
+#[tokio::test]
+async fn the_banner_prints_a_random_client_secret_and_a_blank_flag_is_refused() {
+    let secret_of = |banner: &[String]| {
+        banner
+            .iter()
+            .find_map(|line| {
+                line.split("client secret ")
+                    .nth(1)
+                    .map(|s| s.trim_end_matches(')').to_owned())
+            })
+            .unwrap_or_else(|| panic!("the banner prints the client secret: {banner:#?}"))
+    };
+    let mut first = Command::new(BIN);
+    first.args(["--port", "0"]);
+    let (_a, banner_a) = start_banner(first).await;
+    let mut second = Command::new(BIN);
+    second.args(["--port", "0"]);
+    let (_b, banner_b) = start_banner(second).await;
+    let (a, b) = (secret_of(&banner_a), secret_of(&banner_b));
+    assert_ne!(a, b, "each run makes its own secret");
+    assert!(a.len() >= 32, "{a}");
+    assert_ne!(a, "webpubsub-emulator-dev-client-secret");
+
+    let mut chosen = Command::new(BIN);
+    chosen.args(["--port", "0", "--client-secret", "my-own-secret"]);
+    let (_c, banner) = start_banner(chosen).await;
+    assert_eq!(secret_of(&banner), "my-own-secret");
+
+    let out = Command::new(BIN)
+        .args(["--port", "0", "--client-secret", "  "])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("--client-secret"), "{err}");
 }

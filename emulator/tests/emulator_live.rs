@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode};
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
@@ -169,7 +170,11 @@ async fn cross_site_browser_requests_are_forbidden() {
 
 #[tokio::test]
 async fn a_refusal_is_logged_with_its_status() {
-    let router = Emulator::builder().build().unwrap().router();
+    let router = Emulator::builder()
+        .build()
+        .unwrap()
+        .router()
+        .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 50000))));
     for (host, status) in [("evil.example", 421), ("localhost", 200)] {
         let request = Request::get("/_emulator/api/state?limit=1")
             .header("host", host)

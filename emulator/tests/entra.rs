@@ -15,7 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 use webpubsub_emulator::{
     Emulator, EmulatorBuilder, EventHandlerSettings, HubSettings, RunningEmulator,
-    DEFAULT_ACCESS_KEY, DEFAULT_APP_OBJECT_ID, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    DEFAULT_ACCESS_KEY, DEFAULT_APP_OBJECT_ID, DEFAULT_CLIENT_ID,
     DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_MANAGED_IDENTITY_OBJECT_ID, DEFAULT_TENANT_ID,
     WEBPUBSUB_AUDIENCE,
 };
@@ -81,7 +81,7 @@ async fn app_token(emulator: &RunningEmulator, scope: &str) -> String {
         &[
             ("grant_type", "client_credentials"),
             ("client_id", &client_id),
-            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("client_secret", emulator.client_secret()),
             ("scope", scope),
         ],
     )
@@ -205,7 +205,7 @@ async fn a_token_from_the_token_endpoint_verifies_against_the_served_keys() {
         &[
             ("grant_type", "client_credentials"),
             ("client_id", &client_id),
-            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("client_secret", emulator.client_secret()),
             ("scope", SCOPE),
         ],
     )
@@ -233,11 +233,6 @@ async fn a_token_from_the_token_endpoint_verifies_against_the_served_keys() {
         claims["exp"].as_u64().unwrap(),
     );
     assert_eq!((nbf, exp - iat), (iat, 3600));
-
-    // The audience is the scope without `/.default`.
-    let token = app_token(&emulator, "api://my-app/.default").await;
-    let claims = verify_with_jwks(&emulator, &token, "api://my-app").await;
-    assert_eq!(claims["aud"], "api://my-app");
     emulator.shutdown().await;
 }
 
@@ -331,10 +326,13 @@ async fn rest_calls_take_the_issuers_bearer_tokens_and_refuse_others() {
         URL_SAFE_NO_PAD
             .encode(json!({"aud": WEBPUBSUB_AUDIENCE, "iss": iss, "exp": t + 600}).to_string())
     );
+    let app = DEFAULT_CLIENT_ID.to_string();
+    let tenant = DEFAULT_TENANT_ID.to_string();
     let rows = [
         (
             "wrong audience",
-            app_token(&emulator, "api://other/.default").await,
+            entra(json!({"aud": "api://other", "iss": iss, "exp": t + 600,
+                "azp": app, "tid": tenant, "idtyp": "app"})),
         ),
         (
             "expired",
@@ -704,7 +702,7 @@ async fn emulator_credential_gets_tokens_the_rest_api_accepts() {
         rest_send(&base, &http(), &format!("Bearer {}", token.token.secret())).await,
         StatusCode::ACCEPTED
     );
-    assert!(!format!("{credential:?}").contains(DEFAULT_CLIENT_SECRET));
+    assert!(!format!("{credential:?}").contains(emulator.client_secret()));
 
     let wrong = webpubsub_emulator::EmulatorCredential::new(
         emulator.token_endpoint(),
@@ -714,5 +712,249 @@ async fn emulator_credential_gets_tokens_the_rest_api_accepts() {
     let error = wrong.get_token(&[SCOPE], None).await.unwrap_err();
     assert_eq!(*error.kind(), azure_core::error::ErrorKind::Credential);
     assert!(error.to_string().contains("invalid_client"), "{error}");
+    emulator.shutdown().await;
+}
+
+/// The secret the emulator once documented as its default.
+const FORMER_DEFAULT_SECRET: &str = "webpubsub-emulator-dev-client-secret";
+
+#[tokio::test]
+async fn the_formerly_published_default_secret_is_refused() {
+    let emulator = start(builder()).await;
+    let client_id = DEFAULT_CLIENT_ID.to_string();
+    let (status, body) = token_request(
+        &emulator,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", FORMER_DEFAULT_SECRET),
+            ("scope", SCOPE),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+        "{body}"
+    );
+    emulator.shutdown().await;
+}
+
+#[test]
+fn a_blank_client_secret_is_refused_at_build() {
+    for secret in ["", " ", "\t\n"] {
+        let error = builder()
+            .app_registration(DEFAULT_CLIENT_ID, secret)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("app_registration"), "{error}");
+        assert!(error.contains("--client-secret"), "{error}");
+        assert!(error.contains("blank"), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn the_token_endpoint_issues_tokens_only_for_the_web_pubsub_audience() {
+    let secret = "the-secret-of-my-app";
+    let emulator = start(builder().app_registration(DEFAULT_CLIENT_ID, secret)).await;
+    let client_id = DEFAULT_CLIENT_ID.to_string();
+    let ask = |scope: &'static str| {
+        [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id.as_str()),
+            ("client_secret", secret),
+            ("scope", scope),
+        ]
+    };
+    for scope in [
+        "api://my-app/.default",
+        "https://management.azure.com/.default",
+        "https://webpubsub.azure.com.evil.example/.default",
+        "https://webpubsub.azure.com/x/.default",
+    ] {
+        let (status, body) = token_request(&emulator, &ask(scope)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_scope")),
+            "{scope}: {body}"
+        );
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains(SCOPE), "{description}");
+    }
+    // The forms the Azure SDKs send; the audience is always the REST API's.
+    for scope in [SCOPE, "https://webpubsub.azure.com//.default"] {
+        let (status, body) = token_request(&emulator, &ask(scope)).await;
+        assert_eq!(status, StatusCode::OK, "{scope}: {body}");
+        let token = body["access_token"].as_str().unwrap();
+        let claims = verify_with_jwks(&emulator, token, WEBPUBSUB_AUDIENCE).await;
+        assert_eq!(claims["aud"], WEBPUBSUB_AUDIENCE);
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn rest_tokens_must_be_issued_to_the_app_registration() {
+    let emulator = start(builder()).await;
+    let base = format!("http://{}", emulator.local_addr());
+    let t = now();
+    let app = DEFAULT_CLIENT_ID.to_string();
+    let tenant = DEFAULT_TENANT_ID.to_string();
+    let claims = |azp: &str, tid: &str, idtyp: &str| {
+        json!({
+            "aud": WEBPUBSUB_AUDIENCE, "iss": emulator.issuer(), "nbf": t, "exp": t + 600,
+            "azp": azp, "tid": tid, "idtyp": idtyp, "oid": DEFAULT_APP_OBJECT_ID.to_string(),
+        })
+    };
+    let managed_identity = DEFAULT_MANAGED_IDENTITY_CLIENT_ID.to_string();
+    let mut managed_identity_claims = claims(&managed_identity, &tenant, "app");
+    managed_identity_claims["oid"] = json!(DEFAULT_MANAGED_IDENTITY_OBJECT_ID.to_string());
+    let mut no_azp = claims(&app, &tenant, "app");
+    no_azp.as_object_mut().unwrap().remove("azp");
+    let mut v1_appid = claims(&app, &tenant, "app");
+    v1_appid.as_object_mut().unwrap().remove("azp");
+    v1_appid["appid"] = json!(app);
+    let rows = [
+        (
+            "the managed identity's, for the REST audience",
+            managed_identity_claims,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "another client",
+            claims(&uuid::Uuid::new_v4().to_string(), &tenant, "app"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("no azp nor appid", no_azp, StatusCode::UNAUTHORIZED),
+        (
+            "another tenant",
+            claims(&app, &uuid::Uuid::new_v4().to_string(), "app"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "a user token",
+            claims(&app, &tenant, "user"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "the app's (v2 azp)",
+            claims(&app, &tenant, "app"),
+            StatusCode::ACCEPTED,
+        ),
+        ("the app's (v1 appid)", v1_appid, StatusCode::ACCEPTED),
+    ];
+    for (case, claims, expected) in rows {
+        let token = emulator.__sign_entra_token(&claims).unwrap();
+        assert_eq!(
+            rest_send(&base, &http(), &format!("Bearer {token}")).await,
+            expected,
+            "{case}"
+        );
+    }
+    emulator.shutdown().await;
+}
+
+#[test]
+fn a_hub_whose_handler_would_get_a_rest_token_is_refused_at_build() {
+    for resource in [
+        "https://webpubsub.azure.com",
+        "https://webpubsub.azure.com/",
+        "HTTPS://WebPubSub.Azure.com/.default",
+        " https://webpubsub.azure.com/.default ",
+    ] {
+        let handler =
+            EventHandlerSettings::new("http://127.0.0.1:9/eventhandler").managed_identity(resource);
+        let error = builder()
+            .hub(HubSettings::new("chat").event_handler(handler))
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("REST API"), "{resource}: {error}");
+        assert!(error.contains("chat"), "{resource}: {error}");
+    }
+    // A managed identity may not share the app registration's client id.
+    let error = builder()
+        .managed_identity(DEFAULT_CLIENT_ID, DEFAULT_MANAGED_IDENTITY_OBJECT_ID)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("client id"), "{error}");
+}
+
+#[cfg(feature = "credential")]
+#[tokio::test]
+async fn each_build_gets_its_own_random_secret_and_the_credential_uses_it() {
+    use azure_core::credentials::TokenCredential as _;
+    let (a, b) = (start(builder()).await, start(builder()).await);
+    assert_ne!(a.client_secret(), b.client_secret());
+    assert!(a.client_secret().len() >= 32, "at least 128 bits");
+    assert_ne!(a.client_secret(), FORMER_DEFAULT_SECRET);
+    assert_eq!(a.client_id(), DEFAULT_CLIENT_ID);
+    let token = a.credential().get_token(&[SCOPE], None).await.unwrap();
+    let base = format!("http://{}", a.local_addr());
+    assert_eq!(
+        rest_send(&base, &http(), &format!("Bearer {}", token.token.secret())).await,
+        StatusCode::ACCEPTED
+    );
+    // One emulator's secret is not the other's.
+    let client_id = DEFAULT_CLIENT_ID.to_string();
+    let (status, _) = token_request(
+        &a,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", b.client_secret()),
+            ("scope", SCOPE),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rest_callers_bearer_never_reaches_an_event_handler() {
+    let (template, seen) = upstream().await;
+    let emulator = start(
+        builder().hub(HubSettings::new("chat").event_handler(EventHandlerSettings::new(template))),
+    )
+    .await;
+    let token = generate_client_token(&emulator).await;
+    let bearer = app_token(&emulator, SCOPE).await;
+    let url = format!(
+        "ws://{}/client/hubs/chat?access_token={token}",
+        emulator.local_addr()
+    );
+    let (_ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    // REST calls that raise events: closing the connection (`disconnected`).
+    let response = http()
+        .post(format!(
+            "http://{}/api/hubs/chat/:closeConnections?api-version=2024-12-01",
+            emulator.local_addr()
+        ))
+        .header("authorization", format!("Bearer {bearer}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s.event == "disconnected")
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the upstream got `disconnected`");
+    for event in seen.lock().unwrap().iter() {
+        assert!(!event.headers.contains_key("authorization"), "{event:?}");
+        for value in event.headers.values() {
+            assert!(!value.to_str().unwrap_or("").contains(&bearer), "{event:?}");
+        }
+    }
     emulator.shutdown().await;
 }

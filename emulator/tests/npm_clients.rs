@@ -80,8 +80,12 @@
 //!   `https` only), removed afterwards;
 //! - `WPS_HTTPS_ENDPOINT`: the emulator's `https://127.0.0.1:port`;
 //! - `WPS_TOKEN_ENDPOINT`: its Entra ID token endpoint (on the http port);
-//! - `WPS_CLIENT_ID`, `WPS_CLIENT_SECRET`: its default app registration;
-//! - `WPS_ISSUER`: the `iss` of its tokens.
+//! - `WPS_CLIENT_ID`, `WPS_CLIENT_SECRET`: its default app registration
+//!   (the secret is random, made when the emulator is built);
+//! - `WPS_ISSUER`: the `iss` of its tokens;
+//! - `WPS_OTHER_AUDIENCE_TOKEN`: a token of that issuer and app for
+//!   `api://someone-else`, signed by the test (the token endpoint mints
+//!   tokens for the REST API only, and refuses that scope with 400).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -453,6 +457,27 @@ impl Drop for TempFile {
     }
 }
 
+/// A token of the emulator's issuer for the app registration, but for
+/// another audience (`api://someone-else`): the token endpoint mints none
+/// such, so it is signed directly.
+fn other_audience_token(emulator: &webpubsub_emulator::RunningEmulator) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    emulator
+        .__sign_entra_token(&json!({
+            "aud": "api://someone-else",
+            "iss": emulator.issuer(),
+            "iat": now, "nbf": now, "exp": now + 3600,
+            "azp": emulator.client_id().to_string(),
+            "idtyp": "app",
+            "oid": webpubsub_emulator::DEFAULT_APP_OBJECT_ID.to_string(),
+            "tid": emulator.tenant_id().to_string(),
+            "ver": "2.0",
+        }))
+        .expect("the emulator signs claims")
+}
+
 /// `tests/node/keyless.test.mjs`: `@azure/web-pubsub` with a token
 /// credential (the emulator's own Entra ID) over the emulator's HTTPS
 /// listener, local auth disabled, `@azure/web-pubsub-client` connecting
@@ -533,11 +558,9 @@ async fn official_service_sdk_works_keyless_with_a_token_credential() {
             "WPS_CLIENT_ID",
             webpubsub_emulator::DEFAULT_CLIENT_ID.to_string(),
         ),
-        (
-            "WPS_CLIENT_SECRET",
-            webpubsub_emulator::DEFAULT_CLIENT_SECRET.to_owned(),
-        ),
+        ("WPS_CLIENT_SECRET", emulator.client_secret().to_owned()),
         ("WPS_ISSUER", emulator.issuer()),
+        ("WPS_OTHER_AUDIENCE_TOKEN", other_audience_token(&emulator)),
     ];
     println!(
         "keyless emulator at {} and {https_endpoint}, Entra ID at {}, upstream at \

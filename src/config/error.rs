@@ -99,6 +99,15 @@ pub enum ConfigError {
         /// The offending hub name.
         hub: String,
     },
+    /// A setting cannot be used as given (the emulator's builder reports
+    /// its own settings with this).
+    #[error("{setting}: {reason}")]
+    InvalidSetting {
+        /// The setting, as the builder method and command-line flag name it.
+        setting: &'static str,
+        /// What is wrong, and what to do instead (never a secret's value).
+        reason: String,
+    },
     /// A group name breaks the service's rule (see [`GroupName`](crate::names::GroupName)).
     #[error("group name `{group}` is invalid: use 1 to 1024 characters, not only white space")]
     InvalidGroup {

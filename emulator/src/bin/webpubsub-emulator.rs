@@ -14,7 +14,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use webpubsub_emulator::uuid;
 use webpubsub_emulator::{
     Emulator, EventHandlerSettings, HubSettings, DEFAULT_ACCESS_KEY, DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET, DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_MANAGED_IDENTITY_OBJECT_ID,
+    DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_MANAGED_IDENTITY_OBJECT_ID,
 };
 
 /// The environment variable that sets the access key.
@@ -95,7 +95,8 @@ struct Args {
     #[arg(long, value_name = "GUID")]
     client_id: Option<uuid::Uuid>,
 
-    /// Its client secret [default: webpubsub-emulator-dev-client-secret]
+    /// Its client secret [default: a random one, printed at startup]; a
+    /// blank variable counts as unset, a blank flag is refused
     #[arg(
         long,
         value_name = "SECRET",
@@ -113,6 +114,11 @@ struct Args {
     /// [default: 0e3a0000-0000-4000-8000-000000000005]
     #[arg(long, value_name = "GUID")]
     managed_identity_object_id: Option<uuid::Uuid>,
+
+    /// Let other hosts reach the token endpoint, the Entra ID documents and
+    /// the live view (/_emulator), which otherwise answer loopback peers only
+    #[arg(long)]
+    allow_remote_admin: bool,
 }
 
 /// `--hub-auth NAME=RESOURCE`.
@@ -153,6 +159,16 @@ fn parse() -> Args {
             .is_some_and(|k| k.trim().is_empty())
     {
         args.access_key = None;
+    }
+    // So does a blank `WebPubSubEmulatorClientSecret=` (a random secret is
+    // made); a blank `--client-secret` is refused by the builder.
+    if matches.value_source("client_secret") == Some(ValueSource::EnvVariable)
+        && args
+            .client_secret
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+    {
+        args.client_secret = None;
     }
     args
 }
@@ -200,12 +216,11 @@ async fn run(args: Args) -> Result<(), String> {
         builder = builder.tenant_id(tenant);
     }
     let client_id = args.client_id.unwrap_or(DEFAULT_CLIENT_ID);
-    let client_secret = args
-        .client_secret
-        .as_deref()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or(DEFAULT_CLIENT_SECRET);
-    builder = builder.app_registration(client_id, client_secret);
+    builder = match &args.client_secret {
+        Some(secret) => builder.app_registration(client_id, secret),
+        None => builder.app_client_id(client_id),
+    };
+    builder = builder.insecure_allow_remote_admin(args.allow_remote_admin);
     builder = builder.managed_identity(
         args.managed_identity_client_id
             .unwrap_or(DEFAULT_MANAGED_IDENTITY_CLIENT_ID),
@@ -246,10 +261,23 @@ async fn run(args: Args) -> Result<(), String> {
         println!("Auth: access key (HS256 tokens, ce-signature) and Entra ID bearer tokens");
     }
     println!(
-        "Entra ID: issuer {}, token endpoint {} (client id {client_id})",
+        "Entra ID: issuer {}, token endpoint {} (client id {}, client secret {})",
         running.issuer(),
-        running.token_endpoint()
+        running.token_endpoint(),
+        running.client_id(),
+        running.client_secret()
     );
+    if args.allow_remote_admin {
+        println!(
+            "Admin routes: the token endpoint, the Entra ID documents and the live view \
+             answer OTHER HOSTS too (--allow-remote-admin)"
+        );
+    } else {
+        println!(
+            "Admin routes: the token endpoint, the Entra ID documents and the live view \
+             answer this machine (loopback) only"
+        );
+    }
     println!("Entra ID discovery: {}", running.openid_configuration_url());
     for (name, url) in &args.hubs {
         match args.hub_auth.iter().rev().find(|(hub, _)| hub == name) {

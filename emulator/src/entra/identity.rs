@@ -160,8 +160,32 @@ impl Entra {
         Some(token)
     }
 
-    /// Checks a REST bearer token: this issuer's, for the Web PubSub audience.
+    /// Checks a REST bearer token: this issuer's, for the Web PubSub
+    /// audience, and minted for the app registration — an app-only token
+    /// (`idtyp` `app`) of this tenant (`tid`) whose client (`azp`, or v1's
+    /// `appid`) is the app's. The managed identity's tokens, which go to
+    /// event handlers, are refused whatever their audience.
     pub(crate) fn verify_rest(&self, token: &str) -> Result<Map<String, Value>, EntraError> {
-        self.key.verify(token, &self.issuer(), WEBPUBSUB_AUDIENCE)
+        let claims = self.key.verify(token, &self.issuer(), WEBPUBSUB_AUDIENCE)?;
+        let uuid = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .and_then(|v| uuid::Uuid::parse_str(v).ok())
+        };
+        if uuid("azp").or_else(|| uuid("appid")) != Some(self.app.client_id) {
+            return Err(EntraError::NotTheApp(
+                "its `azp` (or `appid`) is not the app registration's client id",
+            ));
+        }
+        if claims.get("idtyp").and_then(Value::as_str) != Some("app") {
+            return Err(EntraError::NotTheApp("its `idtyp` is not `app`"));
+        }
+        if uuid("tid") != Some(self.tenant) {
+            return Err(EntraError::NotTheApp(
+                "its `tid` is not the emulator's tenant",
+            ));
+        }
+        Ok(claims)
     }
 }

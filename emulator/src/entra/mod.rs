@@ -8,6 +8,19 @@
 //! * `identity.rs`: the issuer — its URLs, the tokens it mints, the
 //!   tokens it accepts, the cache of upstream tokens;
 //! * `routes.rs`: the discovery document, the keys and the token endpoint.
+//!
+//! What keeps its tokens apart (the emulator's choices; Azure's Entra ID is
+//! remote and keeps them apart with its own app registrations):
+//!
+//! * the app registration's secret is random, made at build time, unless
+//!   the caller sets one; there is no published default;
+//! * the token endpoint mints tokens for one resource only, the REST API
+//!   ([`WEBPUBSUB_AUDIENCE`]);
+//! * the REST API takes only tokens minted for the app registration
+//!   (`azp`/`appid`, `idtyp` `app`, `tid`), so the managed identity's
+//!   tokens, which go to event handlers, are never REST tokens; and no
+//!   event handler may ask for the REST audience;
+//! * its endpoints answer loopback peers only (`admin.rs`).
 
 mod identity;
 mod routes;
@@ -28,9 +41,6 @@ pub const DEFAULT_TENANT_ID: uuid::Uuid = uuid::uuid!("0e3a0000-0000-4000-8000-0
 /// [`app_registration`](crate::EmulatorBuilder::app_registration) sets another.
 pub const DEFAULT_CLIENT_ID: uuid::Uuid = uuid::uuid!("0e3a0000-0000-4000-8000-000000000002");
 
-/// The client secret of the default app registration ([`DEFAULT_CLIENT_ID`]).
-pub const DEFAULT_CLIENT_SECRET: &str = "webpubsub-emulator-dev-client-secret";
-
 /// The object id (`oid`) of the app registration's service principal
 /// unless [`app_registration`](crate::EmulatorBuilder::app_registration)'s
 /// caller sets another with [`app_object_id`](crate::EmulatorBuilder::app_object_id).
@@ -45,3 +55,54 @@ pub const DEFAULT_MANAGED_IDENTITY_CLIENT_ID: uuid::Uuid =
 /// unless [`managed_identity`](crate::EmulatorBuilder::managed_identity) sets another.
 pub const DEFAULT_MANAGED_IDENTITY_OBJECT_ID: uuid::Uuid =
     uuid::uuid!("0e3a0000-0000-4000-8000-000000000005");
+
+/// A fresh client secret from the system's random source: two v4 UUIDs,
+/// 64 hex digits holding 244 random bits.
+pub(crate) fn random_client_secret() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Whether `resource` (an audience, or a scope ending in `/.default`)
+/// names the REST API's audience: ASCII case ignored, with or without
+/// trailing `/` or `/.default`, surrounding white space ignored.
+pub(crate) fn is_rest_audience(resource: &str) -> bool {
+    let resource = resource.trim();
+    let resource = resource.strip_suffix("/.default").unwrap_or(resource);
+    resource
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case(WEBPUBSUB_AUDIENCE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rest_audience_is_recognised_in_its_spellings() {
+        for (resource, rest) in [
+            ("https://webpubsub.azure.com", true),
+            ("https://webpubsub.azure.com/", true),
+            ("https://webpubsub.azure.com//", true),
+            ("HTTPS://WebPubSub.Azure.COM/.default", true),
+            ("https://webpubsub.azure.com//.default", true),
+            (" https://webpubsub.azure.com ", true),
+            ("https://webpubsub.azure.com.evil.example", false),
+            ("https://webpubsub.azure.com/x", false),
+            ("api://my-app", false),
+            ("", false),
+        ] {
+            assert_eq!(is_rest_audience(resource), rest, "{resource:?}");
+        }
+    }
+
+    #[test]
+    fn random_secrets_are_long_and_differ() {
+        let (a, b) = (random_client_secret(), random_client_secret());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+    }
+}

@@ -1,6 +1,7 @@
 //! The Entra ID endpoints, under `/{tenant}/`: the v2.0 discovery
 //! document, the signing keys, and the token endpoint (client-credentials
-//! grant only).
+//! grant only). All three answer loopback peers only ([`AdminPeer`]) unless
+//! the emulator was built with `insecure_allow_remote_admin(true)`.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -14,6 +15,8 @@ use http::{header, HeaderValue, StatusCode};
 use serde_json::Value;
 
 use super::identity::TOKEN_LIFETIME;
+use super::WEBPUBSUB_AUDIENCE;
+use crate::admin::AdminPeer;
 use crate::server::Shared;
 
 /// The largest token request read.
@@ -41,11 +44,11 @@ fn json(status: StatusCode, body: &Value) -> Response {
     response
 }
 
-async fn openid_configuration(State(shared): State<Arc<Shared>>) -> Response {
+async fn openid_configuration(_: AdminPeer, State(shared): State<Arc<Shared>>) -> Response {
     json(StatusCode::OK, &shared.entra.openid_configuration())
 }
 
-async fn keys(State(shared): State<Arc<Shared>>) -> Response {
+async fn keys(_: AdminPeer, State(shared): State<Arc<Shared>>) -> Response {
     json(StatusCode::OK, &shared.entra.jwks())
 }
 
@@ -65,13 +68,16 @@ fn oauth_error(status: StatusCode, error: &'static str, description: &str) -> Re
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`, form body `grant_type=client_credentials`,
-/// `client_id`, `client_secret`, `scope` (`{resource}/.default`). Refuses:
+/// `client_id`, `client_secret`, `scope` (`https://webpubsub.azure.com/.default`).
+/// Refuses:
 ///
+/// - a peer that is not loopback: `403` ([`AdminPeer`]);
 /// - a body over 64 KiB, not a form, or missing a field: `400 invalid_request`;
 /// - another grant: `400 unsupported_grant_type`;
 /// - an unknown client id or a wrong secret: `401 invalid_client`;
-/// - a scope that is not one `{resource}/.default`: `400 invalid_scope`.
-async fn token(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+/// - a scope that is not the REST API's `.default` scope: `400 invalid_scope`
+///   (the emulator serves one resource, so it mints tokens for no other).
+async fn token(_: AdminPeer, State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let essence = parts
         .headers
@@ -142,19 +148,30 @@ async fn token(State(shared): State<Arc<Shared>>, request: Request) -> Response 
             "the client_secret is not the app registration's secret",
         );
     }
+    // `https://webpubsub.azure.com/.default`, as the Azure SDKs ask; also
+    // with the audience's trailing `/` (`…azure.com//.default`), the form
+    // Entra ID derives from an audience written with one.
     let scopes: Vec<&str> = scope.split_whitespace().collect();
-    let audience = match scopes.as_slice() {
-        [one] => one.strip_suffix("/.default").filter(|r| !r.is_empty()),
-        _ => None,
+    let rest_scope = match scopes.as_slice() {
+        [one] => one.strip_suffix("/.default").is_some_and(|resource| {
+            resource
+                .trim_end_matches('/')
+                .eq_ignore_ascii_case(WEBPUBSUB_AUDIENCE)
+        }),
+        _ => false,
     };
-    let Some(audience) = audience else {
+    if !rest_scope {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
-            "the scope must be one `{resource}/.default`, e.g. https://webpubsub.azure.com/.default",
+            "the emulator's Entra ID issues tokens for its REST API only: \
+             ask for the scope https://webpubsub.azure.com/.default",
         );
-    };
-    let Some((token, _)) = shared.entra.mint(audience, app.object_id, app.client_id) else {
+    }
+    let Some((token, _)) = shared
+        .entra
+        .mint(WEBPUBSUB_AUDIENCE, app.object_id, app.client_id)
+    else {
         return oauth_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",

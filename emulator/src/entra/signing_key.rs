@@ -37,6 +37,8 @@ pub(crate) enum EntraError {
     Expired,
     #[error("the token is not valid yet (`nbf`)")]
     NotYetValid,
+    #[error("the token was not issued to the emulator's app registration: {0}")]
+    NotTheApp(&'static str),
 }
 
 /// An RSA-2048 key made at startup, with its key id.

@@ -12,7 +12,9 @@
 // - WPS_TOKEN_ENDPOINT: its Entra ID token endpoint (plain http);
 // - WPS_CLIENT_ID / WPS_CLIENT_SECRET: the app registration it issues
 //   tokens to;
-// - WPS_ISSUER: the `iss` of its tokens.
+// - WPS_ISSUER: the `iss` of its tokens;
+// - WPS_OTHER_AUDIENCE_TOKEN: a token of that issuer and app for another
+//   audience (`api://someone-else`), which its token endpoint does not mint.
 //
 // The upstream accepts events only with the emulator's managed-identity
 // bearer token (webpubsub::entra::EntraValidation), so every upstream
@@ -40,6 +42,7 @@ const keyless = {
   clientId: required("WPS_CLIENT_ID"),
   clientSecret: required("WPS_CLIENT_SECRET"),
   issuer: required("WPS_ISSUER"),
+  otherAudienceToken: required("WPS_OTHER_AUDIENCE_TOKEN"),
 };
 required("NODE_EXTRA_CA_CERTS");
 
@@ -277,7 +280,10 @@ describe("@azure/web-pubsub with a TokenCredential, local auth disabled", () => 
   });
 
   test("a token for another audience, a tampered one and garbage get 401", async () => {
-    const otherAudience = credential({ scope: "api://someone-else/.default" });
+    // The token endpoint mints tokens for the REST API only ...
+    await assert.rejects(fetchToken("api://someone-else/.default"), /token endpoint: 400 .*invalid_scope/);
+    // ... so the other audience's token was signed by the test.
+    const otherAudience = credential({ transform: () => keyless.otherAudienceToken });
     const tampered = credential({
       transform: (token) => {
         const [header, payload, signature] = token.split(".");
