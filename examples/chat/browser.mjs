@@ -100,7 +100,8 @@ async function sees(page, selector, text, what) {
 /// sticks out of the window with no ancestor that scrolls or clips it
 /// sideways (such an ancestor is measured as an element itself), and the
 /// box of the first element each of `selectors` names (null when absent or
-/// hidden) with its nearest ancestor that scrolls sideways.
+/// hidden) with its nearest ancestor that scrolls sideways (and whether
+/// that holds more than it shows).
 function measure(selectors) {
   const width = window.innerWidth;
   const name = (el) => el.tagName.toLowerCase() + (el.id ? `#${el.id}` : "") + [...el.classList].map((c) => `.${c}`).join("");
@@ -130,7 +131,9 @@ function measure(selectors) {
       right: box.right,
       top: box.top,
       width: box.width,
-      scroller: holder ? { left: held.left, right: held.right, width: held.width, name: name(holder) } : null,
+      scroller: holder
+        ? { left: held.left, right: held.right, width: held.width, name: name(holder), overflows: holder.scrollWidth > holder.clientWidth }
+        : null,
     };
   }
   return { width, pageWidth: document.documentElement.scrollWidth, outside: outside.slice(0, 6), boxes };
@@ -175,8 +178,9 @@ function liveFits({ table, card, hint, prev, next }, width, faults) {
     return "?";
   }
   let notes = `calls table ${Math.round(table.width)} px in a ${Math.round(card.width)} px card`;
-  if (table.right > card.right + 0.5) {
-    const box = table.scroller;
+  const box = table.scroller;
+  // A table scrolled sideways may lie within its card and still be too wide.
+  if (table.left < card.left - 0.5 || table.right > card.right + 0.5 || box?.overflows) {
     notes += box ? `, scrolling in ${box.name} (${Math.round(box.width)} px)` : ", in no scrolling box";
     if (!box) faults.push(`the calls table (${Math.round(table.width)} px) overflows its ${Math.round(card.width)} px card`);
     else if (box.left < -0.5 || box.right > width + 0.5) faults.push(`the calls table's scrolling box spans ${Math.round(box.left)} to ${Math.round(box.right)} px`);
