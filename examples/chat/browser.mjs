@@ -1,6 +1,12 @@
 // End-to-end test of the chat example in headless Chromium, driven by
 // playwright-core: two people join, one writes, the other reads it, one
-// leaves and the other is told. Screenshots go to target/screenshots/.
+// leaves and the other is told. The chat and the emulator's live view are
+// checked at 390×844 (a phone) and 1280×800 (a laptop): nothing wider than
+// the window, the message input at least half of its row, the upstream-calls
+// table fitting its card or scrolling in its own box under a hint, the
+// pager on one line. Screenshots go to target/screenshots/: chat.png (the
+// README's), chat-390.png, chat-1280.png, live-view-390.png,
+// live-view-1280.png (the README's), chat-after-leave.png.
 //
 // Run by the `browser_chat_end_to_end` test of examples/chat/main.rs, which
 // starts the example and sets:
@@ -90,13 +96,101 @@ async function sees(page, selector, text, what) {
   }
 }
 
-/// Throws unless `page`, resized to `width`×`height`, is no wider than its window.
-async function fits(page, width, height, what) {
-  const before = page.viewportSize();
+/// Widths measured in the page: the window, the page, every element that
+/// sticks out of the window with no ancestor that scrolls or clips it
+/// sideways (such an ancestor is measured as an element itself), and the
+/// box of the first element each of `selectors` names (null when absent or
+/// hidden) with its nearest ancestor that scrolls sideways (and whether
+/// that holds more than it shows).
+function measure(selectors) {
+  const width = window.innerWidth;
+  const name = (el) => el.tagName.toLowerCase() + (el.id ? `#${el.id}` : "") + [...el.classList].map((c) => `.${c}`).join("");
+  const up = (el, stop) => {
+    let holder = el.parentElement;
+    while (holder && holder !== document.body && !stop(getComputedStyle(holder).overflowX)) holder = holder.parentElement;
+    return holder && holder !== document.body ? holder : null;
+  };
+  const outside = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    const box = el.getBoundingClientRect();
+    if (!box.width || (box.left >= -0.5 && box.right <= width + 0.5)) continue;
+    if (!up(el, (overflow) => overflow !== "visible")) outside.push(`${name(el)} (${Math.round(box.left)} to ${Math.round(box.right)} px)`);
+  }
+  const boxes = {};
+  for (const [key, selector] of Object.entries(selectors)) {
+    const el = document.querySelector(selector);
+    const box = el?.getBoundingClientRect();
+    if (!box || !box.width) {
+      boxes[key] = null;
+      continue;
+    }
+    const holder = up(el, (overflow) => overflow === "auto" || overflow === "scroll");
+    const held = holder?.getBoundingClientRect();
+    boxes[key] = {
+      left: box.left,
+      right: box.right,
+      top: box.top,
+      width: box.width,
+      scroller: holder
+        ? { left: held.left, right: held.right, width: held.width, name: name(holder), overflows: holder.scrollWidth > holder.clientWidth }
+        : null,
+    };
+  }
+  return { width, pageWidth: document.documentElement.scrollWidth, outside: outside.slice(0, 6), boxes };
+}
+
+/// Resizes `page` to `width`×`height`, saves a full-page screenshot as
+/// `shot`, and throws unless the page and every element fit the window and
+/// `check` (given the boxes of `selectors`, the width and a list to push
+/// faults to) found nothing; logs what `check` measured.
+async function layout(page, width, height, what, shot, selectors, check) {
   await page.setViewportSize({ width, height });
-  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
-  await page.setViewportSize(before);
-  if (wide > width) throw new Error(`${what} is ${wide} px wide in a ${width}×${height} window`);
+  // Two frames: the page's resize handlers have run and it is laid out anew.
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  await page.screenshot({ path: path.join(SHOTS, shot), fullPage: true });
+  const seen = await page.evaluate(measure, selectors);
+  const faults = [];
+  if (seen.pageWidth > width) faults.push(`the page is ${seen.pageWidth} px wide`);
+  if (seen.outside.length) faults.push(`sticking out: ${seen.outside.join(", ")}`);
+  const notes = check(seen.boxes, width, faults);
+  console.log(`      ${what} at ${width}×${height}: ${notes}`);
+  if (faults.length) throw new Error(`${what} at ${width}×${height}: ${faults.join("; ")}`);
+}
+
+/// The chat's own layout checks: the message input has at least half of
+/// its row, and the row fits the window.
+function chatFits({ input, row }, width, faults) {
+  if (!input || !row) {
+    faults.push("no #text input or #send row on the page");
+    return "?";
+  }
+  if (input.width < row.width / 2) faults.push(`the input is ${Math.round(input.width)} px of a ${Math.round(row.width)} px row`);
+  if (row.right > width + 0.5) faults.push(`the send row ends at ${Math.round(row.right)} px`);
+  return `input ${Math.round(input.width)} px of a ${Math.round(row.width)} px row`;
+}
+
+/// The live view's own layout checks: the upstream-calls table fits its
+/// card, or scrolls sideways in a box that fits the window under a visible
+/// hint (and the hint shows only then); the pager's buttons share a line.
+function liveFits({ table, card, hint, prev, next }, width, faults) {
+  if (!table || !card) {
+    faults.push("no upstream-calls table in its card");
+    return "?";
+  }
+  let notes = `calls table ${Math.round(table.width)} px in a ${Math.round(card.width)} px card`;
+  const box = table.scroller;
+  // A table scrolled sideways may lie within its card and still be too wide.
+  if (table.left < card.left - 0.5 || table.right > card.right + 0.5 || box?.overflows) {
+    notes += box ? `, scrolling in ${box.name} (${Math.round(box.width)} px)` : ", in no scrolling box";
+    if (!box) faults.push(`the calls table (${Math.round(table.width)} px) overflows its ${Math.round(card.width)} px card`);
+    else if (box.left < -0.5 || box.right > width + 0.5) faults.push(`the calls table's scrolling box spans ${Math.round(box.left)} to ${Math.round(box.right)} px`);
+    if (!hint) faults.push(`the calls table (${Math.round(table.width)} px) scrolls in its ${Math.round(card.width)} px card with no visible hint`);
+  } else if (hint) {
+    faults.push("the scroll hint shows although the calls table fits");
+  }
+  if (!prev || !next) faults.push("the pager has no previous or next button");
+  else if (Math.abs(prev.top - next.top) > 2) faults.push(`the pager's buttons are on two lines (tops ${Math.round(prev.top)} and ${Math.round(next.top)} px)`);
+  return notes;
 }
 
 async function join(page, name) {
@@ -211,9 +305,11 @@ try {
     await grace.fill("#text", "");
   });
   await step("screenshot of Grace's page: chat.png", () => grace.screenshot({ path: path.join(SHOTS, "chat.png") }));
-  await step("the chat fits a phone (390×844) and a laptop (1280×800)", async () => {
-    await fits(grace, 390, 844, "the chat");
-    await fits(grace, 1280, 800, "the chat");
+  await step("the chat fits a phone (390×844) and a laptop (1280×800): chat-390.png, chat-1280.png", async () => {
+    const parts = { input: "#text", row: "#send" };
+    await layout(grace, 390, 844, "the chat", "chat-390.png", parts, chatFits);
+    await layout(grace, 1280, 800, "the chat", "chat-1280.png", parts, chatFits);
+    await grace.setViewportSize({ width: 960, height: 600 });
   });
 
   await step("the emulator's state has both users in the lobby", async () => {
@@ -237,12 +333,10 @@ try {
       await sees(live, "#calls td", event, "live view upstream calls");
     }
   });
-  await step("screenshot of the live view: live-view.png", () =>
-    live.screenshot({ path: path.join(SHOTS, "live-view.png"), fullPage: true }),
-  );
-  await step("the live view fits 1000 px and a phone (its tables scroll in their cards)", async () => {
-    await fits(live, 1000, 800, "the live view");
-    await fits(live, 390, 844, "the live view");
+  await step("the live view fits a phone (390×844) and a laptop (1280×800): live-view-390.png, live-view-1280.png", async () => {
+    const parts = { table: "#calls table", card: "section:has(#calls)", hint: "#calls .scroll-hint", prev: "#prev", next: "#next" };
+    await layout(live, 390, 844, "the live view", "live-view-390.png", parts, liveFits);
+    await layout(live, 1280, 800, "the live view", "live-view-1280.png", parts, liveFits);
   });
 
   await step("Ada leaves and is back at the join form, told she left", async () => {
