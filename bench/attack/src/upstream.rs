@@ -1,9 +1,10 @@
 //! The attacker's own event handler, on 127.0.0.1 (`--upstream`): a plain
 //! HTTP/1.1 server that passes the abuse-protection `OPTIONS`, answers
 //! every system event (`connect`, `connected`, `disconnected`) with `204`
-//! and never answers a user event (it reads the request and holds the
-//! connection until [`Upstream::stop`] or its time limit). It counts what
-//! it got, per event type and connection id.
+//! and, when told to hold them, never answers a user event (it reads the
+//! request and holds the connection until [`Upstream::stop`] or its time
+//! limit; else it answers `204` too). It counts what it got, per event
+//! type and connection id.
 
 use std::collections::HashMap;
 use std::io;
@@ -29,18 +30,26 @@ pub struct Upstream {
     pub held: AtomicU64,
     /// User-event body bytes received.
     pub user_bytes: AtomicU64,
+    /// Whether user events are held unanswered.
+    hold_user_events: bool,
     stop: watch::Sender<bool>,
 }
 
 impl Upstream {
-    /// Listens on `addr` for at most `limit`.
-    pub async fn start(addr: SocketAddr, limit: Duration) -> io::Result<Arc<Self>> {
+    /// Listens on `addr` for at most `limit`; user events are held
+    /// unanswered when `hold_user_events`.
+    pub async fn start(
+        addr: SocketAddr,
+        limit: Duration,
+        hold_user_events: bool,
+    ) -> io::Result<Arc<Self>> {
         let listener = TcpListener::bind(addr).await?;
         let upstream = Arc::new(Self {
             events: Mutex::default(),
             per_connection: Mutex::default(),
             held: AtomicU64::new(0),
             user_bytes: AtomicU64::new(0),
+            hold_user_events,
             stop: watch::channel(false).0,
         });
         let server = upstream.clone();
@@ -156,6 +165,8 @@ async fn serve(upstream: Arc<Upstream>, mut stream: TcpStream) {
             upstream
                 .user_bytes
                 .fetch_add(length as u64, Ordering::Relaxed);
+        }
+        if kind.starts_with("azure.webpubsub.user.") && upstream.hold_user_events {
             upstream.held.fetch_add(1, Ordering::Relaxed);
             // Never answered: held until the attacker stops, or the
             // emulator gives up and closes the connection.

@@ -39,7 +39,7 @@ pub async fn run(target: &Target) -> String {
     let Some(addr) = target.upstream else {
         return "needs --upstream (run it through attack.sh)".to_owned();
     };
-    let upstream = match Upstream::start(addr, Duration::from_secs(120)).await {
+    let upstream = match Upstream::start(addr, Duration::from_secs(120), true).await {
         Ok(upstream) => upstream,
         Err(e) => return format!("the upstream could not listen on {addr}: {e}"),
     };
@@ -97,7 +97,11 @@ pub async fn run(target: &Target) -> String {
     }
     let expected = (sinks.len() * invocations) as u64;
     let wait_until = Instant::now() + Duration::from_secs(30);
-    while upstream.held.load(Ordering::Relaxed) < expected && Instant::now() < wait_until {
+    // Until every invocation is held upstream or answered (refused).
+    while upstream.held.load(Ordering::Relaxed) + responses.lock().expect("not poisoned").total()
+        < expected
+        && Instant::now() < wait_until
+    {
         sleep(Duration::from_millis(100)).await;
     }
     let held = upstream.held.load(Ordering::Relaxed);

@@ -147,15 +147,20 @@ pub async fn run(target: &Target) -> String {
         let _ = stop.send(());
         let _ = reader.await;
     }
+    let ids: Vec<String> = (0..clients).map(|i| format!("inflight{i}")).collect();
     let left = Instant::now();
     sleep(hold).await;
     let rss_hold = target.rss_text();
+    let (held_hold, _) = target.count_existing(&ids).await;
     sleep(expiry_wait.saturating_sub(left.elapsed())).await;
     let rss_expired = target.rss_text();
+    let (held_expired, _) = target.count_existing(&ids).await;
     format!(
         "REST sends ({} MiB in {secs:.0} s): {answers}; unacknowledged PUBLISHes received per client: \
-         {}; emulator with them in flight: {rss_full}; the clients left (sessions detached): {}s \
-         later {rss_hold}, {}s later (past the 30 s session expiry) {rss_expired}",
+         {}; emulator with them in flight: {rss_full}; the clients left: {}s later {held_hold} of \
+         {clients} sessions still held (HEAD 200), emulator {rss_hold}; {}s later (past the 30 s \
+         session expiry) {held_expired} held, emulator {rss_expired} (freed memory is not always \
+         given back to the system)",
         (answers.count("202") * size as u64) >> 20,
         received.join(", "),
         hold.as_secs(),

@@ -14,7 +14,7 @@
 //! ghosts fill the user's 100 connections).
 //!
 //! Runs on hub `upstreamed`, whose event handler is the attacker's
-//! upstream (`--upstream`, set by `attack.sh`).
+//! upstream (`--upstream`, set by `attack.sh`; it answers user events 204).
 //!
 //! Knobs: `GHOSTS` (100), `USER_PROPERTIES` (33000).
 
@@ -32,7 +32,7 @@ pub async fn run(target: &Target) -> String {
     let Some(addr) = target.upstream else {
         return "needs --upstream (run it through attack.sh)".to_owned();
     };
-    let upstream = match Upstream::start(addr, Duration::from_secs(120)).await {
+    let upstream = match Upstream::start(addr, Duration::from_secs(120), false).await {
         Ok(upstream) => upstream,
         Err(e) => return format!("the upstream could not listen on {addr}: {e}"),
     };
@@ -70,10 +70,11 @@ pub async fn run(target: &Target) -> String {
             outcomes.add("PUBLISH not sent");
             continue;
         }
-        // What came back, in order, until the socket ended or 3 s of quiet.
+        // What came back, in order, until the event's answer, the end of
+        // the socket or 2 s of quiet.
         let mut seen = Vec::new();
         loop {
-            match client.next(Duration::from_secs(3)).await {
+            match client.next(Duration::from_secs(2)).await {
                 Next::Packet(p) if p.kind == PUBACK => {
                     seen.push(format!("PUBACK {:#04x}", p.reason_code()))
                 }
@@ -81,7 +82,8 @@ pub async fn run(target: &Target) -> String {
                     seen.push(format!("DISCONNECT {:#04x}", p.reason_code()))
                 }
                 Next::Packet(p) if p.kind == PUBLISH => {
-                    seen.push("PUBLISH (the event's answer)".to_owned())
+                    seen.push("PUBLISH (the event's answer)".to_owned());
+                    break;
                 }
                 Next::Packet(p) => seen.push(format!("packet type {}", p.kind)),
                 Next::Closed(how) => {
