@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Issue 10's attack scenarios against a release build of webpubsub-emulator:
-# one fresh emulator process per scenario, on 127.0.0.1, one after the other.
+# The attack scenarios of issues 10 and 21 against a release build of
+# webpubsub-emulator: one fresh emulator process per scenario, on 127.0.0.1,
+# one after the other.
 # Prints a markdown table: scenario | RSS before | peak | after | still serving | notes.
 #
 #   bash bench/attack.sh                    # every scenario
 #   bash bench/attack.sh idle-sockets       # one (or several) by name
+#   bash bench/attack.sh issue21            # issue 21's scenarios (issue10: issue 10's)
 #   EMULATOR_BIN=/abs/path/webpubsub-emulator bash bench/attack.sh   # another build
 #   SOCKETS=500 UPGRADES=20000 bash bench/attack.sh                  # a quick run
 #
@@ -21,13 +23,26 @@
 #                  measure what every socket costs:
 #                  EMULATOR_ARGS="--max-connections 6000 --max-connections-per-user 6000"
 #   OUT            where the logs and the table go (bench/attack/target/runs/<time>)
+#   UPSTREAM_OFFSET  the scenarios that need an event handler (invoke-payloads,
+#                  mqtt-user-props-panic) get the attacker's, on port
+#                  PORT+i+UPSTREAM_OFFSET (1000), as hub `upstreamed`
 #   and each scenario's counts and durations: see the top of
 #   bench/attack/src/scenarios/<scenario>.rs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ALL=(unauth-upgrades idle-sockets partial-frames non-reader many-groups slow-headers)
-SCENARIOS=("$@")
+ISSUE10=(unauth-upgrades idle-sockets partial-frames non-reader many-groups slow-headers)
+ISSUE21=(mqtt-takeover entra-default-secret mqtt-user-props-panic mqtt-server-subs mqtt-inflight
+         detached-sessions connect-user-props invoke-payloads stream-group-names mqtt-keepalive-zero)
+ALL=("${ISSUE10[@]}" "${ISSUE21[@]}")
+SCENARIOS=()
+for arg in "$@"; do
+  case $arg in
+    issue10) SCENARIOS+=("${ISSUE10[@]}") ;;
+    issue21) SCENARIOS+=("${ISSUE21[@]}") ;;
+    *) SCENARIOS+=("$arg") ;;
+  esac
+done
 [[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
   [[ " ${ALL[*]} " == *" $s "* ]] || { echo "unknown scenario '$s' (one of: ${ALL[*]})" >&2; exit 2; }
@@ -37,6 +52,7 @@ PORT=${PORT:-18300}
 SETTLE=${SETTLE:-5}
 RSS_LIMIT_MIB=${RSS_LIMIT_MIB:-6144}
 SLOW_NOFILE=${SLOW_NOFILE:-1024}
+UPSTREAM_OFFSET=${UPSTREAM_OFFSET:-1000}
 EMULATOR_LOG=${EMULATOR_LOG:-info}
 read -r -a EMULATOR_ARGS <<<"${EMULATOR_ARGS:-}"
 KEY=${ATTACK_KEY:-attackBenchAccessKey0123456789abcdef}
@@ -111,8 +127,17 @@ for scenario in "${SCENARIOS[@]}"; do
   port=$(( PORT + i )); i=$(( i + 1 ))
   nofile=$NOFILE
   [[ $scenario == slow-headers ]] && nofile=$SLOW_NOFILE
+  # The attacker's event handler, for the scenarios that need one.
+  hub_args=() up_args=()
+  case $scenario in
+    invoke-payloads|mqtt-user-props-panic)
+      up=$(( port + UPSTREAM_OFFSET ))
+      hub_args=(--hub "upstreamed=http://127.0.0.1:$up/upstream")
+      up_args=(--upstream "127.0.0.1:$up") ;;
+  esac
   echo "== $scenario (port $port, emulator fd limit $nofile)" >&2
-  (ulimit -n "$nofile"; RUST_LOG=$EMULATOR_LOG exec "$EMULATOR_BIN" --port "$port" --access-key "$KEY" ${EMULATOR_ARGS[@]+"${EMULATOR_ARGS[@]}"}) \
+  (ulimit -n "$nofile"; RUST_LOG=$EMULATOR_LOG exec "$EMULATOR_BIN" --port "$port" --access-key "$KEY" \
+     ${hub_args[@]+"${hub_args[@]}"} ${EMULATOR_ARGS[@]+"${EMULATOR_ARGS[@]}"}) \
     >"$OUT/$scenario.emulator.log" 2>&1 &
   pid=$!
   if ! wait_ready "$port" "$pid"; then
@@ -126,7 +151,7 @@ for scenario in "${SCENARIOS[@]}"; do
   watchdog "$pid" "$flag" &
   dog=$!
 
-  notes=$("$ATTACK" "$scenario" --addr "127.0.0.1:$port" --key "$KEY" --pid "$pid" \
+  notes=$("$ATTACK" "$scenario" --addr "127.0.0.1:$port" --key "$KEY" --pid "$pid" ${up_args[@]+"${up_args[@]}"} \
             2> >(tee "$OUT/$scenario.attack.log" >&2) | tail -n 1) || notes="the attacker failed (see $scenario.attack.log)"
   sleep "$SETTLE"
   after=$(mib "$pid" VmRSS)
@@ -144,6 +169,8 @@ for scenario in "${SCENARIOS[@]}"; do
   [[ -e $flag ]] && notes="ABORTED: RSS passed $RSS_LIMIT_MIB MiB ($(cat "$flag") MiB), emulator killed; $notes"
   full=$(grep -c 'send queue full' "$OUT/$scenario.emulator.log" || true)
   (( full > 0 )) && notes="$notes; log: 'send queue full' ×$full"
+  panics=$(grep -c 'panicked' "$OUT/$scenario.emulator.log" || true)
+  (( panics > 0 )) && notes="$notes; log: 'panicked' ×$panics"
   notes="$notes; probe: ${probe:-none}"
   echo "| $scenario | $before | $peak | $after | $serving | ${notes//|//} |" | tee -a "$TABLE"
 done

@@ -174,3 +174,42 @@ pub fn close_code(payload: &[u8]) -> u16 {
         _ => 1005,
     }
 }
+
+/// Like [`request`], with any headers given in `extra` (`Name: value\r\n`
+/// lines) and no bearer when `bearer` is empty; returns the status and up
+/// to 64 KiB of the body (read to the end of the connection).
+pub async fn request_with_body(
+    addr: SocketAddr,
+    method: &str,
+    path_and_query: &str,
+    bearer: &str,
+    content_type: &str,
+    body: &[u8],
+) -> io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let authorization = if bearer.is_empty() {
+        String::new()
+    } else {
+        format!("Authorization: Bearer {bearer}\r\n")
+    };
+    let head = format!(
+        "{method} {path_and_query} HTTP/1.1\r\n\
+         Host: {addr}\r\n\
+         {authorization}\
+         Content-Type: {content_type}\r\n\
+         Content-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    let (status, mut rest) = read_head(&mut stream).await?;
+    let mut chunk = [0u8; 4096];
+    while rest.len() < 64 * 1024 {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => rest.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Ok((status, String::from_utf8_lossy(&rest).into_owned()))
+}

@@ -1,11 +1,21 @@
-//! One file per scenario of issue 10; each `run` returns its notes.
+//! One file per scenario (issues 10 and 21); each `run` returns its notes.
 
+pub mod connect_user_props;
+pub mod detached_sessions;
+pub mod entra_default_secret;
 pub mod idle_sockets;
+pub mod invoke_payloads;
 pub mod many_groups;
+pub mod mqtt_inflight;
+pub mod mqtt_keepalive_zero;
+pub mod mqtt_server_subs;
+pub mod mqtt_takeover;
+pub mod mqtt_user_props_panic;
 pub mod non_reader;
 pub mod partial_frames;
 pub mod probe;
 pub mod slow_headers;
+pub mod stream_group_names;
 pub mod unauth_upgrades;
 
 use std::collections::BTreeMap;
