@@ -125,10 +125,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
                 armed: true,
             };
             // Keep-alive 0 (none) gets the emulator's client silence rule:
+            // a keep-alive of two thirds of the client timeout, so that the
+            // 1.5 × keep-alive a client may stay silent is that timeout;
             // 5.0 clients are told with Server Keep Alive.
             let keep_alive = if first.keep_alive == 0 {
-                let silence =
-                    u16::try_from(shared.client_timeout.as_secs().max(1)).unwrap_or(u16::MAX);
+                let silence = u16::try_from((shared.client_timeout.as_secs() * 2 / 3).max(1))
+                    .unwrap_or(u16::MAX);
                 if let Outgoing::ConnAck {
                     code: 0,
                     properties,
