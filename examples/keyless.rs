@@ -112,8 +112,18 @@ fn app(tenant: Tenant) -> Result<Router, webpubsub::ConfigError> {
         .entra(tenant.validation)
         .build()?;
     Ok(Router::new()
+        .route("/", axum::routing::get(index))
         .route_service("/negotiate", negotiate)
         .nest_service("/eventhandler", events))
+}
+
+/// `GET /`: what this app serves, for whoever opens it in a browser.
+async fn index() -> &'static str {
+    "A keyless Web PubSub app (no web page of its own):\n\
+     GET /negotiate?name=<you>  a client URL from the service's :generateToken\n\
+     POST /eventhandler         the hub's event handler (Entra ID bearer tokens)\n\
+     Connect a client to the negotiated URL (subprotocol json.webpubsub.azure.v1)\n\
+     and send user event `message`: every client gets it, broadcast by the app.\n"
 }
 
 /// The app and the emulator it runs against.
@@ -169,6 +179,8 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,webpubsub=info".into()),
         )
+        // Colours for a terminal only, not in a file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     common::exit(run().await)
 }
@@ -180,7 +192,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     println!();
-    println!("  Keyless chat (no access key anywhere):");
+    println!("  Keyless Web PubSub app (no access key anywhere):");
     println!("  negotiate:  http://{}/negotiate?name=<you>", running.app);
     println!(
         "  service:    the emulator at {} (local auth disabled; Entra ID issuer {})",
@@ -188,6 +200,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         running.emulator.issuer()
     );
     println!("  live view:  {}/_emulator", running.emulator.endpoint());
+    println!();
+    println!(
+        "  Try it (Node 22): alice sends a chat line; every client gets it back as a broadcast"
+    );
+    println!(
+        "    {}",
+        common::node_client_command(
+            &format!("http://{}/negotiate?name=alice", running.app),
+            "message",
+            "hello from alice"
+        )
+    );
     println!();
     tokio::signal::ctrl_c().await?;
     running.emulator.shutdown().await;
@@ -252,6 +276,18 @@ mod tests {
         })
         .await
         .expect("the frame arrives")
+    }
+
+    #[tokio::test]
+    async fn the_root_says_what_the_app_serves() {
+        let running = start(0, 0).await.unwrap();
+        let response = reqwest::get(format!("http://{}/", running.app))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let text = response.text().await.unwrap();
+        assert!(text.contains("GET /negotiate?name=<you>"), "{text}");
+        running.emulator.shutdown().await;
     }
 
     #[tokio::test]

@@ -338,6 +338,8 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,webpubsub=info".into()),
         )
+        // Colours for a terminal only, not in a file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     common::exit(run().await)
 }
@@ -375,14 +377,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     for (name, secret) in DEVICES {
         println!("    {name} / {secret}");
     }
-    println!(
-        "    {} (banned)",
-        BANNED
-            .iter()
-            .map(|(n, _)| *n)
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    for (name, secret) in BANNED {
+        println!("    {name} / {secret} (banned: its CONNECT is refused, 5 / 0x8A)");
+    }
     println!();
     println!("  Publish a reading as {device} (MQTT 5 over WebSocket, with MQTT.js):");
     println!("    {}", publish_command(&url, device, password));

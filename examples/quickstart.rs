@@ -112,6 +112,8 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,webpubsub=debug".into()),
         )
+        // Colours for a terminal only, not in a file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     common::exit(run().await)
 }
@@ -128,6 +130,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("Web PubSub event handler for hub `{HUB}` listening on {url}");
     println!("Client URLs: curl '{base}/negotiate?id=alice'");
+    println!("Connect a client (Node 22; it sends user event `hello` and prints the echo):");
+    println!(
+        "  {}",
+        common::node_client_command(&format!("{base}/negotiate?id=alice"), "hello", "hi")
+    );
     if from_env.is_some() {
         println!("Set the hub's event handler URL template to https://<public host>/eventhandler");
     } else {
@@ -163,6 +170,46 @@ mod tests {
     use super::*;
     use tower::ServiceExt;
     use webpubsub::testing;
+
+    /// The Node client `run` prints, run verbatim against the app and the
+    /// emulator: it connects, sends `hello`, and gets the echo.
+    #[tokio::test]
+    async fn the_printed_node_client_gets_its_echo_through_the_emulator() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let emulator = webpubsub_emulator::Emulator::builder()
+            .host("127.0.0.1")
+            .hub(webpubsub_emulator::HubSettings::new(HUB).event_handler(
+                webpubsub_emulator::EventHandlerSettings::new(format!("{base}/eventhandler")),
+            ))
+            .build()
+            .unwrap()
+            .start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let router = app(&emulator.connection_string()).unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let command =
+            common::node_client_command(&format!("{base}/negotiate?id=alice"), "hello", "hi");
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&command)
+                .output()
+                .expect("sh runs (the tests need Node.js 22 or later)")
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        assert!(stdout.contains(r#""event":"connected""#), "{stdout}");
+        assert!(
+            stdout.contains(r#""from":"server","dataType":"text","data":"hi""#),
+            "the echo: {stdout}"
+        );
+        emulator.shutdown().await;
+    }
 
     fn event(e: testing::TestEvent) -> axum::http::Request<axum::body::Body> {
         e.uri("/eventhandler").sign_as(LOCAL_CONNECTION_STRING)
