@@ -456,9 +456,10 @@ impl EmulatorBuilder {
     ///
     /// - [`ConfigError::EmptyAccessKey`] for an empty or blank key (primary or secondary);
     /// - [`ConfigError::InvalidHub`] / [`ConfigError::DuplicateHub`] for a bad or repeated hub;
-    /// - [`ConfigError::InvalidEndpoint`] for an event handler URL that is
-    ///   not `http(s)`, or a blank [managed identity](crate::EventHandlerSettings::managed_identity) resource;
-    /// - [`ConfigError::InvalidSetting`] for a managed identity resource
+    /// - [`ConfigError::InvalidSetting`] for an event handler URL that is
+    ///   not `http(s)` with a host, a blank
+    ///   [managed identity](crate::EventHandlerSettings::managed_identity)
+    ///   resource, a managed identity resource
     ///   that is the REST API's audience ([`WEBPUBSUB_AUDIENCE`](crate::WEBPUBSUB_AUDIENCE),
     ///   any case, with or without a trailing `/` or `/.default`: a bearer
     ///   for the REST API is never sent to an event handler), an empty or
@@ -485,9 +486,14 @@ impl EmulatorBuilder {
                     matches!(u.scheme(), "http" | "https") && u.host_str().is_some()
                 });
                 if !ok {
-                    return Err(ConfigError::InvalidEndpoint {
-                        value: handler.url_template.clone(),
-                        reason: "an event handler URL template must be an http(s) URL".to_owned(),
+                    return Err(ConfigError::InvalidSetting {
+                        setting: "EventHandlerSettings::new (--hub NAME=URL)",
+                        reason: format!(
+                            "hub `{}`: `{}` is not an http(s) URL with a host; write it in \
+                             full, e.g. http://127.0.0.1:3000/eventhandler",
+                            hub.name,
+                            webpubsub::__emulator::excerpt(&handler.url_template)
+                        ),
                     });
                 }
                 if handler
@@ -495,10 +501,13 @@ impl EmulatorBuilder {
                     .as_deref()
                     .is_some_and(|r| r.trim().is_empty())
                 {
-                    return Err(ConfigError::InvalidEndpoint {
-                        value: handler.url_template.clone(),
-                        reason: "its managed identity resource (the token audience) is blank"
-                            .to_owned(),
+                    return Err(ConfigError::InvalidSetting {
+                        setting: "EventHandlerSettings::managed_identity (--hub-auth)",
+                        reason: format!(
+                            "hub `{}`: the managed identity resource (the token audience) is \
+                             blank; give your app's audience, e.g. api://my-app",
+                            hub.name
+                        ),
                     });
                 }
                 if let Some(resource) = handler

@@ -121,10 +121,31 @@ fn a_blank_access_key_flag_is_refused_with_the_configuration_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err,
+        "error: --access-key is empty: give a key (any text that is not blank), \
+         or leave the flag out to use the emulator's local key\n"
+    );
+}
+
+#[test]
+fn a_hub_url_without_a_scheme_is_refused_in_the_flags_words() {
+    let out = Command::new(BIN)
+        .args(["--port", "0", "--hub", "chat=localhost:3000/eventhandler"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.starts_with("error: access key is empty or blank"),
+        err.contains(
+            "`localhost:3000/eventhandler` is not an http(s) URL with a host \
+             (did you mean http://localhost:3000/eventhandler?); write NAME=URL, \
+             e.g. chat=http://127.0.0.1:3000/eventhandler"
+        ),
         "{err}"
     );
+    assert!(!err.contains("connection string"), "{err}");
 }
 
 #[tokio::test]

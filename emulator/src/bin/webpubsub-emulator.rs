@@ -130,12 +130,27 @@ fn hub_auth(value: &str) -> Result<(String, String), String> {
         .ok_or_else(|| "write NAME=RESOURCE, e.g. chat=api://my-app".to_owned())
 }
 
-/// `--hub NAME=URL`.
+/// `--hub NAME=URL`: the URL (a template: `{hub}` and `{event}` allowed)
+/// must be an absolute http(s) URL.
 fn hub(value: &str) -> Result<(String, String), String> {
-    value
+    let (name, url) = value
         .split_once('=')
-        .map(|(name, url)| (name.to_owned(), url.to_owned()))
-        .ok_or_else(|| "write NAME=URL, e.g. chat=http://127.0.0.1:3000/eventhandler".to_owned())
+        .ok_or_else(|| "write NAME=URL, e.g. chat=http://127.0.0.1:3000/eventhandler".to_owned())?;
+    let sample = url.replace("{hub}", "hub").replace("{event}", "connect");
+    let absolute = url::Url::parse(&sample)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    if !absolute {
+        let hint = if url.contains("://") {
+            String::new()
+        } else {
+            format!(" (did you mean http://{url}?)")
+        };
+        return Err(format!(
+            "`{url}` is not an http(s) URL with a host{hint}; write NAME=URL, \
+             e.g. {name}=http://127.0.0.1:3000/eventhandler"
+        ));
+    }
+    Ok((name.to_owned(), url.to_owned()))
 }
 
 /// A cap: a whole number of at least 1.
@@ -181,6 +196,8 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,webpubsub=debug".into()),
         )
+        // Colours for a terminal only, not in a file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -193,6 +210,17 @@ async fn main() -> ExitCode {
 
 /// Starts the emulator, prints its connection string, and serves until Ctrl-C.
 async fn run(args: Args) -> Result<(), String> {
+    if args
+        .access_key
+        .as_deref()
+        .is_some_and(|k| k.trim().is_empty())
+    {
+        return Err(
+            "--access-key is empty: give a key (any text that is not blank), \
+                    or leave the flag out to use the emulator's local key"
+                .to_owned(),
+        );
+    }
     let key = args.access_key.as_deref().unwrap_or(DEFAULT_ACCESS_KEY);
     let mut builder = Emulator::builder()
         .access_key(key)
