@@ -4,8 +4,8 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `client` | yes | `client`: `WebPubSubServiceClient`, the REST API client (reqwest with rustls) |
-//! | `entra` | no | keyless (Microsoft Entra ID): the client with any `TokenCredential`, client URLs from `:generateToken`, and `entra`'s bearer-token check of upstream events (implies `client`; Rust 1.88) |
+//! | `client` | yes | [`client`]: [`WebPubSubServiceClient`], the REST API client (reqwest with rustls) |
+//! | `entra` | no | keyless (Microsoft Entra ID): the client with any `TokenCredential`, client URLs from `:generateToken`, and [`entra`]'s bearer-token check of upstream events (implies `client`; Rust 1.88) |
 //!
 //! Everything else is always available: the upstream, [`testing`], and
 //! client access URLs ([`client_access`]), so an upstream-only application
@@ -16,7 +16,7 @@
 //!
 //! The root holds what an application writes most: [`EventRouter`],
 //! [`EventHandler`] and [`event_handler`], the event requests and answers,
-//! [`ConfigError`] and `WebPubSubServiceClient` (feature `client`). The rest is in modules
+//! [`ConfigError`] and [`WebPubSubServiceClient`] (feature `client`). The rest is in modules
 //! named after what they are about:
 //!
 //! | module | for |
@@ -26,13 +26,29 @@
 //! | [`extract`], [`reply`] | what `#[event_handler]` methods may take ([`Json`](extract::Json), …) and return |
 //! | [`state`] | typed connection state |
 //! | [`upstream`] | the validation layer alone, [`decode_event`](upstream::decode_event), [`Rejection`](upstream::Rejection) |
-//! | `entra` | Microsoft Entra ID bearer tokens on events (feature `entra`) |
+//! | [`entra`] | Microsoft Entra ID bearer tokens on events (feature `entra`) |
 //! | [`config`] | [`AccessKey`](config::AccessKey), [`ConnectionString`](config::ConnectionString) |
-//! | `client` | the REST client's requests, messages, errors and retries (feature `client`) |
+//! | [`client`] | the REST client's requests, messages, errors and retries (feature `client`) |
 //! | [`client_access`] | signed client URLs and the `/negotiate` endpoint |
 //! | [`names`] | hub and group names |
 //! | [`testing`] | signed fake events for tests |
 //! | [`wire`] | the wire format itself, for tools that speak it |
+//!
+//! (Items of a feature that is off link to their docs.rs pages.)
+#![cfg_attr(
+    feature = "client",
+    doc = "[`client`]: crate::client\n[`WebPubSubServiceClient`]: crate::WebPubSubServiceClient"
+)]
+#![cfg_attr(
+    not(feature = "client"),
+    doc = "[`client`]: https://docs.rs/webpubsub/latest/webpubsub/client/index.html\n\
+           [`WebPubSubServiceClient`]: https://docs.rs/webpubsub/latest/webpubsub/struct.WebPubSubServiceClient.html"
+)]
+#![cfg_attr(feature = "entra", doc = "[`entra`]: crate::entra")]
+#![cfg_attr(
+    not(feature = "entra"),
+    doc = "[`entra`]: https://docs.rs/webpubsub/latest/webpubsub/entra/index.html"
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The entry points, at the root: what an application writes most.
