@@ -169,9 +169,15 @@ impl EntraValidation {
     /// keys. A GUID given here is used as it is, never replaced by the
     /// document's.
     ///
+    /// Building refuses a `tenant_id` that is empty or has characters
+    /// other than ASCII letters, digits, `-` and `.`, and the multi-tenant
+    /// aliases `common`, `organizations` and `consumers` (they name no
+    /// single tenant; Microsoft Learn, "OpenID Connect on the Microsoft
+    /// identity platform"), with [`ConfigError::InvalidEntraValidation`].
+    ///
     /// ```
     /// use webpubsub::entra::EntraValidation;
-    /// use webpubsub::EventRouter;
+    /// use webpubsub::{ConfigError, EventRouter};
     /// # #[derive(Clone)] struct Chat;
     /// # #[webpubsub::async_trait] impl webpubsub::EventHandler for Chat {}
     ///
@@ -179,6 +185,12 @@ impl EntraValidation {
     ///     .audience("api://my-chat-upstream")
     ///     .allowed_caller("6e7f1a52-0c35-4bde-9d5c-2b5a0c2d3a11");
     /// assert!(EventRouter::builder().hub("chat", Chat).entra(by_domain).build().is_ok());
+    ///
+    /// let every_tenant = EntraValidation::new("common")
+    ///     .audience("api://my-chat-upstream")
+    ///     .allowed_caller("6e7f1a52-0c35-4bde-9d5c-2b5a0c2d3a11");
+    /// let error = EventRouter::builder().hub("chat", Chat).entra(every_tenant).build().unwrap_err();
+    /// assert!(matches!(error, ConfigError::InvalidEntraValidation { .. }));
     /// ```
     pub fn new(tenant_id: impl Into<String>) -> Self {
         Self {
@@ -281,6 +293,16 @@ impl EntraValidation {
                 self.tenant
             )));
         }
+        if MULTI_TENANT_ALIASES
+            .iter()
+            .any(|alias| self.tenant.eq_ignore_ascii_case(alias))
+        {
+            return Err(invalid(format!(
+                "tenant id `{}` names no single tenant: give your tenant's GUID or one of \
+                 its verified domain names",
+                self.tenant
+            )));
+        }
         if self.audiences.iter().all(|a| a.trim().is_empty()) {
             return Err(invalid(
                 "no audience: add the resource set on the event handler with `.audience(..)`"
@@ -316,6 +338,12 @@ impl EntraValidation {
         })
     }
 }
+
+/// The `{tenant}` values of Entra ID's endpoints that stand for many
+/// tenants (Microsoft Learn, "OpenID Connect on the Microsoft identity
+/// platform"): their discovery document's issuer is a template, so the
+/// tokens' tenant could not be pinned.
+const MULTI_TENANT_ALIASES: [&str; 3] = ["common", "organizations", "consumers"];
 
 /// `https`, or `http` to a loopback host.
 pub(crate) fn check_url(url: &str) -> Result<(), String> {
@@ -529,6 +557,15 @@ mod tests {
             ok().authority("http://login.example.com"),
             ok().authority("ftp://127.0.0.1"),
             ok().authority("not a url"),
+            EntraValidation::new("common")
+                .audience("a")
+                .allowed_caller("c"),
+            EntraValidation::new("Organizations")
+                .audience("a")
+                .allowed_caller("c"),
+            EntraValidation::new("consumers")
+                .audience("a")
+                .allowed_caller("c"),
         ];
         for settings in bad {
             let shown = format!("{settings:?}");
@@ -546,6 +583,27 @@ mod tests {
         assert!(EntraValidation::new("t")
             .audience("a")
             .insecure_allow_any_caller()
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn a_multi_tenant_alias_is_refused_with_what_to_give_instead() {
+        let error = EntraValidation::new("common")
+            .audience("a")
+            .allowed_caller("c")
+            .build()
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("GUID or one of its verified domain names"),
+            "{error}"
+        );
+        // A domain name merely containing an alias is a domain name.
+        assert!(EntraValidation::new("common.example")
+            .audience("a")
+            .allowed_caller("c")
             .build()
             .is_ok());
     }
