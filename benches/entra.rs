@@ -32,7 +32,8 @@ use webpubsub::{
     UserEventResponse,
 };
 
-const TENANT: &str = "bench-tenant";
+/// A tenant id is a GUID (a domain name is resolved through the discovery document).
+const TENANT: &str = "0b3e0000-0000-4000-8000-00000000be01";
 const AUDIENCE: &str = "api://bench";
 const CALLER: &str = "bench-identity";
 const KEY: &str = "anAccessKeyForBenchmarks0123456789";

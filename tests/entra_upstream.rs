@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::routing::get;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -27,6 +27,8 @@ use webpubsub::{testing, ConfigError, EventRouter};
 const TENANT: &str = "7a3c0c59-4c5c-4d2a-9d10-0c1f7c6a1111";
 const AUDIENCE: &str = "api://chat-upstream";
 const CALLER: &str = "0d9f3a4e-1111-4c2b-8a11-5e0f3c2b9d01";
+/// A verified domain name of [`TENANT`].
+const DOMAIN: &str = "contoso.example";
 
 /// A signing key and its `kid`.
 struct Signer {
@@ -87,6 +89,10 @@ struct Tenant {
     down: Arc<Mutex<bool>>,
     /// Wait this long before answering the key set.
     delay: Arc<Mutex<Duration>>,
+    /// The discovery document's `issuer` instead of [`Tenant::issuer`].
+    document_issuer: Arc<Mutex<Option<String>>>,
+    /// The `{tenant}` path segment of each discovery request.
+    asked_for: Arc<Mutex<Vec<String>>>,
     base: String,
 }
 
@@ -99,21 +105,27 @@ impl Tenant {
             fetches: Arc::default(),
             down: Arc::default(),
             delay: Arc::default(),
+            document_issuer: Arc::default(),
+            asked_for: Arc::default(),
             base,
         };
         let app = axum::Router::new()
             .route(
                 "/{tenant}/v2.0/.well-known/openid-configuration",
-                get(|State(t): State<Tenant>| async move {
-                    if *t.down.lock().unwrap() {
-                        return Err(axum::http::StatusCode::SERVICE_UNAVAILABLE);
-                    }
-                    Ok(json_body(json!({
-                        "issuer": t.issuer(),
-                        "jwks_uri": format!("{}/{TENANT}/discovery/v2.0/keys", t.base),
-                        "id_token_signing_alg_values_supported": ["RS256"],
-                    })))
-                }),
+                get(
+                    |State(t): State<Tenant>, Path(asked): Path<String>| async move {
+                        t.asked_for.lock().unwrap().push(asked);
+                        if *t.down.lock().unwrap() {
+                            return Err(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+                        }
+                        let issuer = t.document_issuer.lock().unwrap().clone();
+                        Ok(json_body(json!({
+                            "issuer": issuer.unwrap_or_else(|| t.issuer()),
+                            "jwks_uri": format!("{}/{TENANT}/discovery/v2.0/keys", t.base),
+                            "id_token_signing_alg_values_supported": ["RS256"],
+                        })))
+                    },
+                ),
             )
             .route(
                 "/{tenant}/discovery/v2.0/keys",
@@ -143,6 +155,14 @@ impl Tenant {
 
     fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// [`Tenant::validation`] with the tenant given by domain name.
+    fn validation_by_domain(&self) -> EntraValidation {
+        EntraValidation::new(DOMAIN)
+            .authority(&self.base)
+            .audience(AUDIENCE)
+            .allowed_caller(CALLER)
     }
 
     /// Claims of a valid token from the Web PubSub identity.
@@ -728,4 +748,137 @@ async fn a_remembered_token_is_still_refused_once_expired_or_its_key_withdrawn()
         call(&router, event(Some(&long))).await.text(),
         "bearer token refused: unknown signing key (kid)"
     );
+}
+
+/// Issue 22, item 1: a tenant given by a verified domain name. Entra ID
+/// answers the discovery document asked for by domain with the tenant's
+/// GUID in `issuer`, and signs `tid` as that GUID: the validator learns the
+/// GUID there and checks `iss` and `tid` against it.
+#[tokio::test]
+async fn a_tenant_given_by_domain_name_is_checked_against_the_guid_its_discovery_document_names() {
+    let signer = Signer::new("key-1");
+    let tenant = Tenant::start(vec![signer.jwk()]).await;
+    let (router, calls) = router(tenant.validation_by_domain());
+    let claims = tenant.claims();
+    assert_eq!(claims["iss"], format!("{}/{TENANT}/v2.0", tenant.base));
+    assert_eq!(claims["tid"], TENANT);
+    let answer = call(&router, event(Some(&bearer(&signer.sign(&claims))))).await;
+    assert_eq!(answer.status, 204, "{}", answer.text());
+    assert_eq!(call_count(&calls), 1);
+    assert_eq!(
+        *tenant.asked_for.lock().unwrap(),
+        [DOMAIN],
+        "the discovery document is asked for by domain name"
+    );
+
+    let other_tenant = "5b1d2c3e-2222-4d3c-9b22-6f1e4d3cae02";
+    let refused = [
+        ("another tenant's tid", json!({"tid": other_tenant})),
+        ("tid written as the domain", json!({"tid": DOMAIN})),
+        (
+            "iss of another tenant",
+            json!({"iss": format!("{}/{other_tenant}/v2.0", tenant.base)}),
+        ),
+        (
+            "iss naming the domain",
+            json!({"iss": format!("{}/{DOMAIN}/v2.0", tenant.base)}),
+        ),
+        (
+            "iss of the public cloud's v2.0 form, not this document's",
+            json!({"iss": format!("https://login.microsoftonline.com/{TENANT}/v2.0")}),
+        ),
+    ];
+    for (name, change) in refused {
+        let token = signer.sign(&with(claims.clone(), change));
+        let (answer, logs) = call_logged(&router, event(Some(&bearer(&token)))).await;
+        assert_eq!(answer.status, 401, "{name}");
+        assert_eq!(
+            answer.text(),
+            "bearer token refused: wrong issuer or tenant",
+            "{name}"
+        );
+        let logged = logs.rejections();
+        assert_eq!(logged.len(), 1, "{name}: {logged:#?}");
+        assert_eq!(
+            logged[0].field("reason"),
+            Some("bearer token refused: wrong issuer or tenant"),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        call_count(&calls),
+        1,
+        "no refused event reaches the handler"
+    );
+    assert_eq!(tenant.fetches(), 1);
+}
+
+/// Issue 22, item 1: without a GUID in the discovery document's issuer the
+/// tenant given by domain is unknown, and no token is accepted; the log
+/// says why.
+#[tokio::test]
+async fn a_tenant_given_by_domain_name_accepts_no_token_when_the_discovery_issuer_has_no_guid() {
+    let signer = Signer::new("key-1");
+    let tenant = Tenant::start(vec![signer.jwk()]).await;
+    for document_issuer in [
+        format!("{}/{DOMAIN}/v2.0", tenant.base),
+        format!("{}/{{tenantid}}/v2.0", tenant.base),
+        format!("{}/v2.0", tenant.base),
+        "not a url".to_owned(),
+    ] {
+        *tenant.document_issuer.lock().unwrap() = Some(document_issuer.clone());
+        // Interval zero: every token makes a fetch, and a log line.
+        let (router, calls) = router(
+            tenant
+                .validation_by_domain()
+                .key_refresh_interval(Duration::ZERO),
+        );
+        // Whatever the token says: its own issuer, or the GUID form.
+        for iss in [document_issuer.clone(), tenant.issuer()] {
+            let token = signer.sign(&with(tenant.claims(), json!({ "iss": iss })));
+            let (answer, logs) = call_logged(&router, event(Some(&bearer(&token)))).await;
+            assert_eq!(answer.status, 401, "{document_issuer}");
+            assert_eq!(
+                answer.text(),
+                "bearer token refused: the tenant's signing keys are unavailable",
+                "{document_issuer}"
+            );
+            assert_eq!(logs.rejections().len(), 1, "{document_issuer}");
+            let why = logs.with_target("webpubsub::entra");
+            assert!(
+                why.iter().any(|e| e.level == tracing::Level::WARN
+                    && e.field("message")
+                        .is_some_and(|m| m.contains("names no tenant GUID")
+                            && m.contains(DOMAIN)
+                            && m.contains(&document_issuer))),
+                "{document_issuer}: {why:#?}"
+            );
+        }
+        assert_eq!(call_count(&calls), 0, "{document_issuer}");
+    }
+}
+
+/// A tenant given by GUID is checked as it always was: its own id, even
+/// when the discovery document's issuer is the multi-tenant template.
+#[tokio::test]
+async fn a_tenant_given_by_guid_fills_a_templated_discovery_issuer_with_its_own_id() {
+    let signer = Signer::new("key-1");
+    let tenant = Tenant::start(vec![signer.jwk()]).await;
+    *tenant.document_issuer.lock().unwrap() = Some(format!("{}/{{tenantid}}/v2.0", tenant.base));
+    let (router, calls) = router(tenant.validation());
+    let token = signer.sign(&tenant.claims());
+    assert_eq!(
+        call(&router, event(Some(&bearer(&token)))).await.status,
+        204
+    );
+    let other = signer.sign(&with(
+        tenant.claims(),
+        json!({"tid": "5b1d2c3e-2222-4d3c-9b22-6f1e4d3cae02"}),
+    ));
+    assert_eq!(
+        call(&router, event(Some(&bearer(&other)))).await.status,
+        401
+    );
+    assert_eq!(call_count(&calls), 1);
+    assert_eq!(*tenant.asked_for.lock().unwrap(), [TENANT]);
 }

@@ -17,6 +17,13 @@
 //! - one fetch at a time: concurrent requests wait for it and then read its
 //!   result; each fetch has a timeout, so a slow endpoint cannot hold a
 //!   request longer than that.
+//!
+//! A fetch also settles the tenant's GUID, which `tid` and the v1.0 issuer
+//! are compared with: the configured tenant when it is a GUID, else (a
+//! domain name) the GUID that the discovery document's `issuer` names as
+//! its first path segment. A document whose issuer names none makes the
+//! fetch fail: its keys are not used, so no token is accepted before the
+//! GUID is known.
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::collections::HashMap;
@@ -41,7 +48,8 @@ const MAX_KEYS: usize = 64;
 #[derive(Debug)]
 pub(crate) struct KeyStore {
     discovery_url: String,
-    /// `{tenantid}` in a multi-tenant document's issuer is replaced by this.
+    /// The configured tenant: a GUID, or a domain name whose GUID the
+    /// discovery document names.
     tenant: String,
     http: reqwest::Client,
     fetch_timeout: Duration,
@@ -55,6 +63,7 @@ pub(crate) struct KeyStore {
 struct Cached {
     keys: HashMap<String, RsaKey>,
     issuer: Option<String>,
+    tenant_id: Option<String>,
     fetched: Option<Instant>,
     last_attempt: Option<Instant>,
     /// Counts successful fetches: tokens checked under older keys are
@@ -62,11 +71,14 @@ struct Cached {
     generation: u64,
 }
 
-/// A key, and the issuer named by the document it came from.
+/// A key, and the issuer and tenant GUID of the document it came from.
 #[derive(Debug, Clone)]
 pub(crate) struct Found {
     pub(crate) key: RsaKey,
     pub(crate) issuer: String,
+    /// What `tid` must be: the configured tenant when it is a GUID, else
+    /// the GUID in the discovery document's issuer.
+    pub(crate) tenant_id: String,
     /// Which fetch the key came from.
     pub(crate) generation: u64,
 }
@@ -147,6 +159,7 @@ impl KeyStore {
         Some(Found {
             key: cached.keys.get(kid)?.clone(),
             issuer: cached.issuer.clone()?,
+            tenant_id: cached.tenant_id.clone()?,
             generation: cached.generation,
         })
     }
@@ -176,16 +189,22 @@ impl KeyStore {
             .last_attempt = Some(Instant::now());
         let fetched = tokio::time::timeout(self.fetch_timeout, self.fetch_keys()).await;
         match fetched {
-            Ok(Ok((issuer, keys))) => {
+            Ok(Ok(Fetched {
+                issuer,
+                tenant_id,
+                keys,
+            })) => {
                 tracing::debug!(
                     target: "webpubsub::entra",
                     keys = keys.len(),
                     %issuer,
+                    %tenant_id,
                     "fetched the Entra ID signing keys"
                 );
                 let mut cached = self.cached.write().unwrap_or_else(PoisonError::into_inner);
                 cached.keys = keys;
                 cached.issuer = Some(issuer);
+                cached.tenant_id = Some(tenant_id);
                 cached.fetched = Some(Instant::now());
                 cached.generation += 1;
             }
@@ -203,8 +222,20 @@ impl KeyStore {
         }
     }
 
-    async fn fetch_keys(&self) -> Result<(String, HashMap<String, RsaKey>), String> {
+    async fn fetch_keys(&self) -> Result<Fetched, String> {
         let discovery: Discovery = self.get_json(&self.discovery_url).await?;
+        let tenant_id = if super::is_guid(&self.tenant) {
+            self.tenant.clone()
+        } else {
+            tenant_id_of_issuer(&discovery.issuer).ok_or_else(|| {
+                format!(
+                    "the tenant is given by domain name (`{}`) and the discovery document's \
+                     issuer `{}` names no tenant GUID, so tokens cannot be checked; \
+                     configure the tenant's GUID instead",
+                    self.tenant, discovery.issuer
+                )
+            })?
+        };
         super::check_url(&discovery.jwks_uri).map_err(|e| format!("jwks_uri: {e}"))?;
         let set: KeySet = self.get_json(&discovery.jwks_uri).await?;
         let keys: HashMap<String, RsaKey> = set
@@ -216,8 +247,12 @@ impl KeyStore {
         if keys.is_empty() {
             return Err(format!("{} lists no RSA signing key", discovery.jwks_uri));
         }
-        let issuer = discovery.issuer.replace("{tenantid}", &self.tenant);
-        Ok((issuer, keys))
+        let issuer = discovery.issuer.replace("{tenantid}", &tenant_id);
+        Ok(Fetched {
+            issuer,
+            tenant_id,
+            keys,
+        })
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
@@ -243,6 +278,23 @@ impl KeyStore {
         }
         serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))
     }
+}
+
+/// What one successful fetch yields.
+struct Fetched {
+    /// The discovery document's issuer, `{tenantid}` filled in.
+    issuer: String,
+    tenant_id: String,
+    keys: HashMap<String, RsaKey>,
+}
+
+/// The tenant GUID a discovery document's issuer names: its first path
+/// segment (`https://login.microsoftonline.com/{GUID}/v2.0`,
+/// `https://sts.windows.net/{GUID}/`), lowercased as Entra ID writes `tid`.
+fn tenant_id_of_issuer(issuer: &str) -> Option<String> {
+    let url = url::Url::parse(issuer).ok()?;
+    let first = url.path_segments()?.next()?;
+    super::is_guid(first).then(|| first.to_ascii_lowercase())
 }
 
 /// An RSA signature key of a key set, by `kid`; other entries are skipped.
@@ -284,5 +336,50 @@ mod tests {
             .collect();
         kids.sort();
         assert_eq!(kids, ["a", "b"]);
+    }
+
+    #[test]
+    fn the_tenant_guid_is_the_first_path_segment_of_the_issuer() {
+        let guid = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        for (issuer, expected) in [
+            (
+                format!("https://login.microsoftonline.com/{guid}/v2.0"),
+                Some(guid),
+            ),
+            (format!("https://sts.windows.net/{guid}/"), Some(guid)),
+            (
+                format!("https://login.microsoftonline.us/{guid}/v2.0"),
+                Some(guid),
+            ),
+            (
+                format!("http://127.0.0.1:9000/{}/v2.0", guid.to_uppercase()),
+                Some(guid),
+            ),
+            (
+                "https://login.microsoftonline.com/{tenantid}/v2.0".to_owned(),
+                None,
+            ),
+            (
+                "https://login.microsoftonline.com/contoso.com/v2.0".to_owned(),
+                None,
+            ),
+            (
+                format!("https://login.microsoftonline.com/v2.0/{guid}"),
+                None,
+            ),
+            (
+                format!("https://login.microsoftonline.com/{guid}x/v2.0"),
+                None,
+            ),
+            ("https://login.microsoftonline.com".to_owned(), None),
+            (format!("{guid}/v2.0"), None),
+            (String::new(), None),
+        ] {
+            assert_eq!(
+                tenant_id_of_issuer(&issuer).as_deref(),
+                expected,
+                "{issuer}"
+            );
+        }
     }
 }

@@ -22,11 +22,14 @@
 //!   refused), with a key of the tenant's OpenID discovery document
 //!   (`{authority}/{tenant}/v2.0/.well-known/openid-configuration`), fetched
 //!   as [the key cache](#keys) describes, never per request;
-//! - `iss`: the document's issuer (`https://login.microsoftonline.com/{tenant}/v2.0`
+//! - `iss`: exactly the document's issuer (`https://login.microsoftonline.com/{tenant GUID}/v2.0`
 //!   for v2.0 tokens) or, with the public cloud's authority, the v1.0
-//!   issuer `https://sts.windows.net/{tenant}/` (the version a token gets
-//!   depends on the resource application's `accessTokenAcceptedVersion`);
-//!   `tid`, when present, must be the tenant;
+//!   issuer of the same tenant, `https://sts.windows.net/{tenant GUID}/`
+//!   (the version a token gets depends on the resource application's
+//!   `accessTokenAcceptedVersion`); no other form, the domain-name form
+//!   included. `tid`, when present, must be the tenant's GUID. A tenant
+//!   given by domain name is resolved to its GUID through the discovery
+//!   document (see [`EntraValidation::new`]);
 //! - `exp` and `nbf`, with a clock skew (default 60 s);
 //! - `aud`: one of the configured audiences (the resource set on the event
 //!   handler: an application ID URI or a client id);
@@ -144,7 +147,51 @@ impl fmt::Debug for EntraValidation {
 }
 
 impl EntraValidation {
-    /// Tokens of the tenant `tenant_id` (its GUID, or a verified domain name).
+    /// Tokens of the tenant `tenant_id`: its GUID
+    /// (`72f988bf-86f1-41af-91ab-2d7cd011db47`), or one of its verified
+    /// domain names (`contoso.onmicrosoft.com`, `contoso.com`).
+    ///
+    /// Entra ID serves a tenant's discovery document under either name
+    /// (`{authority}/{tenant}/v2.0/.well-known/openid-configuration`), but a
+    /// token always names its tenant by GUID: `tid` is the GUID, and `iss`
+    /// is `https://login.microsoftonline.com/{GUID}/v2.0` (v2.0) or
+    /// `https://sts.windows.net/{GUID}/` (v1.0) (Microsoft Learn, "Access
+    /// token claims reference" and "Access tokens in the Microsoft identity
+    /// platform"). So with a domain name, the validator learns the GUID
+    /// from the `issuer` of the discovery document it fetches for the keys
+    /// (the first path segment of that URL; Entra ID answers a document
+    /// asked for by domain name with the GUID form there), and compares
+    /// `tid` and `iss` with that GUID. Until a document has named a GUID,
+    /// no token is accepted: a document whose `issuer` names none makes the
+    /// fetch fail, logged under `webpubsub::entra` with the issuer it
+    /// named, and events are refused with `401` (`the tenant's signing keys
+    /// are unavailable`). The GUID is learned again with every fetch of the
+    /// keys. A GUID given here is used as it is, never replaced by the
+    /// document's.
+    ///
+    /// Building refuses a `tenant_id` that is empty or has characters
+    /// other than ASCII letters, digits, `-` and `.`, and the multi-tenant
+    /// aliases `common`, `organizations` and `consumers` (they name no
+    /// single tenant; Microsoft Learn, "OpenID Connect on the Microsoft
+    /// identity platform"), with [`ConfigError::InvalidEntraValidation`].
+    ///
+    /// ```
+    /// use webpubsub::entra::EntraValidation;
+    /// use webpubsub::{ConfigError, EventRouter};
+    /// # #[derive(Clone)] struct Chat;
+    /// # #[webpubsub::async_trait] impl webpubsub::EventHandler for Chat {}
+    ///
+    /// let by_domain = EntraValidation::new("contoso.onmicrosoft.com")
+    ///     .audience("api://my-chat-upstream")
+    ///     .allowed_caller("6e7f1a52-0c35-4bde-9d5c-2b5a0c2d3a11");
+    /// assert!(EventRouter::builder().hub("chat", Chat).entra(by_domain).build().is_ok());
+    ///
+    /// let every_tenant = EntraValidation::new("common")
+    ///     .audience("api://my-chat-upstream")
+    ///     .allowed_caller("6e7f1a52-0c35-4bde-9d5c-2b5a0c2d3a11");
+    /// let error = EventRouter::builder().hub("chat", Chat).entra(every_tenant).build().unwrap_err();
+    /// assert!(matches!(error, ConfigError::InvalidEntraValidation { .. }));
+    /// ```
     pub fn new(tenant_id: impl Into<String>) -> Self {
         Self {
             tenant: tenant_id.into(),
@@ -246,6 +293,16 @@ impl EntraValidation {
                 self.tenant
             )));
         }
+        if MULTI_TENANT_ALIASES
+            .iter()
+            .any(|alias| self.tenant.eq_ignore_ascii_case(alias))
+        {
+            return Err(invalid(format!(
+                "tenant id `{}` names no single tenant: give your tenant's GUID or one of \
+                 its verified domain names",
+                self.tenant
+            )));
+        }
         if self.audiences.iter().all(|a| a.trim().is_empty()) {
             return Err(invalid(
                 "no audience: add the resource set on the event handler with `.audience(..)`"
@@ -266,10 +323,6 @@ impl EntraValidation {
                 .build()
                 .map_err(|e| invalid(format!("HTTP client: {e}")))?,
         };
-        let mut issuers = Vec::new();
-        if self.authority == PUBLIC_CLOUD {
-            issuers.push(format!("https://sts.windows.net/{}/", self.tenant));
-        }
         let keys = keys::KeyStore::new(
             self.discovery_url(),
             self.tenant.clone(),
@@ -278,13 +331,19 @@ impl EntraValidation {
             self.key_refresh_interval,
         );
         Ok(BearerValidator {
+            v1_issuer: self.authority == PUBLIC_CLOUD,
             settings: self,
-            extra_issuers: issuers,
             keys,
             verified: Mutex::default(),
         })
     }
 }
+
+/// The `{tenant}` values of Entra ID's endpoints that stand for many
+/// tenants (Microsoft Learn, "OpenID Connect on the Microsoft identity
+/// platform"): their discovery document's issuer is a template, so the
+/// tokens' tenant could not be pinned.
+const MULTI_TENANT_ALIASES: [&str; 3] = ["common", "organizations", "consumers"];
 
 /// `https`, or `http` to a loopback host.
 pub(crate) fn check_url(url: &str) -> Result<(), String> {
@@ -311,8 +370,10 @@ fn is_loopback(url: &url::Url) -> bool {
 #[derive(Debug)]
 pub(crate) struct BearerValidator {
     settings: EntraValidation,
-    /// Issuers accepted besides the discovery document's own.
-    extra_issuers: Vec<String>,
+    /// Whether the v1.0 issuer (`https://sts.windows.net/{tenant GUID}/`)
+    /// is accepted besides the discovery document's own: with the public
+    /// cloud's authority only.
+    v1_issuer: bool,
     keys: keys::KeyStore,
     /// Tokens that passed, by SHA-256 of their text: the service sends the
     /// same token with every event until it renews it (about an hour), and
@@ -360,13 +421,14 @@ impl BearerValidator {
         let claims = &token.claims;
         let exp = claims.exp.ok_or(BearerRefusal::Malformed)?;
         self.check_time(exp, claims.nbf)?;
-        let issuer_ok = claims.iss.as_deref().is_some_and(|iss| {
-            iss == found.issuer || self.extra_issuers.iter().any(|known| known == iss)
-        });
+        let issuer_ok = claims
+            .iss
+            .as_deref()
+            .is_some_and(|iss| issuer_accepted(iss, &found, self.v1_issuer));
         let tenant_ok = claims
             .tid
             .as_deref()
-            .is_none_or(|tid| tid.eq_ignore_ascii_case(&self.settings.tenant));
+            .is_none_or(|tid| tid.eq_ignore_ascii_case(&found.tenant_id));
         if !issuer_ok || !tenant_ok {
             return Err(BearerRefusal::WrongIssuer);
         }
@@ -420,6 +482,34 @@ impl BearerValidator {
     }
 }
 
+/// The v1.0 issuer is this, the tenant's GUID, and `/`.
+const V1_ISSUER_PREFIX: &str = "https://sts.windows.net/";
+
+/// Whether `iss` is the discovery document's issuer or, when `v1` (the
+/// public cloud), the v1.0 issuer of the same tenant GUID. Nothing else:
+/// not the tenant's domain-name form, not another host's issuer.
+fn issuer_accepted(iss: &str, found: &keys::Found, v1: bool) -> bool {
+    iss == found.issuer
+        || (v1
+            && iss
+                .strip_prefix(V1_ISSUER_PREFIX)
+                .and_then(|rest| rest.strip_suffix('/'))
+                == Some(found.tenant_id.as_str()))
+}
+
+/// Whether `text` is a GUID in its usual form
+/// (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hex digits of either case), as
+/// Entra ID writes tenant ids.
+pub(crate) fn is_guid(text: &str) -> bool {
+    let groups = [8, 4, 4, 4, 12];
+    let mut parts = text.split('-');
+    groups.iter().all(|&len| {
+        parts
+            .next()
+            .is_some_and(|part| part.len() == len && part.bytes().all(|b| b.is_ascii_hexdigit()))
+    }) && parts.next().is_none()
+}
+
 /// The token of the one `Authorization: Bearer <token>` header.
 fn bearer_token(headers: &HeaderMap) -> Result<&str, Rejection> {
     let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
@@ -467,6 +557,15 @@ mod tests {
             ok().authority("http://login.example.com"),
             ok().authority("ftp://127.0.0.1"),
             ok().authority("not a url"),
+            EntraValidation::new("common")
+                .audience("a")
+                .allowed_caller("c"),
+            EntraValidation::new("Organizations")
+                .audience("a")
+                .allowed_caller("c"),
+            EntraValidation::new("consumers")
+                .audience("a")
+                .allowed_caller("c"),
         ];
         for settings in bad {
             let shown = format!("{settings:?}");
@@ -486,6 +585,90 @@ mod tests {
             .insecure_allow_any_caller()
             .build()
             .is_ok());
+    }
+
+    #[test]
+    fn a_multi_tenant_alias_is_refused_with_what_to_give_instead() {
+        let error = EntraValidation::new("common")
+            .audience("a")
+            .allowed_caller("c")
+            .build()
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("GUID or one of its verified domain names"),
+            "{error}"
+        );
+        // A domain name merely containing an alias is a domain name.
+        assert!(EntraValidation::new("common.example")
+            .audience("a")
+            .allowed_caller("c")
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn guids_are_recognised_in_either_case_and_nothing_else_is() {
+        for guid in [
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "72F988BF-86F1-41AF-91AB-2D7CD011DB47",
+            "00000000-0000-0000-0000-000000000000",
+        ] {
+            assert!(is_guid(guid), "{guid}");
+        }
+        for other in [
+            "",
+            "contoso.com",
+            "contoso.onmicrosoft.com",
+            "common",
+            "72f988bf86f141af91ab2d7cd011db47",
+            "{72f988bf-86f1-41af-91ab-2d7cd011db47}",
+            "72f988bf-86f1-41af-91ab-2d7cd011db4",
+            "72f988bf-86f1-41af-91ab-2d7cd011db477",
+            "72f988bf-86f1-41af-91ab-2d7cd011db47-",
+            "72f988bg-86f1-41af-91ab-2d7cd011db47",
+            "72f988bf-86f1-41af-91ab2-d7cd011db47",
+            "72f988bf-86f1-41af-91ab-2d7cd011db47.example",
+        ] {
+            assert!(!is_guid(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn only_the_document_issuer_and_on_the_public_cloud_its_v1_sibling_are_accepted() {
+        let guid = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let found = keys::Found {
+            key: token::RsaKey {
+                n: vec![1],
+                e: vec![1],
+            },
+            issuer: format!("https://login.microsoftonline.com/{guid}/v2.0"),
+            tenant_id: guid.to_owned(),
+            generation: 1,
+        };
+        let v1 = format!("https://sts.windows.net/{guid}/");
+        assert!(issuer_accepted(&found.issuer, &found, true));
+        assert!(issuer_accepted(&found.issuer, &found, false));
+        assert!(issuer_accepted(&v1, &found, true));
+        assert!(
+            !issuer_accepted(&v1, &found, false),
+            "v1.0 on the public cloud only"
+        );
+        for refused in [
+            "https://sts.windows.net/contoso.com/".to_owned(),
+            "https://login.microsoftonline.com/contoso.com/v2.0".to_owned(),
+            format!("https://sts.windows.net/{guid}"),
+            format!("https://sts.windows.net/{guid}//"),
+            format!("https://sts.windows.net/{guid}/v2.0"),
+            "https://sts.windows.net/5b1d2c3e-2222-4d3c-9b22-6f1e4d3cae02/".to_owned(),
+            format!("https://login.microsoftonline.com/{guid}/"),
+            format!("https://login.microsoftonline.us/{guid}/v2.0"),
+            format!("http://login.microsoftonline.com/{guid}/v2.0"),
+            String::new(),
+        ] {
+            assert!(!issuer_accepted(&refused, &found, true), "{refused}");
+        }
     }
 
     #[test]

@@ -242,6 +242,10 @@ macro_rules! validation_builder_methods {
         /// (`Authorization: Bearer`, sent when the hub's event handler
         /// authenticates with a managed identity). With access keys
         /// configured too, both checks must pass; see [`crate::entra`].
+        /// `build()` fails with [`ConfigError::InvalidEntraValidation`](crate::ConfigError::InvalidEntraValidation)
+        /// when `validation` is incomplete or its tenant is not a GUID or a
+        /// domain name ([`EntraValidation::new`](crate::entra::EntraValidation::new)
+        /// says how a domain name is resolved to the tenant's GUID).
         #[cfg(feature = "entra")]
         #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
         pub fn entra(mut self, validation: crate::entra::EntraValidation) -> Self {
