@@ -66,6 +66,17 @@ struct Args {
     #[arg(long, value_name = "N", value_parser = count)]
     max_groups_per_connection: Option<usize>,
 
+    /// Connections kept without a socket (reliable ones waiting for
+    /// recovery, detached MQTT sessions), in all hubs [default: 512]
+    #[arg(long, value_name = "N")]
+    max_detached_connections: Option<usize>,
+
+    /// Bytes one connection may hold (queued and unacknowledged messages,
+    /// pending invocations) before it is cut off as too slow
+    /// [default: 16777216]
+    #[arg(long, value_name = "BYTES", value_parser = count)]
+    send_queue_bytes: Option<usize>,
+
     /// Authenticate the event handler of hub NAME with the emulator's
     /// managed identity: a bearer token with aud=RESOURCE on every event
     /// (not on the abuse-protection OPTIONS); repeat for more hubs
@@ -266,6 +277,12 @@ async fn run(args: Args) -> Result<(), String> {
     }
     if let Some(n) = args.max_groups_per_connection {
         builder = builder.max_groups_per_connection(n);
+    }
+    if let Some(n) = args.max_detached_connections {
+        builder = builder.max_detached_connections(n);
+    }
+    if let Some(n) = args.send_queue_bytes {
+        builder = builder.send_queue_bytes(n);
     }
     let emulator = builder.build().map_err(|e| e.to_string())?;
     let addr = SocketAddr::new(args.bind, args.port);
