@@ -59,6 +59,22 @@ async fn get_json(url: &str) -> Value {
 }
 
 /// Posts the client-credentials form; the status and the JSON answer.
+/// A client-credentials token request with these fields.
+async fn client_credentials(
+    emulator: &RunningEmulator,
+    client_id: &str,
+    secret: &str,
+    scope: &str,
+) -> (StatusCode, Value) {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("client_secret", secret),
+        ("scope", scope),
+    ];
+    token_request(emulator, &form).await
+}
+
 async fn token_request(emulator: &RunningEmulator, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)
@@ -76,16 +92,8 @@ async fn token_request(emulator: &RunningEmulator, form: &[(&str, &str)]) -> (St
 /// A token of the default app registration for `scope`.
 async fn app_token(emulator: &RunningEmulator, scope: &str) -> String {
     let client_id = DEFAULT_CLIENT_ID.to_string();
-    let (status, body) = token_request(
-        emulator,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &client_id),
-            ("client_secret", emulator.client_secret()),
-            ("scope", scope),
-        ],
-    )
-    .await;
+    let (status, body) =
+        client_credentials(emulator, &client_id, emulator.client_secret(), scope).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["access_token"].as_str().unwrap().to_owned()
 }
@@ -200,16 +208,8 @@ async fn discovery_document_and_keys_have_the_entra_v2_shapes() {
 async fn a_token_from_the_token_endpoint_verifies_against_the_served_keys() {
     let emulator = start(builder()).await;
     let client_id = DEFAULT_CLIENT_ID.to_string();
-    let (status, body) = token_request(
-        &emulator,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &client_id),
-            ("client_secret", emulator.client_secret()),
-            ("scope", SCOPE),
-        ],
-    )
-    .await;
+    let (status, body) =
+        client_credentials(&emulator, &client_id, emulator.client_secret(), SCOPE).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3599);
@@ -722,16 +722,8 @@ const FORMER_DEFAULT_SECRET: &str = "webpubsub-emulator-dev-client-secret";
 async fn the_formerly_published_default_secret_is_refused() {
     let emulator = start(builder()).await;
     let client_id = DEFAULT_CLIENT_ID.to_string();
-    let (status, body) = token_request(
-        &emulator,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &client_id),
-            ("client_secret", FORMER_DEFAULT_SECRET),
-            ("scope", SCOPE),
-        ],
-    )
-    .await;
+    let (status, body) =
+        client_credentials(&emulator, &client_id, FORMER_DEFAULT_SECRET, SCOPE).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_client")),
@@ -898,16 +890,7 @@ async fn each_build_gets_its_own_random_secret_and_the_credential_uses_it() {
     );
     // One emulator's secret is not the other's.
     let client_id = DEFAULT_CLIENT_ID.to_string();
-    let (status, _) = token_request(
-        &a,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &client_id),
-            ("client_secret", b.client_secret()),
-            ("scope", SCOPE),
-        ],
-    )
-    .await;
+    let (status, _) = client_credentials(&a, &client_id, b.client_secret(), SCOPE).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     a.shutdown().await;
     b.shutdown().await;
