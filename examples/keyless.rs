@@ -202,7 +202,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("  live view:  {}/_emulator", running.emulator.endpoint());
     println!();
     println!(
-        "  Try it (Node 22): alice sends a chat line; every client gets it back as a broadcast"
+        "  Try it (Node 20 or later): alice sends a chat line; every client gets it back as a broadcast"
     );
     println!(
         "    {}",

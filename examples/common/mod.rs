@@ -71,14 +71,16 @@ pub(crate) fn exit<E: Display>(result: Result<(), E>) -> ExitCode {
     }
 }
 
-/// A Node 22 command (its built-in `fetch` and `WebSocket`) that negotiates
+/// A Node command (its built-in `fetch` and `WebSocket`: Node 22 has the
+/// latter by default, Node 20.10 and later with `--experimental-websocket`,
+/// which 22 also accepts) that negotiates
 /// a client URL at `negotiate`, connects with the JSON subprotocol, sends
 /// user event `event` with the text `data`, prints every frame it gets
 /// for two seconds, and closes.
 #[allow(dead_code)] // not every example prints one
 pub(crate) fn node_client_command(negotiate: &str, event: &str, data: &str) -> String {
     format!(
-        "node -e \"fetch('{negotiate}').then(r => r.json()).then(({{url}}) => {{ \
+        "node --experimental-websocket -e \"fetch('{negotiate}').then(r => r.json()).then(({{url}}) => {{ \
 const ws = new WebSocket(url, 'json.webpubsub.azure.v1'); \
 ws.onmessage = (m) => console.log(String(m.data)); \
 ws.onopen = () => ws.send(JSON.stringify({{type: 'event', event: '{event}', dataType: 'text', data: '{data}'}})); \
