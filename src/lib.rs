@@ -35,6 +35,7 @@
 //! | [`wire`] | the wire format itself, for tools that speak it |
 //!
 //! (Items of a feature that is off link to their docs.rs pages.)
+//!
 #![cfg_attr(
     feature = "client",
     doc = "[`client`]: crate::client\n[`WebPubSubServiceClient`]: crate::WebPubSubServiceClient"
