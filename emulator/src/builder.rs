@@ -317,13 +317,28 @@ impl EmulatorBuilder {
     }
 
     /// Waits before retrying an upstream call that failed with a network
-    /// error, `408` or `5xx` (default 1 s, 3 s, 5 s, as the service).
+    /// error, `408` or `5xx` (default 1 s, 3 s, 5 s, as the service: four
+    /// attempts at most; other `4xx` answers are final).
+    ///
+    /// A client waits for its blocking events (`connect`, user events), so
+    /// for them a handler that could not be reached at all (connection
+    /// refused, unknown host, failure while connecting) is retried once,
+    /// after the first delay, and one that did not answer within
+    /// [`upstream_timeout`](Self::upstream_timeout) is not retried: a
+    /// client's handshake to a hub whose handler is down fails after about
+    /// 1 s, not 9 s. `408` and `5xx` answers keep the whole schedule, as
+    /// do non-blocking events (`connected`, `disconnected`, group
+    /// presence). See the README's "When an event handler fails".
     pub fn upstream_retry_delays(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
         self.retry_delays = delays.into_iter().collect();
         self
     }
 
-    /// How long one upstream call may take (default 100 s).
+    /// How long one upstream call may take (default 100 s, as the service):
+    /// connecting, sending and reading the whole answer. A blocking event
+    /// that runs out of it is not retried, and a `connect` that does is
+    /// refused with `500` and `The event handler did not answer within
+    /// 100s.`; the log and the live view say `timed out after 100s`.
     pub fn upstream_timeout(mut self, timeout: Duration) -> Self {
         self.upstream_timeout = timeout;
         self

@@ -63,14 +63,37 @@ pub(crate) struct UpstreamAnswer {
     pub(crate) mqtt_properties: Vec<(String, String)>,
 }
 
-/// Why an event could not be delivered.
+/// Why an event could not be delivered. Every `url` is as the live view
+/// shows it ([`shown_url`]: no password, no secret query values).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UpstreamError {
+    /// The handler answered the abuse-protection `OPTIONS`, but not with a
+    /// `2xx` allowing this origin.
     #[error("the abuse-protection handshake with {url} failed: {reason}")]
     Preflight { url: String, reason: String },
+    /// Nothing answered: the connection was refused, the host name did not
+    /// resolve, or the connection failed before the request was sent.
+    #[error("could not reach the upstream {url}{during}: {cause}")]
+    Unreachable {
+        url: String,
+        /// `" (abuse-protection handshake)"` for the `OPTIONS`, else empty.
+        during: &'static str,
+        /// The error and its sources, e.g. `… tcp connect error: Connection
+        /// refused (os error 111)`.
+        cause: String,
+    },
+    /// No answer within `upstream_timeout`.
+    #[error("the upstream {url}{during} timed out after {}", humantime::format_duration(*.after))]
+    TimedOut {
+        url: String,
+        during: &'static str,
+        after: Duration,
+    },
+    /// Reached, but the call failed otherwise: the connection broke during
+    /// the exchange, or the answer could not be read.
     #[error("calling {url} failed: {reason}")]
     Transport { url: String, reason: String },
-    #[error("{url} answered {status}")]
+    #[error("the upstream {url} answered {status}")]
     Status {
         url: String,
         status: StatusCode,
@@ -84,13 +107,117 @@ pub(crate) enum UpstreamError {
 }
 
 impl UpstreamError {
-    /// The HTTP status a refused `connect` hands the client.
+    /// The HTTP status a refused `connect` hands the client: the handler's
+    /// own refusal, else `500`, as the service answers a `connect` it could
+    /// not deliver (upstream.md §6.1).
     pub(crate) fn handshake_status(&self) -> StatusCode {
         match self {
             Self::Status { status, .. } => *status,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+
+    /// What a client is told when its event failed, in general terms
+    /// (never the handler's URL, which may hold secrets). `None` for a
+    /// handler's own refusal, whose body is not the emulator's to word.
+    pub(crate) fn client_message(&self) -> Option<String> {
+        match self {
+            Self::Status { .. } => None,
+            Self::Unreachable { .. } => Some("The event handler could not be reached.".to_owned()),
+            Self::TimedOut { after, .. } => Some(format!(
+                "The event handler did not answer within {}.",
+                humantime::format_duration(*after)
+            )),
+            Self::Preflight { .. } => {
+                Some("The event handler did not pass the abuse-protection handshake.".to_owned())
+            }
+            Self::Transport { .. } | Self::TokenShapedConnectionId { .. } => {
+                Some("The event handler failed.".to_owned())
+            }
+        }
+    }
+
+    /// The log message of a failed event: which way it failed, in words
+    /// that say whether anything answered.
+    pub(crate) fn summary(&self) -> &'static str {
+        match self {
+            Self::Unreachable { .. } => "could not reach the upstream",
+            Self::TimedOut { .. } => "upstream timed out",
+            Self::Status { status, .. } if status.is_client_error() => "upstream answered 4xx",
+            Self::Status { .. } => "upstream answered an error status",
+            Self::Preflight { .. } => "upstream failed the abuse-protection handshake",
+            Self::Transport { .. } => "upstream call failed",
+            Self::TokenShapedConnectionId { .. } => "event not sent",
+        }
+    }
+}
+
+/// How a request that got no answer failed.
+#[derive(Debug)]
+enum NoAnswer {
+    Unreachable(String),
+    TimedOut,
+    Broken(String),
+}
+
+impl NoAnswer {
+    fn of(error: &reqwest::Error) -> Self {
+        if error.is_timeout() {
+            Self::TimedOut
+        } else if error.is_connect() {
+            Self::Unreachable(cause(error))
+        } else {
+            Self::Broken(cause(error))
+        }
+    }
+
+    /// The text the live view shows and the log writes.
+    fn reason(&self, timeout: Duration) -> String {
+        match self {
+            Self::Unreachable(cause) | Self::Broken(cause) => cause.clone(),
+            Self::TimedOut => format!("timed out after {}", humantime::format_duration(timeout)),
+        }
+    }
+
+    /// `url` (as shown), `during` a step: the error.
+    fn into_error(self, url: String, during: &'static str, timeout: Duration) -> UpstreamError {
+        match self {
+            Self::Unreachable(cause) => UpstreamError::Unreachable { url, during, cause },
+            Self::TimedOut => UpstreamError::TimedOut {
+                url,
+                during,
+                after: timeout,
+            },
+            Self::Broken(reason) => UpstreamError::Transport { url, reason },
+        }
+    }
+}
+
+/// An error and its sources, `: `-joined (a source already spelled out by
+/// the one before it is skipped), without the URL reqwest adds: e.g.
+/// `error sending request: client error (Connect): tcp connect error:
+/// Connection refused (os error 111)`.
+fn cause(error: &reqwest::Error) -> String {
+    let mut text = match error.url() {
+        Some(url) => error.to_string().replace(&format!(" for url ({url})"), ""),
+        None => error.to_string(),
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(next) = source {
+        let next_text = next.to_string();
+        if !text.contains(&next_text) {
+            text.push_str(": ");
+            text.push_str(&next_text);
+        }
+        source = next.source();
+    }
+    text
+}
+
+/// Whether a client waits for the event's answer (upstream.md §1): `connect`
+/// and user events.
+fn blocking(kind: EventType<'_>) -> bool {
+    matches!(kind, EventType::Connect | EventType::User(_))
 }
 
 /// One upstream call, as the live view shows it: secrets redacted and
@@ -269,13 +396,14 @@ impl Upstream {
                 .and_then(|t| HeaderValue::try_from(format!("Bearer {t}")).ok());
             let Some(mut bearer) = bearer else {
                 return Err(UpstreamError::Transport {
-                    url,
+                    url: shown_url(&url),
                     reason: "the managed identity's token could not be signed".to_owned(),
                 });
             };
             bearer.set_sensitive(true);
             headers.insert(http::header::AUTHORIZATION, bearer);
         }
+        let shown = shown_url(&url);
         let mut attempt = 0;
         loop {
             let started = Instant::now();
@@ -296,7 +424,7 @@ impl Upstream {
                 started,
             );
             let latency_ms = record.latency_ms;
-            let retry = match result {
+            let (retry, retried) = match result {
                 Ok(response) => {
                     let status = response.status();
                     record.status = Some(status.as_u16());
@@ -304,40 +432,47 @@ impl Upstream {
                         connection = call.connection_id, status = status.as_u16(), latency_ms, "upstream answered");
                     if status.is_success() {
                         let answer = read_answer(response).await;
-                        if let Err(reason) = &answer {
-                            record.failed(reason, &url);
+                        if let Err(failed) = &answer {
+                            record.failed(&failed.reason(self.timeout), &url);
                         }
                         self.record(record);
                         return answer
                             .map(Some)
-                            .map_err(|reason| UpstreamError::Transport { url, reason });
+                            .map_err(|failed| failed.into_error(shown, "", self.timeout));
                     }
                     self.record(record);
                     // Read for retried statuses too: a refused MQTT
                     // `connect` may carry its CONNACK code in a 5xx.
                     let body = read_error_body(response).await;
-                    if !(status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()) {
-                        return Err(UpstreamError::Status { url, status, body });
-                    }
-                    UpstreamError::Status {
-                        url: url.clone(),
+                    let error = UpstreamError::Status {
+                        url: shown.clone(),
                         status,
                         body,
-                    }
+                    };
+                    let retried = status == StatusCode::REQUEST_TIMEOUT || status.is_server_error();
+                    (error, retried)
                 }
                 Err(e) => {
-                    let reason = e.to_string();
+                    let failed = NoAnswer::of(&e);
+                    let reason = failed.reason(self.timeout);
                     record.failed(&reason, &url);
                     self.record(record);
+                    let retried = match failed {
+                        // A client waits for a blocking event: an unreachable
+                        // handler gets one retry (after the first delay), and a
+                        // timed-out one none; it already had `upstream_timeout`.
+                        NoAnswer::Unreachable(_) if blocking(call.kind) => attempt == 0,
+                        NoAnswer::TimedOut if blocking(call.kind) => false,
+                        _ => true,
+                    };
+                    let error = failed.into_error(shown.clone(), "", self.timeout);
                     tracing::warn!(target: "webpubsub_emulator::upstream", event = call.kind.event_name(),
-                        connection = call.connection_id, error = %reason, "upstream unreachable");
-                    UpstreamError::Transport {
-                        url: url.clone(),
-                        reason,
-                    }
+                        connection = call.connection_id, attempt = attempt + 1, retried, error = %error, "{}", error.summary());
+                    (error, retried)
                 }
             };
-            let Some(delay) = self.retry_delays.get(attempt) else {
+            let delay = self.retry_delays.get(attempt).filter(|_| retried);
+            let Some(delay) = delay else {
                 return Err(retry);
             };
             attempt += 1;
@@ -375,6 +510,7 @@ impl Upstream {
             .send()
             .await;
         let mut record = CallRecord::new(hub, "", "validate", "OPTIONS", &url, &headers, started);
+        let shown = shown_url(&url);
         let outcome = match result {
             Ok(response) => {
                 record.status = Some(response.status().as_u16());
@@ -386,29 +522,33 @@ impl Upstream {
                     .flat_map(|v| v.split(','))
                     .any(|o| o.trim() == "*" || o.trim().eq_ignore_ascii_case(&self.origin));
                 if !response.status().is_success() {
-                    Err(format!("it answered {}", response.status()))
+                    Err(UpstreamError::Preflight {
+                        url: shown,
+                        reason: format!("it answered {}", response.status()),
+                    })
                 } else if !allowed {
-                    Err(format!(
-                        "WebHook-Allowed-Origin does not allow {}",
-                        self.origin
-                    ))
+                    Err(UpstreamError::Preflight {
+                        url: shown,
+                        reason: format!("WebHook-Allowed-Origin does not allow {}", self.origin),
+                    })
                 } else {
                     Ok(())
                 }
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => {
+                let failed = NoAnswer::of(&e);
+                record.failed(&failed.reason(self.timeout), &url);
+                Err(failed.into_error(shown, " (abuse-protection handshake)", self.timeout))
+            }
         };
-        if let Err(reason) = &outcome {
+        if let Err(UpstreamError::Preflight { reason, .. }) = &outcome {
             record.failed(reason, &url);
         }
         self.record(record);
-        match outcome {
-            Ok(()) => Ok(()),
-            Err(reason) => {
-                tracing::warn!(target: "webpubsub_emulator::upstream", %url, %reason, "abuse-protection handshake failed");
-                Err(UpstreamError::Preflight { url, reason })
-            }
+        if let Err(error) = &outcome {
+            tracing::warn!(target: "webpubsub_emulator::upstream", error = %error, "{}", error.summary());
         }
+        outcome
     }
 
     fn headers(&self, call: &UpstreamCall<'_>) -> HeaderMap {
@@ -436,7 +576,7 @@ impl Upstream {
     }
 }
 
-async fn read_answer(mut response: reqwest::Response) -> Result<UpstreamAnswer, String> {
+async fn read_answer(mut response: reqwest::Response) -> Result<UpstreamAnswer, NoAnswer> {
     let status = response.status();
     let content_type = response
         .headers()
@@ -460,12 +600,14 @@ async fn read_answer(mut response: reqwest::Response) -> Result<UpstreamAnswer, 
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > ANSWER_LIMIT {
-                    return Err(format!("the answer exceeds {ANSWER_LIMIT} bytes"));
+                    return Err(NoAnswer::Broken(format!(
+                        "the answer exceeds {ANSWER_LIMIT} bytes"
+                    )));
                 }
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => break,
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(NoAnswer::of(&e)),
         }
     }
     Ok(UpstreamAnswer {
@@ -559,6 +701,49 @@ mod tests {
             "{error}"
         );
         assert!(upstream.recent().is_empty(), "nothing was sent or recorded");
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_names_its_cause_without_secrets() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://user:hunter2@127.0.0.1:{port}/eh?code=s3cret");
+        let refused = reqwest::Client::new().post(&url).send().await.unwrap_err();
+        let timeout = Duration::from_millis(500);
+        let refused = NoAnswer::of(&refused);
+        let reason = refused.reason(timeout);
+        assert!(reason.contains("Connection refused"), "{reason}");
+        assert!(!reason.contains("127.0.0.1"), "no URL: {reason}");
+
+        let cases = [
+            (
+                refused.into_error(shown_url(&url), "", timeout),
+                "could not reach the upstream",
+                "Connection refused",
+                "The event handler could not be reached.",
+            ),
+            (
+                NoAnswer::TimedOut.into_error(shown_url(&url), "", timeout),
+                "upstream timed out",
+                "timed out after 500ms",
+                "The event handler did not answer within 500ms.",
+            ),
+        ];
+        for (error, summary, logged, told) in cases {
+            let text = error.to_string();
+            assert_eq!(error.summary(), summary, "{text}");
+            assert!(text.contains(logged), "{text}");
+            assert!(text.contains("code=redacted"), "{text}");
+            assert!(
+                !text.contains("s3cret") && !text.contains("hunter2"),
+                "{text}"
+            );
+            assert_eq!(error.client_message().as_deref(), Some(told));
+            assert_eq!(error.handshake_status(), StatusCode::INTERNAL_SERVER_ERROR);
+        }
     }
 
     #[test]

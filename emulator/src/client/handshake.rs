@@ -159,7 +159,9 @@ enum Refusal {
     /// `401` has none).
     Emulator { status: StatusCode, reason: String },
     /// The `connect` handler refused, failed or could not be reached: its
-    /// status (`500` unless it answered one), no body.
+    /// status (`500` unless it answered one); no body when it refused,
+    /// else one naming the cause in general terms
+    /// ([`UpstreamError::client_message`]).
     Upstream { hub: String, error: UpstreamError },
 }
 
@@ -177,7 +179,7 @@ impl Refusal {
                 tracing::info!(target: "webpubsub_emulator::client", status = status.as_u16(), %reason, "refused client");
             }
             Self::Upstream { hub, error } => {
-                tracing::info!(target: "webpubsub_emulator::client", hub = %hub, error = %error, "connect refused by the upstream");
+                tracing::info!(target: "webpubsub_emulator::client", hub = %hub, error = %error, "connect failed: {}", error.summary());
             }
         }
     }
@@ -190,7 +192,10 @@ impl IntoResponse for Refusal {
                 status.into_response()
             }
             Self::Emulator { status, reason } => (status, reason).into_response(),
-            Self::Upstream { error, .. } => error.handshake_status().into_response(),
+            Self::Upstream { error, .. } => match error.client_message() {
+                Some(message) => (error.handshake_status(), message).into_response(),
+                None => error.handshake_status().into_response(),
+            },
         }
     }
 }

@@ -311,7 +311,7 @@ async fn run(
         )),
         Ok(Err(UserEventError::Upstream(error))) => {
             tracing::warn!(target: "webpubsub_emulator::client", connection = %conn.id, event,
-                error = %error, "invocation failed");
+                error = %error, "invocation failed: {}", error.summary());
             Err(upstream_failure(&error))
         }
         Err(_) => Err(Failure::new(
@@ -337,7 +337,12 @@ fn upstream_failure(error: &UpstreamError) -> Failure {
             "InternalServerError",
             format!("The event handler answered {status}."),
         ),
-        _ => Failure::new("InternalServerError", "The event handler failed."),
+        _ => Failure::new(
+            "InternalServerError",
+            error
+                .client_message()
+                .unwrap_or_else(|| "The event handler failed.".to_owned()),
+        ),
     }
 }
 

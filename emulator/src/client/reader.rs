@@ -92,8 +92,10 @@ impl Reader<'_> {
                 "No event handler is registered for the event `{name}`."
             )),
             Err(UserEventError::Upstream(e)) => {
-                tracing::warn!(target: "webpubsub_emulator::client", connection = %self.conn.id, event = name, error = %e, "user event failed");
-                Err("The event handler failed.".to_owned())
+                tracing::warn!(target: "webpubsub_emulator::client", connection = %self.conn.id, event = name, error = %e, "user event failed: {}", e.summary());
+                Err(e
+                    .client_message()
+                    .unwrap_or_else(|| "The event handler failed.".to_owned()))
             }
         }
     }

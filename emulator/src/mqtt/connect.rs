@@ -203,7 +203,7 @@ pub(super) async fn call_connect(
 
 /// The CONNACK code of a failed `connect` call.
 fn refusal(version: u8, error: &UpstreamError) -> Refused {
-    tracing::info!(target: "webpubsub_emulator::mqtt", error = %error, "connect refused by the upstream");
+    tracing::info!(target: "webpubsub_emulator::mqtt", error = %error, "connect failed: {}", error.summary());
     let UpstreamError::Status { status, body, .. } = error else {
         return Refused::new(
             if version == V5 {
@@ -211,7 +211,9 @@ fn refusal(version: u8, error: &UpstreamError) -> Refused {
             } else {
                 v4::SERVER_UNAVAILABLE
             },
-            "The connect handler could not be reached.",
+            error
+                .client_message()
+                .unwrap_or_else(|| "The event handler failed.".to_owned()),
         );
     };
     #[derive(serde::Deserialize)]

@@ -1282,7 +1282,7 @@ async fn user_event(
             (status.as_u16(), None, Bytes::from(body), Vec::new())
         }
         Err(error) => {
-            tracing::warn!(target: "webpubsub_emulator::mqtt", client = %conn.id, event, error = %error, "user event failed");
+            tracing::warn!(target: "webpubsub_emulator::mqtt", client = %conn.id, event, error = %error, "user event failed: {}", error.summary());
             (500, None, Bytes::new(), Vec::new())
         }
     };

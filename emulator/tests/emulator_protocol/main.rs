@@ -18,3 +18,4 @@ mod reliable;
 mod rest;
 mod robustness;
 mod upstream_calls;
+mod upstream_failures;
