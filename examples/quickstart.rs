@@ -130,7 +130,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("Web PubSub event handler for hub `{HUB}` listening on {url}");
     println!("Client URLs: curl '{base}/negotiate?id=alice'");
-    println!("Connect a client (Node 20 or later; it sends user event `hello` and prints the echo):");
+    println!(
+        "Connect a client (Node 20 or later; it sends user event `hello` and prints the echo):"
+    );
     println!(
         "  {}",
         common::node_client_command(&format!("{base}/negotiate?id=alice"), "hello", "hi")
