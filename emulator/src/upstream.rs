@@ -93,7 +93,7 @@ pub(crate) enum UpstreamError {
     /// the exchange, or the answer could not be read.
     #[error("calling {url} failed: {reason}")]
     Transport { url: String, reason: String },
-    #[error("the upstream {url} answered {status}")]
+    #[error("the upstream {url} answered {status}{}", answered_text(body))]
     Status {
         url: String,
         status: StatusCode,
@@ -149,6 +149,16 @@ impl UpstreamError {
             Self::Transport { .. } => "upstream call failed",
             Self::TokenShapedConnectionId { .. } => "event not sent",
         }
+    }
+}
+
+/// `: <the body's first line>` for a log line, or nothing for an empty body.
+fn answered_text(body: &str) -> String {
+    let line = body.trim().lines().next().unwrap_or_default();
+    if line.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", clip(line, SHOWN_TEXT))
     }
 }
 
@@ -440,10 +450,16 @@ impl Upstream {
                             .map(Some)
                             .map_err(|failed| failed.into_error(shown, "", self.timeout));
                     }
-                    self.record(record);
                     // Read for retried statuses too: a refused MQTT
                     // `connect` may carry its CONNACK code in a 5xx.
                     let body = read_error_body(response).await;
+                    // The handler's own words (a router's one-line reason
+                    // for a 400) in the live view, beside the status.
+                    let text = body.trim();
+                    if !text.is_empty() {
+                        record.failed(&format!("answered {status}: {text}"), &url);
+                    }
+                    self.record(record);
                     let error = UpstreamError::Status {
                         url: shown.clone(),
                         status,

@@ -174,3 +174,46 @@ async fn a_connect_handler_that_never_answers_fails_the_handshake_after_the_upst
     let error = calls[0]["error"].as_str().unwrap_or_default();
     assert!(error.contains("timed out after 500ms"), "{}", calls[0]);
 }
+
+/// A handler that passes the abuse-protection handshake and answers every
+/// event `400` with a one-line reason, as the router does for bad input.
+async fn refusing_handler() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Some(head) = request_head(&mut stream).await else {
+                    return;
+                };
+                if head.starts_with("OPTIONS ") {
+                    return allow_origin(&mut stream).await;
+                }
+                let reason = "invalid ce-userId: not UTF-8";
+                let answer = format!(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{reason}",
+                    reason.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_handlers_4xx_reason_is_shown_in_the_live_view_beside_its_status() {
+    let env = emulator_for(refusing_handler().await, Emulator::builder()).await;
+    let (status, _, _) = timed_refusal(&env).await;
+    assert_eq!(status, 400, "the handler's own status reaches the client");
+    let calls = live_calls(&env, "connect").await;
+    assert_eq!(calls.len(), 1, "a 4xx is not retried: {calls:?}");
+    assert_eq!(calls[0]["status"], 400, "{}", calls[0]);
+    assert_eq!(
+        calls[0]["error"], "answered 400 Bad Request: invalid ce-userId: not UTF-8",
+        "{}",
+        calls[0]
+    );
+}
