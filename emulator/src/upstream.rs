@@ -137,6 +137,14 @@ impl UpstreamError {
         }
     }
 
+    /// What a client is told when its event failed: the
+    /// [`client_message`](Self::client_message), or "The event handler
+    /// failed." for a handler's own refusal.
+    pub(crate) fn client_text(&self) -> String {
+        self.client_message()
+            .unwrap_or_else(|| "The event handler failed.".to_owned())
+    }
+
     /// The log message of a failed event: which way it failed, in words
     /// that say whether anything answered.
     pub(crate) fn summary(&self) -> &'static str {

@@ -337,12 +337,7 @@ fn upstream_failure(error: &UpstreamError) -> Failure {
             "InternalServerError",
             format!("The event handler answered {status}."),
         ),
-        _ => Failure::new(
-            "InternalServerError",
-            error
-                .client_message()
-                .unwrap_or_else(|| "The event handler failed.".to_owned()),
-        ),
+        _ => Failure::new("InternalServerError", error.client_text()),
     }
 }
 

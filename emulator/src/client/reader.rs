@@ -93,9 +93,7 @@ impl Reader<'_> {
             )),
             Err(UserEventError::Upstream(e)) => {
                 tracing::warn!(target: "webpubsub_emulator::client", connection = %self.conn.id, event = name, error = %e, "user event failed: {}", e.summary());
-                Err(e
-                    .client_message()
-                    .unwrap_or_else(|| "The event handler failed.".to_owned()))
+                Err(e.client_text())
             }
         }
     }
