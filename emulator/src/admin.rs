@@ -1,6 +1,6 @@
 //! The admin surface — the Entra ID's discovery document, keys and token
 //! endpoint, and the live view — answers loopback peers only, unless
-//! [`EmulatorBuilder::allow_remote_admin`](crate::EmulatorBuilder::allow_remote_admin)
+//! [`EmulatorBuilder::insecure_allow_remote_admin`](crate::EmulatorBuilder::insecure_allow_remote_admin)
 //! opened it.
 //!
 //! The peer is the socket address the listener accepted, which
@@ -31,7 +31,7 @@ pub(crate) enum Refusal {
     #[error(
         "the emulator's token endpoint, Entra ID documents and live view answer loopback peers only; \
          to open them to other hosts, start it with --allow-remote-admin \
-         (EmulatorBuilder::allow_remote_admin(true))"
+         (EmulatorBuilder::insecure_allow_remote_admin(true))"
     )]
     RemotePeer,
     /// The router was served without the peer's address.
@@ -39,7 +39,7 @@ pub(crate) enum Refusal {
         "the emulator's token endpoint, Entra ID documents and live view answer loopback peers only, \
          and this server does not say who the peer is: serve the router with \
          into_make_service_with_connect_info::<SocketAddr>(), or open them with \
-         EmulatorBuilder::allow_remote_admin(true)"
+         EmulatorBuilder::insecure_allow_remote_admin(true)"
     )]
     UnknownPeer,
 }

@@ -36,7 +36,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,7 +46,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN, X_CONTENT_TYPE_OPT
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 
-use super::admin::AdminPeer;
+use super::admin::{is_loopback, AdminPeer};
 use super::server::Shared;
 
 /// The page; it long-polls [`state`].
@@ -210,16 +210,17 @@ fn is_local(authority: &str, configured: &str) -> bool {
         return false;
     };
     let loopback = if bracketed {
-        host.parse::<Ipv6Addr>().is_ok_and(|ip| {
-            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        })
+        host.parse::<Ipv6Addr>()
+            .is_ok_and(|ip| is_loopback(IpAddr::V6(ip)))
     } else {
         let lower = host.to_ascii_lowercase();
         lower == "localhost"
             || lower
                 .strip_suffix(".localhost")
                 .is_some_and(|label| !label.is_empty() && !label.ends_with('.'))
-            || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+            || host
+                .parse::<Ipv4Addr>()
+                .is_ok_and(|ip| is_loopback(IpAddr::V4(ip)))
     };
     let configured = split_host(configured).map_or(configured, |(host, _)| host);
     loopback || (!configured.is_empty() && host.eq_ignore_ascii_case(configured))

@@ -69,6 +69,10 @@ async fn a_remote_peer_is_forbidden_every_admin_route_even_with_host_localhost()
         let body = answer.text();
         assert!(body.contains("loopback"), "{path}: {body}");
         assert!(body.contains("--allow-remote-admin"), "{path}: {body}");
+        assert!(
+            body.contains("EmulatorBuilder::insecure_allow_remote_admin(true)"),
+            "{path}: the builder method as it is named: {body}"
+        );
         assert!(!body.contains("issuer") && !body.contains("keys"), "{body}");
         let refusals = capture.with_target("webpubsub_emulator::admin");
         assert_eq!(refusals.len(), 1, "{path}: {refusals:#?}");
