@@ -86,15 +86,7 @@ pub(super) fn after(
     match ended {
         Ended::Dropped if conn.protocol == Protocol::ReliableJson && !conn.is_killed() => {
             // Kept without a socket only within the detached caps.
-            let kept = if conn.fits_detached() {
-                shared.hubs.detach(&conn).map_err(|r| r.to_string())
-            } else {
-                Err(format!(
-                    "It holds {} bytes of unacknowledged messages, more than a connection waiting for recovery may (detached_bytes).",
-                    conn.held()
-                ))
-            };
-            if let Err(why) = kept {
+            if let Err(why) = shared.hubs.detach(&conn) {
                 tracing::info!(target: "webpubsub_emulator::client", connection = %conn.id, reason = %why,
                     "transport lost; not kept for recovery");
                 finish(&shared, &conn, Some("The connection was lost.".to_owned()));

@@ -290,15 +290,19 @@ impl Connection {
     /// (nothing counted) when that would take it over: the caller refuses
     /// what it was about to keep, or ends the connection.
     pub(crate) fn hold(&self, bytes: usize) -> Result<(), usize> {
-        let held = self
-            .held_bytes
-            .fetch_add(bytes, Ordering::AcqRel)
-            .saturating_add(bytes);
+        let held = self.add(bytes);
         if held > self.budget() {
             self.release(bytes);
             return Err(held);
         }
         Ok(())
+    }
+
+    /// Counts `bytes` more, whatever the budget: what it holds now.
+    fn add(&self, bytes: usize) -> usize {
+        self.held_bytes
+            .fetch_add(bytes, Ordering::AcqRel)
+            .saturating_add(bytes)
     }
 
     /// Gives back `bytes` counted by [`hold`](Self::hold).
@@ -315,10 +319,15 @@ impl Connection {
         self.held_bytes.load(Ordering::Acquire)
     }
 
-    /// Whether what it holds fits the detached budget (checked before it
-    /// is kept without a socket).
-    pub(crate) fn fits_detached(&self) -> bool {
-        self.held() <= self.detached_budget
+    /// Whether what it holds fits the detached budget (checked by
+    /// [`Hubs::detach`](super::Hubs::detach) before it is kept without a
+    /// socket).
+    pub(super) fn fits_detached(&self) -> Result<(), super::Refusal> {
+        let held = self.held();
+        if held > self.detached_budget {
+            return Err(super::Refusal::HoldsTooMuch(held, self.detached_budget));
+        }
+        Ok(())
     }
 
     /// Keeps a message for a reliable client until it is acknowledged: its
@@ -327,11 +336,7 @@ impl Connection {
     pub(crate) fn reliable_push(&self, envelope: &Arc<Envelope>) -> u64 {
         let (sequence, over) = lock(&self.reliable).push(envelope);
         // Counted whatever follows, so the ack that frees it balances.
-        let bytes = envelope.data.bytes.len();
-        let held = self
-            .held_bytes
-            .fetch_add(bytes, Ordering::AcqRel)
-            .saturating_add(bytes);
+        let held = self.add(envelope.data.bytes.len());
         if (over || held > self.budget()) && self.terminate("Too many unacknowledged messages.") {
             tracing::warn!(target: "webpubsub_emulator::client", connection = %self.id,
                 held_bytes = held, budget = self.budget(),

@@ -158,6 +158,9 @@ pub(crate) enum Refusal {
     /// This many connections are kept without a socket already (in all
     /// hubs, or of connections without a user id in this hub), the cap.
     TooManyDetached(usize),
+    /// The connection holds this many bytes, more than the most one kept
+    /// without a socket may (the second number).
+    HoldsTooMuch(usize, usize),
 }
 
 impl std::fmt::Display for Refusal {
@@ -175,6 +178,10 @@ impl std::fmt::Display for Refusal {
             Self::TooManyDetached(max) => write!(
                 f,
                 "Too many connections kept without a socket: at most {max} (max_detached_connections, max_connections_per_user)."
+            ),
+            Self::HoldsTooMuch(held, max) => write!(
+                f,
+                "It holds {held} bytes, more than the {max} a connection kept without a socket may (detached_bytes)."
             ),
         }
     }
@@ -287,11 +294,13 @@ impl Hubs {
     }
 
     /// Counts a registered connection as kept without a socket, if the
-    /// caps allow: at most `detached` in all hubs, and those of one user
-    /// (those without a user id together, per hub) within
-    /// `connections_per_user`. Refused: the caller ends the connection.
+    /// caps allow: what it holds within its detached budget, at most
+    /// `detached` in all hubs, and those of one user (those without a user
+    /// id together, per hub) within `connections_per_user`. Refused: the
+    /// caller ends the connection.
     pub(crate) fn detach(&self, conn: &Connection) -> Result<(), Refusal> {
         use std::sync::atomic::Ordering;
+        conn.fits_detached()?;
         let caps = self.caps;
         let mut hubs = lock(&self.hubs);
         let Some(state) = hubs.get_mut(&key(&conn.hub)) else {

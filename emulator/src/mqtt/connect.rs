@@ -87,20 +87,24 @@ impl Refused {
             user_properties: Vec::new(),
         }
     }
+
+    /// The client id may not be used: `0x85` (client identifier not
+    /// valid) for 5.0, `2` (identifier rejected) for 3.1.1.
+    pub(super) fn client_id(version: u8, reason: impl Into<String>) -> Self {
+        let code = if version == V5 {
+            v5::CLIENT_ID_NOT_VALID
+        } else {
+            v4::IDENTIFIER_REJECTED
+        };
+        Self::new(code, reason)
+    }
 }
 
 /// Step: the client id: 1–128 of `0-9 a-z A-Z`; an empty one is assigned
 /// (32 hex digits) when the session is clean (3.1.1) or always (5.0).
 /// `Ok((id, assigned))`.
 pub(super) fn client_id(connect: &Connect) -> Result<(String, bool), Refused> {
-    let refuse = |why: &str| {
-        let code = if connect.version == V5 {
-            v5::CLIENT_ID_NOT_VALID
-        } else {
-            v4::IDENTIFIER_REJECTED
-        };
-        Err(Refused::new(code, why))
-    };
+    let refuse = |why: &str| Err(Refused::client_id(connect.version, why));
     if connect.client_id.is_empty() {
         if connect.version == V4 && !connect.clean_start {
             return refuse("An empty client id needs a clean session.");
@@ -211,9 +215,7 @@ fn refusal(version: u8, error: &UpstreamError) -> Refused {
             } else {
                 v4::SERVER_UNAVAILABLE
             },
-            error
-                .client_message()
-                .unwrap_or_else(|| "The event handler failed.".to_owned()),
+            error.client_text(),
         );
     };
     #[derive(serde::Deserialize)]

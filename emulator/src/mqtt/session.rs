@@ -382,12 +382,8 @@ async fn accept(
     // A client id in use: the older connection goes, as MQTT brokers do.
     if let Some(old) = shared.hubs.get(&client.hub, &client_id) {
         let Some(old_link) = &old.mqtt else {
-            return Err(Refused::new(
-                if version == V5 {
-                    v5::CLIENT_ID_NOT_VALID
-                } else {
-                    v4::IDENTIFIER_REJECTED
-                },
+            return Err(Refused::client_id(
+                version,
                 "The client id is the id of another (non-MQTT) connection.",
             ));
         };
@@ -440,12 +436,8 @@ async fn accept(
 fn in_use(version: u8, old: &Connection, user: Option<&str>) -> Refused {
     tracing::info!(target: "webpubsub_emulator::mqtt", hub = %old.hub, client = %old.id,
         session_user = old.user_id.as_deref(), user, "CONNECT refused: the client id is another user's session");
-    Refused::new(
-        if version == V5 {
-            v5::CLIENT_ID_NOT_VALID
-        } else {
-            v4::IDENTIFIER_REJECTED
-        },
+    Refused::client_id(
+        version,
         "The client id is in use by a session of another user.",
     )
 }
@@ -1117,17 +1109,7 @@ impl Session {
             && !self.conn.ended.load(Ordering::Acquire);
         // …and within the detached caps (count, per user, bytes held).
         let keep = keep && {
-            let kept = if self.conn.fits_detached() {
-                self.shared
-                    .hubs
-                    .detach(&self.conn)
-                    .map_err(|r| r.to_string())
-            } else {
-                Err(format!(
-                    "It holds {} bytes, more than a detached session may (detached_bytes).",
-                    self.conn.held()
-                ))
-            };
+            let kept = self.shared.hubs.detach(&self.conn);
             if let Err(why) = &kept {
                 tracing::info!(target: "webpubsub_emulator::mqtt", client = %self.conn.id,
                     reason = %why, "MQTT session not kept after its connection");
