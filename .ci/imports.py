@@ -12,6 +12,9 @@ children is not a circle with them. A `mod.rs` that only declares and
 re-exports its children has no edges of its own beyond those re-exports.
 Items of `#[cfg(test)]` modules count too: tests import downward as well.
 
+An import through the crate root (`crate::Thing` where `Thing` is a
+re-export in `lib.rs`) fails too: modules name items by their home.
+
 A circle is a strongly connected component of two or more files. The layer
 rule (no arrow running up) is the same test at the level of the crate's
 top-level modules: their graph must have no circle either; `--layers`
@@ -191,6 +194,26 @@ class Crate:
                 return rel
         return None
 
+    def through_root(self):
+        """Paths in other files that name an item by its re-export at the
+        crate root (`crate::Thing`) instead of its home module."""
+        root = next((r for r in self.text if self.by_file[r] == ()), None)
+        found = []
+        for rel, t in self.text.items():
+            if rel == root:
+                continue
+            paths = []
+            for m in USE.finditer(t):
+                d = self.depth(rel, m.start())
+                paths += [(p, d) for p in expand(m.group(2))]
+            for m in INLINE.finditer(t):
+                paths.append((m.group(1).split("::"), self.depth(rel, m.start())))
+            for path, d in paths:
+                absolute = self.absolute(rel, path, d)
+                if absolute and len(absolute) >= 1 and absolute[0] in self.reexports.get(root, {}):
+                    found.append(f"{rel}: crate::{absolute[0]}")
+        return sorted(set(found))
+
     def edges(self):
         out = defaultdict(set)
         for rel, t in self.text.items():
@@ -268,8 +291,20 @@ def main(argv):
         top_nodes = {top(r) for r in nodes} - {"lib"}
         top_circles = [sorted(c) for c in sccs(top_nodes, top_edges) if len(c) > 1]
         n_edges = sum(len(v) for v in edges.values())
+        # arrows that tie a circle of modules, and arrows into lib.rs: the
+        # ones that run up (no layer order can put both ends right)
+        tied = {m: i for i, c in enumerate(top_circles) for m in c}
+        up = sorted(
+            f"{a} -> {b}" for a, bs in edges.items() for b in bs
+            if b == "lib.rs" or (top(a) != top(b) and top(a) in tied and tied.get(top(b)) == tied[top(a)])
+        )
+        rooted = crate.through_root()
         print(f"{root}: {len(nodes)} files, {n_edges} file edges, "
-              f"{len(circles)} file circle(s), {len(top_circles)} module circle(s)")
+              f"{len(circles)} file circle(s), {len(top_circles)} module circle(s), "
+              f"{len(up)} file edge(s) tying module circles or into lib.rs, "
+              f"{len(rooted)} import(s) through the crate root")
+        for r in rooted:
+            print(f"  through the crate root: {r}")
         for c in circles:
             print(f"  file circle ({len(c)}): {', '.join(c)}")
         for c in top_circles:
@@ -300,7 +335,7 @@ def main(argv):
             for n in sorted(top_nodes):
                 place(n)
             print("  layers, lowest first: " + " < ".join(order))
-        failed |= bool(circles or top_circles)
+        failed |= bool(circles or top_circles or rooted)
     return 1 if failed else 0
 
 
