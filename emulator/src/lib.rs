@@ -93,7 +93,7 @@
 //   endpoints), `tls.rs` (the HTTPS listener's certificate),
 //   `credential.rs` (`EmulatorCredential`, feature `credential`);
 // - the wire: `upstream.rs` (calls to event handlers), `frames.rs` (JSON
-//   frames to clients).
+//   frames to clients), `protocol/mqtt/` (MQTT packets).
 mod admin;
 mod auth;
 mod builder;
@@ -108,6 +108,7 @@ mod listen;
 mod live;
 mod mqtt;
 mod permissions;
+mod protocol;
 mod rest;
 mod server;
 mod settings;

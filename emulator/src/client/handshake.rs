@@ -133,7 +133,7 @@ fn accept_mqtt(
     if !request
         .offered
         .iter()
-        .any(|p| p == crate::mqtt::SUBPROTOCOL)
+        .any(|p| p == crate::protocol::mqtt::SUBPROTOCOL)
     {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -148,7 +148,7 @@ fn accept_mqtt(
         connect_body: connect_body(&claims, &request.query, headers, &request.offered),
     };
     let mut ws = session::configure(ws);
-    ws.set_selected_protocol(HeaderValue::from_static(crate::mqtt::SUBPROTOCOL));
+    ws.set_selected_protocol(HeaderValue::from_static(crate::protocol::mqtt::SUBPROTOCOL));
     Ok(ws.on_upgrade(move |socket| crate::mqtt::serve(shared, socket, client)))
 }
 

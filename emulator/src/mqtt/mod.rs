@@ -1,7 +1,6 @@
 //! MQTT 3.1.1 and 5.0 clients over WebSocket (`/clients/mqtt/hubs/{hub}`,
 //! subprotocol `mqtt`), one concept a file:
 //!
-//! * `codec.rs`: the packets, read with a size bound and written per version;
 //! * `connect.rs`: the CONNECT packet: client id rules, the upstream
 //!   `connect` event with its `mqtt` object, the CONNACK it decides;
 //! * `session.rs`: one connected client: packets in (PUBLISH, SUBSCRIBE,
@@ -13,12 +12,12 @@
 //!   ([`Link`]): its ids, version, and how it ended, which the upstream
 //!   events of the connection carry.
 //!
-//! The token is checked before the upgrade by `client/handshake.rs`
+//! The packets are read and written by `crate::protocol::mqtt`. The token
+//! is checked before the upgrade by `client/handshake.rs`
 //! (`mqtt_handshake`), as for other clients.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod codec;
 mod connect;
 mod session;
 
@@ -34,19 +33,6 @@ pub(crate) use session::serve;
 
 /// MQTT 5 user properties, `(name, value)` in order.
 pub(crate) type UserProperties = Vec<(String, String)>;
-
-/// The WebSocket subprotocol of MQTT clients.
-pub(crate) const SUBPROTOCOL: &str = "mqtt";
-
-/// The topic of messages sent by the REST API to all, a user or a connection.
-pub(crate) const SERVER_MESSAGES: &str = "$webpubsub/server/messages";
-
-/// The topic prefix of user events.
-pub(crate) const EVENTS_PREFIX: &str = "$webpubsub/server/events/";
-
-/// The largest MQTT packet accepted (the emulator's frame limit, 1 MiB);
-/// announced to 5.0 clients as Maximum Packet Size.
-pub(crate) const MAX_PACKET: usize = 1024 * 1024;
 
 /// A client whose token passed: what the CONNECT packet completes.
 #[derive(Debug)]

@@ -22,14 +22,17 @@ use http::{HeaderName, HeaderValue};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::codec::{self, DecodeError, Outgoing, Packet, Properties, Publish, Will, V4, V5};
-use super::connect::{self, v4, v5, Refused};
-use super::{Client, EndReport, Link, EVENTS_PREFIX, MAX_PACKET, SERVER_MESSAGES, SUBPROTOCOL};
+use super::connect::{self, Refused};
+use super::{Client, EndReport, Link};
 use crate::client::{event_call, finish};
 use crate::hub::{
     lock, Connection, Data, Envelope, NewConnection, Origin, Outbound, Protocol, Target,
 };
 use crate::permissions::Action;
+use crate::protocol::mqtt::{
+    self as codec, v4, v5, DecodeError, Outgoing, Packet, Properties, Publish, Will, EVENTS_PREFIX,
+    MAX_PACKET, SERVER_MESSAGES, SUBPROTOCOL, V4, V5,
+};
 use crate::server::Shared;
 use crate::upstream::UpstreamError;
 use webpubsub::events::DataType;
