@@ -9,7 +9,8 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::{ids_headers, user_properties, Client};
+use super::Client;
+use crate::hub::{ids_headers, user_properties};
 use crate::protocol::mqtt::{v4, v5, valid_refusal, Connect, SUBPROTOCOL, V4, V5};
 use crate::server::Shared;
 use crate::upstream::{UpstreamCall, UpstreamError};

@@ -7,6 +7,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -23,10 +24,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::connect::{self, Refused};
-use super::{Client, EndReport, Link};
+use super::Client;
 use crate::client::{event_call, finish};
 use crate::hub::{
-    lock, Connection, Data, Envelope, NewConnection, Origin, Outbound, Protocol, Target,
+    lock, Connection, Data, EndReport, Envelope, Link, NewConnection, Origin, Outbound, Protocol,
+    ResumeRequest, Target,
 };
 use crate::permissions::Action;
 use crate::protocol::mqtt::{
@@ -51,9 +53,6 @@ const MAX_QOS2_PENDING: usize = 1024;
 type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;
 type Pending = Pin<Box<dyn Future<Output = Option<Publish>> + Send>>;
-
-/// Asks the task keeping a detached session for it.
-pub(crate) type ResumeRequest = oneshot::Sender<oneshot::Sender<Parked>>;
 
 /// What a session keeps between network connections.
 #[derive(Debug, Default)]
@@ -492,14 +491,16 @@ async fn take_session(old: &Connection, link: &Link) -> Option<Parked> {
 async fn ask(request: ResumeRequest) -> Option<Parked> {
     let (reply, answer) = oneshot::channel();
     request.send(reply).ok()?;
-    answer.await.ok()
+    // The hub keeps the session opaque; only `park` puts one in.
+    let parked = answer.await.ok()?.downcast::<Parked>().ok()?;
+    Some(*parked)
 }
 
 /// What wakes the task keeping a detached session.
 enum Wake {
     Expired,
     Killed,
-    Request(Option<oneshot::Sender<Parked>>),
+    Request(Option<oneshot::Sender<Box<dyn Any + Send>>>),
     Message(Option<Outbound>),
 }
 
@@ -541,8 +542,8 @@ fn park(shared: Arc<Shared>, conn: Arc<Connection>, link: &Link, parked: Parked,
                         backlog,
                         reason,
                     };
-                    if let Err(parked) = reply.send(parked) {
-                        end(parked.reason);
+                    if let Err(parked) = reply.send(Box::new(parked)) {
+                        end(parked.downcast::<Parked>().ok().and_then(|p| p.reason));
                     }
                     return;
                 }
