@@ -96,7 +96,7 @@ async fn accept(
 
 /// Serves `GET /clients/mqtt/hubs/{hub}`: the token is checked as for
 /// other clients (its audience is the MQTT path), the client must offer
-/// subprotocol `mqtt`; the socket then goes to [`crate::mqtt`], where the
+/// subprotocol `mqtt`; the socket then goes to [`crate::endpoint::mqtt`], where the
 /// CONNECT packet raises `connect`.
 pub(crate) async fn mqtt_handshake(
     shared: Arc<Shared>,
@@ -140,7 +140,7 @@ fn accept_mqtt(
             "MQTT clients must offer WebSocket subprotocol `mqtt`",
         ));
     }
-    let client = crate::mqtt::Client {
+    let client = crate::endpoint::mqtt::Client {
         hub: request.hub.clone(),
         user_id: identity.user_id,
         roles: identity.roles,
@@ -149,7 +149,7 @@ fn accept_mqtt(
     };
     let mut ws = session::configure(ws);
     ws.set_selected_protocol(HeaderValue::from_static(crate::protocol::mqtt::SUBPROTOCOL));
-    Ok(ws.on_upgrade(move |socket| crate::mqtt::serve(shared, socket, client)))
+    Ok(ws.on_upgrade(move |socket| crate::endpoint::mqtt::serve(shared, socket, client)))
 }
 
 /// Why the handshake refuses a client.

@@ -20,7 +20,7 @@ pub(crate) enum Protocol {
     Json,
     ReliableJson,
     /// MQTT 3.1.1 or 5.0 over WebSocket (`/clients/mqtt/hubs/{hub}`,
-    /// `crate::mqtt`).
+    /// `crate::endpoint::mqtt`).
     Mqtt,
 }
 
