@@ -85,29 +85,31 @@
 // - public API: `settings.rs` (hubs and their event handlers), `builder.rs`
 //   (`EmulatorBuilder`: defaults, bounds, checks), `server.rs` (`Emulator`,
 //   `RunningEmulator`, the state request handlers share, the routes);
-// - endpoints: `client/` (client WebSockets), `rest.rs` (the REST data
-//   plane), `live.rs` (the live view), `listen.rs` (the listener);
+// - endpoints: `client/` (client WebSockets), `endpoint/mqtt/` (MQTT
+//   clients), `rest.rs` (the REST data plane), `live.rs` (the live view),
+//   `listen.rs` (the listener);
 // - state and rules: `hub/` (who is connected, groups, send queues),
 //   `permissions.rs` (roles), `auth.rs` (tokens), `filter/` (OData filters);
 // - identity: `entra/` (its own Microsoft Entra ID: signing key, issuer,
 //   endpoints), `tls.rs` (the HTTPS listener's certificate),
 //   `credential.rs` (`EmulatorCredential`, feature `credential`);
 // - the wire: `upstream.rs` (calls to event handlers), `frames.rs` (JSON
-//   frames to clients).
+//   frames to clients), `protocol/mqtt/` (MQTT packets).
 mod admin;
 mod auth;
 mod builder;
 mod client;
 #[cfg(feature = "credential")]
 mod credential;
+mod endpoint;
 mod entra;
 mod filter;
 mod frames;
 mod hub;
 mod listen;
 mod live;
-mod mqtt;
 mod permissions;
+mod protocol;
 mod rest;
 mod server;
 mod settings;

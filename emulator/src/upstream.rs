@@ -46,7 +46,7 @@ pub(crate) struct UpstreamCall<'a> {
     /// Headers added to (or replacing) the CloudEvent's: MQTT events carry
     /// `ce-physicalConnectionId`, `ce-sessionId`, their own `ce-source`,
     /// and on user events their `Content-Type` and `mqtt-{name}` user
-    /// properties (`crate::mqtt`). Empty for other clients.
+    /// properties (`crate::endpoint::mqtt`). Empty for other clients.
     pub(crate) extra: HeaderMap,
 }
 

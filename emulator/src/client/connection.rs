@@ -165,7 +165,7 @@ pub(crate) fn event_call<'a>(
         extra: conn
             .mqtt
             .as_ref()
-            .map(|link| link.event_headers(conn))
+            .map(|link| link.event_headers(&conn.hub, &conn.id))
             .unwrap_or_default(),
     }
 }

@@ -96,7 +96,7 @@ async fn accept(
 
 /// Serves `GET /clients/mqtt/hubs/{hub}`: the token is checked as for
 /// other clients (its audience is the MQTT path), the client must offer
-/// subprotocol `mqtt`; the socket then goes to [`crate::mqtt`], where the
+/// subprotocol `mqtt`; the socket then goes to [`crate::endpoint::mqtt`], where the
 /// CONNECT packet raises `connect`.
 pub(crate) async fn mqtt_handshake(
     shared: Arc<Shared>,
@@ -133,14 +133,14 @@ fn accept_mqtt(
     if !request
         .offered
         .iter()
-        .any(|p| p == crate::mqtt::SUBPROTOCOL)
+        .any(|p| p == crate::protocol::mqtt::SUBPROTOCOL)
     {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "MQTT clients must offer WebSocket subprotocol `mqtt`",
         ));
     }
-    let client = crate::mqtt::Client {
+    let client = crate::endpoint::mqtt::Client {
         hub: request.hub.clone(),
         user_id: identity.user_id,
         roles: identity.roles,
@@ -148,8 +148,8 @@ fn accept_mqtt(
         connect_body: connect_body(&claims, &request.query, headers, &request.offered),
     };
     let mut ws = session::configure(ws);
-    ws.set_selected_protocol(HeaderValue::from_static(crate::mqtt::SUBPROTOCOL));
-    Ok(ws.on_upgrade(move |socket| crate::mqtt::serve(shared, socket, client)))
+    ws.set_selected_protocol(HeaderValue::from_static(crate::protocol::mqtt::SUBPROTOCOL));
+    Ok(ws.on_upgrade(move |socket| crate::endpoint::mqtt::serve(shared, socket, client)))
 }
 
 /// Why the handshake refuses a client.

@@ -48,7 +48,7 @@ pub(super) fn write_one(conn: &Connection, message: Outbound) -> Write {
             }
         }
         (Protocol::Raw, Outbound::Ack { .. } | Outbound::Pong | Outbound::Frame(_)) => Write::Skip,
-        // MQTT connections are written by `crate::mqtt`, never here.
+        // MQTT connections are written by `crate::endpoint::mqtt`, never here.
         (Protocol::Mqtt, _) => Write::Skip,
         (Protocol::Raw, Outbound::Close { reason }) => {
             Write::Close(vec![close_frame(1000, &reason)], reason)

@@ -20,7 +20,7 @@ pub(crate) enum Protocol {
     Json,
     ReliableJson,
     /// MQTT 3.1.1 or 5.0 over WebSocket (`/clients/mqtt/hubs/{hub}`,
-    /// `crate::mqtt`).
+    /// `crate::endpoint::mqtt`).
     Mqtt,
 }
 
@@ -137,7 +137,7 @@ pub(crate) struct Connection {
     /// The group streams this connection sends (`client/stream.rs`).
     pub(crate) streams: Mutex<crate::client::Streams>,
     /// What an MQTT connection adds (`None` for the other protocols).
-    pub(crate) mqtt: Option<Arc<crate::mqtt::Link>>,
+    pub(crate) mqtt: Option<Arc<super::Link>>,
 }
 
 /// What a new connection starts with.
@@ -160,7 +160,7 @@ pub(crate) struct NewConnection {
     /// How many of its last ack ids are remembered.
     pub(crate) ack_ids: usize,
     /// What an MQTT connection adds.
-    pub(crate) mqtt: Option<Arc<crate::mqtt::Link>>,
+    pub(crate) mqtt: Option<Arc<super::Link>>,
 }
 
 /// The last ack ids a connection used, oldest first: a repeated id within

@@ -8,6 +8,7 @@
 //!   reliable buffer and ack ids;
 //! * `message.rs`: what travels to connections: payloads, envelopes and
 //!   what a connection's writer sends;
+//! * `mqtt_link.rs`: what an MQTT connection adds to a connection ([`Link`]);
 //! * `view.rs`: connections as the REST API lists them and the live view
 //!   shows them.
 
@@ -15,6 +16,7 @@
 
 mod connection;
 mod message;
+mod mqtt_link;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -22,6 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub(crate) use connection::{Connection, NewConnection, Protocol};
 pub(crate) use message::{Data, Envelope, Origin, Outbound, StreamError, StreamTag};
+pub(crate) use mqtt_link::{ids_headers, user_properties, EndReport, Link, ResumeRequest};
 pub(crate) use view::ConnectionInfo;
 
 use super::filter::{FilterSubject, ODataFilter};

@@ -1,66 +1,26 @@
-//! MQTT 3.1.1 and 5.0 clients over WebSocket (`/clients/mqtt/hubs/{hub}`,
-//! subprotocol `mqtt`), one concept a file:
-//!
-//! * `codec.rs`: the packets, read with a size bound and written per version;
-//! * `connect.rs`: the CONNECT packet: client id rules, the upstream
-//!   `connect` event with its `mqtt` object, the CONNACK it decides;
-//! * `session.rs`: one connected client: packets in (PUBLISH, SUBSCRIBE,
-//!   UNSUBSCRIBE, PINGREQ, DISCONNECT, acks), queued messages out as
-//!   PUBLISH, keep-alive, take-over, the end; a session kept after its
-//!   network connection (detached until it expires or is resumed), and
-//!   the `disconnected` event when it ends;
-//! * this file: what an MQTT connection adds to a hub connection
-//!   ([`Link`]): its ids, version, and how it ended, which the upstream
-//!   events of the connection carry.
-//!
-//! The token is checked before the upgrade by `client/handshake.rs`
-//! (`mqtt_handshake`), as for other clients.
+//! What an MQTT connection adds to a hub connection ([`Link`]): its ids,
+//! version, and how it ended, which the upstream events of the connection
+//! carry; the slot through which a detached session is handed over.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod codec;
-mod connect;
-mod session;
-
+use std::any::Any;
 use std::sync::Mutex;
 
 use http::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
+use tokio::sync::oneshot;
 
-use crate::hub::{lock, Connection};
+use super::lock;
 use webpubsub::wire::headers::{CE_PHYSICAL_CONNECTION_ID, CE_SESSION_ID, CE_SOURCE};
-
-pub(crate) use session::serve;
 
 /// MQTT 5 user properties, `(name, value)` in order.
 pub(crate) type UserProperties = Vec<(String, String)>;
 
-/// The WebSocket subprotocol of MQTT clients.
-pub(crate) const SUBPROTOCOL: &str = "mqtt";
-
-/// The topic of messages sent by the REST API to all, a user or a connection.
-pub(crate) const SERVER_MESSAGES: &str = "$webpubsub/server/messages";
-
-/// The topic prefix of user events.
-pub(crate) const EVENTS_PREFIX: &str = "$webpubsub/server/events/";
-
-/// The largest MQTT packet accepted (the emulator's frame limit, 1 MiB);
-/// announced to 5.0 clients as Maximum Packet Size.
-pub(crate) const MAX_PACKET: usize = 1024 * 1024;
-
-/// A client whose token passed: what the CONNECT packet completes.
-#[derive(Debug)]
-pub(crate) struct Client {
-    /// The hub, lower-cased.
-    pub(crate) hub: String,
-    pub(crate) user_id: Option<String>,
-    pub(crate) roles: Vec<String>,
-    /// Initial subscriptions (the token's groups).
-    pub(crate) groups: Vec<String>,
-    /// The `connect` event's body without its `mqtt` object (claims,
-    /// query, headers, subprotocols).
-    pub(crate) connect_body: Vec<u8>,
-}
+/// Asks the task keeping a detached session for it: the task answers on
+/// the sender it is given. The session is opaque here (the MQTT endpoint,
+/// above the hub, knows its shape and is the only one to open it).
+pub(crate) type ResumeRequest = oneshot::Sender<oneshot::Sender<Box<dyn Any + Send>>>;
 
 /// What an MQTT connection adds to a hub connection.
 #[derive(Debug)]
@@ -75,12 +35,13 @@ pub(crate) struct Link {
     end: Mutex<Option<EndReport>>,
     /// Set while the session is detached (no network connection): asks the
     /// task keeping it for the session, to resume or discard it.
-    pub(crate) resume: Mutex<Option<session::ResumeRequest>>,
+    pub(crate) resume: Mutex<Option<ResumeRequest>>,
 }
 
 /// How an MQTT connection ended, as `disconnected` reports it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct EndReport {
+    /// Whether the client ended it (DISCONNECT), not the service or the network.
     pub(crate) initiated_by_client: bool,
     /// The DISCONNECT packet exchanged: its code and (sent by the client)
     /// its user properties; `None` when none was.
@@ -88,6 +49,7 @@ pub(crate) struct EndReport {
 }
 
 impl Link {
+    /// A new session's link, for its first network connection.
     pub(crate) fn new(version: u8, physical_id: String) -> Self {
         Self {
             version,
@@ -113,9 +75,9 @@ impl Link {
     }
 
     /// `ce-physicalConnectionId`, `ce-sessionId` and the MQTT `ce-source`
-    /// of the connection's events after `connect`.
-    pub(crate) fn event_headers(&self, conn: &Connection) -> HeaderMap {
-        let mut headers = ids_headers(&conn.hub, &conn.id, &lock(&self.physical_id));
+    /// of the events of connection `connection_id` of `hub` after `connect`.
+    pub(crate) fn event_headers(&self, hub: &str, connection_id: &str) -> HeaderMap {
+        let mut headers = ids_headers(hub, connection_id, &lock(&self.physical_id));
         if let Ok(value) = HeaderValue::from_str(&self.session_id) {
             headers.insert(CE_SESSION_ID, value);
         }
@@ -146,7 +108,7 @@ impl Link {
 
 /// `ce-physicalConnectionId` and `ce-source`
 /// (`/hubs/{hub}/client/{clientId}/{physicalConnectionId}`).
-fn ids_headers(hub: &str, client_id: &str, physical_id: &str) -> HeaderMap {
+pub(crate) fn ids_headers(hub: &str, client_id: &str, physical_id: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(physical_id) {
         headers.insert(CE_PHYSICAL_CONNECTION_ID, value);
@@ -160,7 +122,7 @@ fn ids_headers(hub: &str, client_id: &str, physical_id: &str) -> HeaderMap {
 }
 
 /// User properties as the upstream sees them: `[{"name":…,"value":…}]`.
-fn user_properties(list: &[(String, String)]) -> Value {
+pub(crate) fn user_properties(list: &[(String, String)]) -> Value {
     Value::Array(
         list.iter()
             .map(|(name, value)| json!({ "name": name, "value": value }))

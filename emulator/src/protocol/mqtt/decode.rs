@@ -1,13 +1,6 @@
-//! MQTT 3.1.1 and 5.0 packets as the emulator's broker side reads and
-//! writes them: [`decode`] takes one packet off the front of a buffer
-//! (bounded by a maximum packet size, never panicking on bad input) and
-//! [`Outgoing::encode`] writes the packets a broker sends.
-//!
-//! Only what a broker needs is modelled: CONNECT, PUBLISH, PUBACK, PUBREC,
-//! PUBREL, PUBCOMP, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT and AUTH
-//! in; CONNACK, PUBLISH, PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK,
-//! PINGRESP and DISCONNECT out. Why not a codec crate: see the README's
-//! MQTT section.
+//! Reading MQTT packets: [`decode`] takes one packet off the front of a
+//! buffer, bounded by a maximum packet size and never panicking on bad
+//! input.
 
 #![deny(
     clippy::unwrap_used,
@@ -16,12 +9,9 @@
     clippy::cast_possible_truncation
 )]
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
-/// MQTT 3.1.1 (`protocolVersion` 4).
-pub(crate) const V4: u8 = 4;
-/// MQTT 5.0.
-pub(crate) const V5: u8 = 5;
+use super::packet::{Connect, Filter, Packet, Properties, Publish, Will, V4, V5};
 
 /// Why bytes are not a packet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,115 +35,6 @@ pub(crate) enum DecodeError {
 pub(crate) const MAX_USER_PROPERTIES: usize = 128;
 
 type Result<T> = std::result::Result<T, DecodeError>;
-
-/// MQTT 5 properties the emulator reads or writes (others are read and
-/// skipped).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Properties {
-    pub(crate) payload_format: Option<u8>,
-    pub(crate) message_expiry: Option<u32>,
-    pub(crate) content_type: Option<String>,
-    pub(crate) response_topic: Option<String>,
-    pub(crate) correlation_data: Option<Bytes>,
-    pub(crate) subscription_id: Option<u32>,
-    pub(crate) session_expiry: Option<u32>,
-    pub(crate) assigned_client_id: Option<String>,
-    pub(crate) authentication_method: Option<String>,
-    pub(crate) reason_string: Option<String>,
-    pub(crate) receive_maximum: Option<u16>,
-    pub(crate) topic_alias_maximum: Option<u16>,
-    pub(crate) topic_alias: Option<u16>,
-    pub(crate) maximum_qos: Option<u8>,
-    pub(crate) retain_available: Option<u8>,
-    pub(crate) user_properties: Vec<(String, String)>,
-    pub(crate) maximum_packet_size: Option<u32>,
-    pub(crate) wildcard_available: Option<u8>,
-    pub(crate) subscription_ids_available: Option<u8>,
-    pub(crate) shared_available: Option<u8>,
-    /// Server Keep Alive (CONNACK, 0x13): the keep-alive the client must use.
-    pub(crate) server_keep_alive: Option<u16>,
-}
-
-/// The will of a CONNECT.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Will {
-    pub(crate) topic: String,
-    pub(crate) payload: Bytes,
-    pub(crate) qos: u8,
-    pub(crate) retain: bool,
-    pub(crate) properties: Properties,
-}
-
-/// A CONNECT packet. For a protocol level other than 4 and 5 only
-/// `version` is read.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Connect {
-    pub(crate) version: u8,
-    pub(crate) clean_start: bool,
-    pub(crate) keep_alive: u16,
-    pub(crate) client_id: String,
-    pub(crate) will: Option<Will>,
-    pub(crate) username: Option<String>,
-    pub(crate) password: Option<Bytes>,
-    pub(crate) properties: Properties,
-}
-
-/// A PUBLISH packet (either way).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Publish {
-    pub(crate) dup: bool,
-    pub(crate) qos: u8,
-    pub(crate) retain: bool,
-    pub(crate) topic: String,
-    /// 0 for QoS 0.
-    pub(crate) packet_id: u16,
-    pub(crate) properties: Properties,
-    pub(crate) payload: Bytes,
-}
-
-/// One SUBSCRIBE filter and its options byte.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Filter {
-    pub(crate) topic: String,
-    /// Requested maximum QoS (bits 0–1 of the options).
-    pub(crate) qos: u8,
-}
-
-/// A packet a client sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Packet {
-    Connect(Box<Connect>),
-    Publish(Publish),
-    PubAck {
-        packet_id: u16,
-    },
-    PubRec {
-        packet_id: u16,
-    },
-    PubRel {
-        packet_id: u16,
-    },
-    PubComp {
-        packet_id: u16,
-    },
-    Subscribe {
-        packet_id: u16,
-        filters: Vec<Filter>,
-        properties: Properties,
-    },
-    Unsubscribe {
-        packet_id: u16,
-        topics: Vec<String>,
-    },
-    PingReq,
-    Disconnect {
-        code: u8,
-        properties: Properties,
-    },
-    Auth,
-    /// A packet type only servers send (CONNACK, SUBACK, …): a protocol error.
-    ServerOnly(u8),
-}
 
 /// Takes one packet off the front of `buf`: `Ok(None)` when more bytes are
 /// needed. `version` is the session's (before CONNECT: [`V4`]); a packet
@@ -495,210 +376,6 @@ impl Reader {
     }
 }
 
-/// A packet the broker sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outgoing {
-    ConnAck {
-        session_present: bool,
-        code: u8,
-        properties: Properties,
-    },
-    Publish(Publish),
-    PubAck {
-        packet_id: u16,
-        code: u8,
-    },
-    PubRec {
-        packet_id: u16,
-        code: u8,
-    },
-    PubComp {
-        packet_id: u16,
-    },
-    SubAck {
-        packet_id: u16,
-        codes: Vec<u8>,
-    },
-    UnsubAck {
-        packet_id: u16,
-        codes: Vec<u8>,
-    },
-    PingResp,
-    /// 5.0 only (3.1.1 has no server DISCONNECT).
-    Disconnect {
-        code: u8,
-        reason: Option<String>,
-    },
-}
-
-impl Outgoing {
-    /// The packet's bytes for a client of `version`.
-    pub(crate) fn encode(&self, version: u8) -> Bytes {
-        let v5 = version == V5;
-        let mut body = BytesMut::new();
-        let first: u8 = match self {
-            Self::ConnAck {
-                session_present,
-                code,
-                properties,
-            } => {
-                body.put_u8(u8::from(*session_present));
-                body.put_u8(*code);
-                if v5 {
-                    put_properties(&mut body, properties);
-                }
-                0x20
-            }
-            Self::Publish(p) => {
-                put_string(&mut body, &p.topic);
-                if p.qos > 0 {
-                    body.put_u16(p.packet_id);
-                }
-                if v5 {
-                    put_properties(&mut body, &p.properties);
-                }
-                body.put_slice(&p.payload);
-                0x30 | (u8::from(p.dup) << 3) | (p.qos << 1) | u8::from(p.retain)
-            }
-            Self::PubAck { packet_id, code } | Self::PubRec { packet_id, code } => {
-                body.put_u16(*packet_id);
-                if v5 && *code != 0 {
-                    body.put_u8(*code);
-                }
-                if matches!(self, Self::PubAck { .. }) {
-                    0x40
-                } else {
-                    0x50
-                }
-            }
-            Self::PubComp { packet_id } => {
-                body.put_u16(*packet_id);
-                0x70
-            }
-            Self::SubAck { packet_id, codes } => {
-                body.put_u16(*packet_id);
-                if v5 {
-                    body.put_u8(0);
-                }
-                body.put_slice(codes);
-                0x90
-            }
-            Self::UnsubAck { packet_id, codes } => {
-                body.put_u16(*packet_id);
-                if v5 {
-                    body.put_u8(0);
-                    body.put_slice(codes);
-                }
-                0xB0
-            }
-            Self::PingResp => 0xD0,
-            Self::Disconnect { code, reason } => {
-                if v5 {
-                    body.put_u8(*code);
-                    put_properties(
-                        &mut body,
-                        &Properties {
-                            reason_string: reason.clone(),
-                            ..Properties::default()
-                        },
-                    );
-                }
-                0xE0
-            }
-        };
-        let mut out = BytesMut::with_capacity(body.len() + 5);
-        out.put_u8(first);
-        put_varint(&mut out, body.len());
-        out.put_slice(&body);
-        out.freeze()
-    }
-}
-
-fn put_varint(out: &mut BytesMut, mut value: usize) {
-    loop {
-        let byte = u8::try_from(value % 128).unwrap_or_default();
-        value /= 128;
-        if value == 0 {
-            out.put_u8(byte);
-            return;
-        }
-        out.put_u8(byte | 0x80);
-    }
-}
-
-/// A string of at most 65 535 bytes (longer text is cut at a char boundary).
-fn put_string(out: &mut BytesMut, text: &str) {
-    let mut end = text.len().min(usize::from(u16::MAX));
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    put_binary(out, text.get(..end).unwrap_or_default().as_bytes());
-}
-
-fn put_binary(out: &mut BytesMut, bytes: &[u8]) {
-    let bytes = bytes.get(..usize::from(u16::MAX)).unwrap_or(bytes);
-    out.put_u16(u16::try_from(bytes.len()).unwrap_or(u16::MAX));
-    out.put_slice(bytes);
-}
-
-fn put_properties(out: &mut BytesMut, p: &Properties) {
-    let mut b = BytesMut::new();
-    let byte = |b: &mut BytesMut, id: u8, v: Option<u8>| {
-        if let Some(v) = v {
-            b.put_u8(id);
-            b.put_u8(v);
-        }
-    };
-    byte(&mut b, 0x01, p.payload_format);
-    if let Some(v) = p.message_expiry {
-        b.put_u8(0x02);
-        b.put_u32(v);
-    }
-    for (id, text) in [
-        (0x03, &p.content_type),
-        (0x08, &p.response_topic),
-        (0x12, &p.assigned_client_id),
-        (0x1F, &p.reason_string),
-    ] {
-        if let Some(text) = text {
-            b.put_u8(id);
-            put_string(&mut b, text);
-        }
-    }
-    if let Some(data) = &p.correlation_data {
-        b.put_u8(0x09);
-        put_binary(&mut b, data);
-    }
-    if let Some(v) = p.receive_maximum {
-        b.put_u8(0x21);
-        b.put_u16(v);
-    }
-    if let Some(v) = p.topic_alias_maximum {
-        b.put_u8(0x22);
-        b.put_u16(v);
-    }
-    if let Some(v) = p.server_keep_alive {
-        b.put_u8(0x13);
-        b.put_u16(v);
-    }
-    byte(&mut b, 0x24, p.maximum_qos);
-    byte(&mut b, 0x25, p.retain_available);
-    for (name, value) in &p.user_properties {
-        b.put_u8(0x26);
-        put_string(&mut b, name);
-        put_string(&mut b, value);
-    }
-    if let Some(v) = p.maximum_packet_size {
-        b.put_u8(0x27);
-        b.put_u32(v);
-    }
-    byte(&mut b, 0x28, p.wildcard_available);
-    byte(&mut b, 0x29, p.subscription_ids_available);
-    byte(&mut b, 0x2A, p.shared_available);
-    put_varint(out, b.len());
-    out.put_slice(&b);
-}
-
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,
@@ -706,7 +383,10 @@ fn put_properties(out: &mut BytesMut, p: &Properties) {
     clippy::cast_possible_truncation
 )]
 mod tests {
+    use super::super::encode::{put_string, put_varint};
+    use super::super::packet::Outgoing;
     use super::*;
+    use bytes::BufMut;
 
     #[test]
     fn a_packet_split_anywhere_is_read_once_complete() {
@@ -833,7 +513,7 @@ mod tests {
     }
 
     /// The emulator's own limit.
-    const MAX_PACKET_TEST: usize = crate::mqtt::MAX_PACKET;
+    const MAX_PACKET_TEST: usize = super::super::service::MAX_PACKET;
 
     proptest::proptest! {
         #[test]

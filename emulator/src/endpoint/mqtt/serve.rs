@@ -1,0 +1,447 @@
+//! One MQTT client on one WebSocket: [`serve`] reads the CONNECT packet,
+//! answers CONNACK, then runs the packet loop (packets in, queued messages
+//! out, keep-alive, take-over) until the socket ends; the end either keeps
+//! the session (detached, `park`, until it expires or a CONNECT with Clean
+//! Start = 0 resumes it) or ends it, raising `disconnected` (through
+//! [`crate::client::finish`]); when due, it publishes the will.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::connect::{accept, connack_refused, Client};
+use super::end::End;
+use super::session::{park, Cleanup, Kept, Parked, Session};
+use super::user_event::Pending;
+use super::will::will_cost;
+use crate::client::{event_call, finish};
+use crate::hub::{lock, Connection, EndReport, Outbound};
+use crate::protocol::mqtt::{self as mqtt, v4, v5, Outgoing, Packet, MAX_PACKET, V4, V5};
+use crate::server::Shared;
+use webpubsub::wire::EventType;
+
+type Sink = SplitSink<WebSocket, Message>;
+type Stream = SplitStream<WebSocket>;
+
+/// Serves an MQTT client's socket from its CONNECT packet to its end.
+pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client) {
+    let (mut sink, mut stream) = socket.split();
+    let mut buf = BytesMut::new();
+    let wait = shared.client_timeout.max(Duration::from_secs(1));
+    let first = match tokio::time::timeout(wait, next_packet(&mut stream, &mut buf, V4)).await {
+        Ok(Ok(Packet::Connect(connect))) => connect,
+        Ok(Ok(_)) => {
+            tracing::info!(target: "webpubsub_emulator::mqtt", "first packet is not CONNECT: closing");
+            return close(sink).await;
+        }
+        Ok(Err(End {
+            disconnect: Some((v5::QUOTA_EXCEEDED, reason)),
+            ..
+        })) => {
+            // Only 5.0 packets carry user properties: a 5.0 CONNACK says why.
+            let _ = send(
+                &mut sink,
+                connack_refused(v5::QUOTA_EXCEEDED, Some(reason), Vec::new()),
+                V5,
+            )
+            .await;
+            return close(sink).await;
+        }
+        Ok(Err(_)) | Err(_) => return close(sink).await,
+    };
+    let version = first.version;
+    if version != V4 && version != V5 {
+        // A 5.0-shaped CONNACK for levels above 5, a 3.1.1 one below.
+        let (code, format) = if version > V5 {
+            (v5::UNSUPPORTED_VERSION, V5)
+        } else {
+            (v4::UNACCEPTABLE_VERSION, V4)
+        };
+        let _ = send(&mut sink, connack_refused(code, None, Vec::new()), format).await;
+        return close(sink).await;
+    }
+    let physical_id = uuid::Uuid::new_v4().simple().to_string();
+    match accept(&shared, &client, &first, &physical_id).await {
+        Ok((conn, mut rx, mut connack, resumed)) => {
+            let link = conn.mqtt.clone();
+            let Some(link) = link else { return };
+            // Whatever ends this task, a panic included, the connection
+            // does not stay registered without it.
+            let guard = Cleanup {
+                shared: shared.clone(),
+                conn: conn.clone(),
+                armed: true,
+            };
+            // Keep-alive 0 (none) gets the emulator's client silence rule:
+            // a keep-alive of two thirds of the client timeout, so that the
+            // 1.5 × keep-alive a client may stay silent is that timeout;
+            // 5.0 clients are told with Server Keep Alive.
+            let keep_alive = if first.keep_alive == 0 {
+                let silence = u16::try_from((shared.client_timeout.as_secs() * 2 / 3).max(1))
+                    .unwrap_or(u16::MAX);
+                if let Outgoing::ConnAck {
+                    code: 0,
+                    properties,
+                    ..
+                } = &mut connack
+                {
+                    if version == V5 {
+                        properties.server_keep_alive = Some(silence);
+                    }
+                }
+                silence
+            } else {
+                first.keep_alive
+            };
+            // The will is kept for the connection's life: it counts against
+            // its budget (it always fits a fresh one of the default size).
+            let will_cost = first.will.as_ref().map_or(0, will_cost);
+            if conn.hold(will_cost).is_err() {
+                tracing::info!(target: "webpubsub_emulator::mqtt", client = %conn.id, will_cost, "will over the connection's budget");
+            }
+            let cap = shared.mqtt_session_expiry;
+            let expiry = if version == V5 {
+                Duration::from_secs(first.properties.session_expiry.unwrap_or(0).into()).min(cap)
+            } else if first.clean_start {
+                Duration::ZERO
+            } else {
+                cap
+            };
+            let fresh = resumed.is_none();
+            let (kept, backlog) = resumed.unwrap_or_default();
+            let mut session = Session {
+                shared: shared.clone(),
+                conn,
+                link,
+                version,
+                keep_alive,
+                client_max: first
+                    .properties
+                    .maximum_packet_size
+                    .and_then(|m| usize::try_from(m).ok()),
+                will: first.will.clone(),
+                expiry,
+                subscriptions: kept.subscriptions,
+                next_id: kept.next_id,
+                inflight: kept.inflight,
+                qos2: kept.qos2,
+            };
+            if send(&mut sink, connack, version).await.is_err() {
+                if fresh {
+                    raise_connected(&shared, &session.conn);
+                }
+                session.end(sink, End::lost(), rx).await;
+                guard.disarm();
+                return;
+            }
+            if fresh {
+                raise_connected(&shared, &session.conn);
+            }
+            let end = session
+                .run(&mut sink, &mut stream, &mut rx, buf, backlog)
+                .await;
+            session.end(sink, end, rx).await;
+            guard.disarm();
+        }
+        Err(refused) => {
+            tracing::info!(target: "webpubsub_emulator::mqtt", hub = %client.hub, client = %first.client_id,
+                code = refused.code, reason = refused.reason.as_deref(), "CONNECT refused");
+            let packet = connack_refused(refused.code, refused.reason, refused.user_properties);
+            let _ = send(&mut sink, packet, version).await;
+            close(sink).await;
+        }
+    }
+}
+/// Reads the next packet, gathering WebSocket frames as needed.
+async fn next_packet(stream: &mut Stream, buf: &mut BytesMut, version: u8) -> Result<Packet, End> {
+    loop {
+        match mqtt::decode(buf, version, MAX_PACKET) {
+            Ok(Some(packet)) => return Ok(packet),
+            Ok(None) => {}
+            Err(e) => return Err(End::decode(&e)),
+        }
+        match stream.next().await {
+            Some(Ok(Message::Binary(bytes))) => buf.extend_from_slice(&bytes),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(Message::Text(_))) => {
+                return Err(End::service(
+                    v5::MALFORMED,
+                    "MQTT packets travel in binary frames.",
+                ))
+            }
+            Some(Ok(Message::Close(_))) | None => return Err(End::lost()),
+            Some(Err(e)) if e.to_string().contains("Space limit exceeded") => {
+                return Err(End::service(
+                    v5::PACKET_TOO_LARGE,
+                    format!("Packet too large: the limit is {MAX_PACKET} bytes."),
+                ))
+            }
+            Some(Err(_)) => return Err(End::lost()),
+        }
+    }
+}
+/// Raises `connected` without holding up the client; later events wait for it.
+fn raise_connected(shared: &Arc<Shared>, conn: &Arc<Connection>) {
+    let shared = shared.clone();
+    let conn = conn.clone();
+    tokio::spawn(async move {
+        let call = event_call(
+            &conn,
+            EventType::Connected,
+            "application/json",
+            Bytes::from_static(b"{}"),
+        );
+        let _ = shared.upstream.call(shared.settings(&conn.hub), call).await;
+        conn.connected_done.send_replace(true);
+    });
+}
+
+/// Writes one packet, encoded for `version`.
+async fn send(sink: &mut Sink, packet: Outgoing, version: u8) -> Result<(), axum::Error> {
+    sink.send(Message::Binary(packet.encode(version))).await
+}
+
+/// Closes the socket without a DISCONNECT, waiting at most 2 s.
+async fn close(mut sink: Sink) {
+    let goodbye = async {
+        let _ = sink.send(Message::Close(None)).await;
+        let _ = sink.close().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
+}
+
+impl Session {
+    /// Reads packets and writes queued messages until the connection ends.
+    async fn run(
+        &mut self,
+        sink: &mut Sink,
+        stream: &mut Stream,
+        rx: &mut mpsc::Receiver<Outbound>,
+        mut buf: BytesMut,
+        backlog: Vec<Outbound>,
+    ) -> End {
+        let replay = match self.replay(backlog) {
+            Ok(packets) => packets,
+            Err(end) => return end,
+        };
+        for packet in replay {
+            if send(sink, packet, self.version).await.is_err() {
+                return End::lost();
+            }
+        }
+        // Keep-alive: 1.5 times the client's, from its last packet.
+        let window =
+            (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
+        let far = Duration::from_secs(86_400 * 365);
+        let mut deadline = Instant::now() + window.unwrap_or(far);
+        let mut pending: Option<Pending> = None;
+        let conn = self.conn.clone();
+        loop {
+            let outcome: Result<Vec<Outgoing>, End> = tokio::select! {
+                packet = next_packet(stream, &mut buf, self.version), if pending.is_none() => {
+                    deadline = Instant::now() + window.unwrap_or(far);
+                    match packet {
+                        Ok(packet) => self.packet(packet, &mut pending),
+                        Err(end) => Err(end),
+                    }
+                }
+                () = tokio::time::sleep_until(deadline), if pending.is_none() => {
+                    Err(End::service(v5::KEEP_ALIVE_TIMEOUT, "Keep-alive timeout."))
+                }
+                answer = async { match pending.as_mut() { Some(f) => f.await, None => None } }, if pending.is_some() => {
+                    pending = None;
+                    deadline = Instant::now() + window.unwrap_or(far);
+                    Ok(answer.map(|p| self.outgoing_publish(p)).into_iter().flatten().collect())
+                }
+                message = rx.recv() => match message {
+                    Some(message) => {
+                        conn.written(message.cost());
+                        self.delivery(message)
+                    }
+                    None => Err(End::lost()),
+                },
+                () = conn.kill.notified() => {
+                    let reason = lock(&conn.kill_reason).clone().unwrap_or_default();
+                    Err(End::service(v5::QUOTA_EXCEEDED, reason))
+                }
+                () = conn.takeover.notified() => {
+                    let mut end = End::service(v5::SESSION_TAKEN_OVER, "Session taken over.");
+                    end.taken_over = true;
+                    Err(end)
+                }
+            };
+            match outcome {
+                Ok(packets) => {
+                    for packet in packets {
+                        // A client that never reads blocks this write: it is
+                        // cut off all the same when its queue overflows (or
+                        // it is taken over), as for the other protocols.
+                        let sent = tokio::select! {
+                            sent = send(sink, packet, self.version) => sent,
+                            () = conn.kill.notified() => {
+                                let reason = lock(&conn.kill_reason).clone().unwrap_or_default();
+                                return End::service(v5::QUOTA_EXCEEDED, reason);
+                            }
+                            () = conn.takeover.notified() => {
+                                let mut end = End::service(v5::SESSION_TAKEN_OVER, "Session taken over.");
+                                end.taken_over = true;
+                                return end;
+                            }
+                        };
+                        if sent.is_err() {
+                            return End::lost();
+                        }
+                    }
+                }
+                Err(end) => return end,
+            }
+        }
+    }
+
+    /// One packet from the client: the packets to answer with.
+    fn packet(
+        &mut self,
+        packet: Packet,
+        pending: &mut Option<Pending>,
+    ) -> Result<Vec<Outgoing>, End> {
+        match packet {
+            Packet::PingReq => Ok(vec![Outgoing::PingResp]),
+            Packet::Publish(publish) => self.publish(publish, pending),
+            Packet::PubAck { packet_id } => {
+                self.acked(packet_id);
+                Ok(Vec::new())
+            }
+            Packet::PubRel { packet_id } => {
+                self.qos2.remove(&packet_id);
+                Ok(vec![Outgoing::PubComp { packet_id }])
+            }
+            // The emulator never sends QoS 2.
+            Packet::PubRec { .. } | Packet::PubComp { .. } => Ok(Vec::new()),
+            Packet::Subscribe {
+                packet_id, filters, ..
+            } => {
+                let codes = filters
+                    .iter()
+                    .map(|f| self.subscribe(&f.topic, f.qos))
+                    .collect();
+                self.shared.changed();
+                Ok(vec![Outgoing::SubAck { packet_id, codes }])
+            }
+            Packet::Unsubscribe { packet_id, topics } => {
+                let codes = topics.iter().map(|t| self.unsubscribe(t)).collect();
+                self.shared.changed();
+                Ok(vec![Outgoing::UnsubAck { packet_id, codes }])
+            }
+            Packet::Disconnect { code, properties } => {
+                let v5 = self.v5();
+                Err(End {
+                    reason: properties.reason_string.clone(),
+                    report: EndReport {
+                        initiated_by_client: true,
+                        packet: Some((code, v5.then_some(properties.user_properties))),
+                    },
+                    disconnect: None,
+                    // 0x04: "disconnect with will message".
+                    will: code == 0x04,
+                    taken_over: false,
+                    ends_session: false,
+                })
+            }
+            Packet::Connect(_) => Err(End::service(v5::PROTOCOL_ERROR, "A second CONNECT.")),
+            Packet::Auth => Err(End::service(
+                v5::PROTOCOL_ERROR,
+                "Enhanced authentication is not supported.",
+            )),
+            Packet::ServerOnly(kind) => Err(End::service(
+                v5::PROTOCOL_ERROR,
+                format!("Packet type {kind} is sent by servers only."),
+            )),
+        }
+    }
+
+    /// Ends the connection: `disconnected` (unless taken over, which raised
+    /// it already), the will when due, the DISCONNECT (5.0) and close.
+    async fn end(self, mut sink: Sink, end: End, rx: mpsc::Receiver<Outbound>) {
+        let v5 = self.v5();
+        let mut report = end.report;
+        if let Some((code, _)) = &end.disconnect {
+            if v5 {
+                report.packet = Some((*code, None));
+            }
+        }
+        self.link.ended(report);
+        // The session outlives the connection unless it ends with it (no
+        // expiry, REST close, a queue over its limits, a clean take-over).
+        // A session without a user id belongs to nobody: nobody may resume
+        // it (`accept`), so it is not kept.
+        let keep = !self.expiry.is_zero()
+            && self.conn.user_id.is_some()
+            && !end.ends_session
+            && !self.conn.is_killed()
+            && !self.conn.ended.load(Ordering::Acquire);
+        // …and within the detached caps (count, per user, bytes held).
+        let keep = keep && {
+            let kept = self.shared.hubs.detach(&self.conn);
+            if let Err(why) = &kept {
+                tracing::info!(target: "webpubsub_emulator::mqtt", client = %self.conn.id,
+                    reason = %why, "MQTT session not kept after its connection");
+            }
+            kept.is_ok()
+        };
+        if keep {
+            tracing::info!(target: "webpubsub_emulator::mqtt", client = %self.conn.id,
+                expiry_ms = self.expiry.as_millis(), taken_over = end.taken_over, "MQTT session detached");
+            let parked = Parked {
+                rx,
+                kept: Kept {
+                    subscriptions: self.subscriptions.clone(),
+                    next_id: self.next_id,
+                    inflight: self.inflight.clone(),
+                    qos2: self.qos2.clone(),
+                },
+                backlog: Vec::new(),
+                reason: end.reason.clone(),
+            };
+            park(
+                self.shared.clone(),
+                self.conn.clone(),
+                &self.link,
+                parked,
+                self.expiry,
+            );
+        } else {
+            drop(rx);
+            finish(&self.shared, &self.conn, end.reason.clone());
+        }
+        if end.will {
+            if let Some(will) = &self.will {
+                self.publish_will(will);
+            }
+        }
+        let goodbye = async {
+            if let (true, Some((code, reason))) = (v5, end.disconnect) {
+                let _ = send(
+                    &mut sink,
+                    Outgoing::Disconnect {
+                        code,
+                        reason: Some(reason),
+                    },
+                    V5,
+                )
+                .await;
+            }
+            let _ = sink.send(Message::Close(None)).await;
+            let _ = sink.close().await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
+    }
+}
