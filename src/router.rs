@@ -372,7 +372,14 @@ impl<'a> Pending<'a> {
         match event {
             Event::Connect(req) => Pending::Connect {
                 before: req.context.states.clone(),
-                mqtt_version: req.mqtt.as_ref().map(|m| m.protocol_version),
+                // Spec §6.6: only a client with `ce-physicalConnectionId`
+                // is an MQTT client (and gets JSON refusals); an `mqtt`
+                // object in the body alone does not make it one.
+                mqtt_version: req
+                    .mqtt
+                    .as_ref()
+                    .filter(|_| req.context.is_mqtt())
+                    .map(|m| m.protocol_version),
                 answer: handler.connect(req),
             },
             Event::UserEvent(req) => Pending::UserEvent {
