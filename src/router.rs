@@ -279,7 +279,7 @@ impl DispatchInner {
         if found.hub_repeated {
             return Err(Rejection::RepeatedHeader(headers::display_name(&CE_HUB)));
         }
-        let hub = headers::text_required(found.hub, &CE_HUB)?;
+        let hub = headers::text_required(found.single.hub, &CE_HUB)?;
         let (hub, handler) = self
             .hubs
             .iter()
@@ -296,7 +296,7 @@ impl DispatchInner {
         let mut event = decode_scanned(&found, bytes)?;
         let log = PanicLog {
             hub,
-            event_name: found.event_name.cloned(),
+            event_name: found.single.event_name.cloned(),
         };
         let more_origins = found.more_origins;
         keep_headers(&mut event, std::mem::take(&mut parts.headers), more_origins);

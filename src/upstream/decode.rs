@@ -84,7 +84,7 @@ pub(crate) fn decode_scanned(found: &EventHeaders<'_>, body: Bytes) -> Result<Ev
     if let Some(name) = found.repeated {
         return Err(Rejection::RepeatedHeader(name));
     }
-    let ce_type = text_required(found.ce_type, &headers::CE_TYPE)?;
+    let ce_type = text_required(found.single.ce_type, &headers::CE_TYPE)?;
     let kind = Kind::parse(ce_type).ok_or_else(|| Rejection::UnknownEventType(excerpt(ce_type)))?;
     let context = context(found, ce_type, kind)?;
     Ok(match kind {
@@ -108,7 +108,7 @@ pub(crate) fn decode_scanned(found: &EventHeaders<'_>, body: Bytes) -> Result<Ev
         }
         Kind::User(_) => Event::UserEvent(UserEventRequest::new(
             context,
-            user_data(found.content_type, body)?,
+            user_data(found.single.content_type, body)?,
         )),
     })
 }
@@ -118,43 +118,43 @@ fn context(
     ce_type: &str,
     kind: Kind<'_>,
 ) -> Result<ConnectionContext, Rejection> {
-    let hub = text_required(found.hub, &headers::CE_HUB)?;
-    let connection_id = text_required(found.connection_id, &headers::CE_CONNECTION_ID)?;
-    let event_name = match text(found.event_name, &headers::CE_EVENT_NAME)? {
+    let hub = text_required(found.single.hub, &headers::CE_HUB)?;
+    let connection_id = text_required(found.single.connection_id, &headers::CE_CONNECTION_ID)?;
+    let event_name = match text(found.single.event_name, &headers::CE_EVENT_NAME)? {
         Some(name) if !name.is_empty() => name.to_owned(),
         _ => match kind {
             Kind::User(name) => name.to_owned(),
             _ => ce_type.rsplit('.').next().unwrap_or_default().to_owned(),
         },
     };
-    let states = match text(found.connection_state, &headers::CE_CONNECTION_STATE)? {
+    let states = match text(found.single.connection_state, &headers::CE_CONNECTION_STATE)? {
         Some(value) => ConnectionStates::from_header(value)?,
         None => ConnectionStates::default(),
     };
-    let subprotocol = owned(found.subprotocol, &headers::CE_SUBPROTOCOL)?;
+    let subprotocol = owned(found.single.subprotocol, &headers::CE_SUBPROTOCOL)?;
     let physical = owned(
-        found.physical_connection_id,
+        found.single.physical_connection_id,
         &headers::CE_PHYSICAL_CONNECTION_ID,
     )?;
     let mqtt = match (&subprotocol, physical) {
         (Some(p), Some(physical_connection_id)) if p.eq_ignore_ascii_case("mqtt") => {
             Some(MqttContext {
                 physical_connection_id,
-                session_id: owned(found.session_id, &headers::CE_SESSION_ID)?,
+                session_id: owned(found.single.session_id, &headers::CE_SESSION_ID)?,
             })
         }
         _ => None,
     };
     // The attributes kept for later reads are checked now.
-    headers::check_text(found.id, &headers::CE_ID)?;
-    headers::check_text(found.time, &headers::CE_TIME)?;
-    headers::check_text(found.source, &headers::CE_SOURCE)?;
-    headers::check_text(found.spec_version, &headers::CE_SPEC_VERSION)?;
-    headers::check_text(found.awps_version, &headers::CE_AWPS_VERSION)?;
+    headers::check_text(found.single.id, &headers::CE_ID)?;
+    headers::check_text(found.single.time, &headers::CE_TIME)?;
+    headers::check_text(found.single.source, &headers::CE_SOURCE)?;
+    headers::check_text(found.single.spec_version, &headers::CE_SPEC_VERSION)?;
+    headers::check_text(found.single.awps_version, &headers::CE_AWPS_VERSION)?;
     Ok(ConnectionContext {
         hub: hub.to_owned(),
         connection_id: connection_id.to_owned(),
-        user_id: text(found.user_id, &headers::CE_USER_ID)?.map(str::to_owned),
+        user_id: text(found.single.user_id, &headers::CE_USER_ID)?.map(str::to_owned),
         event_name,
         subprotocol,
         states,
