@@ -92,14 +92,16 @@ pub use azure_core::{self, credentials::TokenCredential};
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http::HeaderMap;
 use sha2::{Digest as _, Sha256};
 
-use crate::upstream::{BearerRefusal, Rejection};
-use crate::ConfigError;
+use crate::config::ConfigError;
+use crate::router::EventRouterBuilder;
+use crate::upstream::bearer::{BearerCheck, BearerSetup};
+use crate::upstream::{BearerRefusal, Rejection, ValidateUpstreamBuilder};
 
 /// Microsoft Entra ID's public cloud authority.
 pub const PUBLIC_CLOUD: &str = "https://login.microsoftonline.com";
@@ -394,6 +396,41 @@ struct Verified {
 /// The most tokens remembered (the service renews its token hourly; a few
 /// identities at most call one handler).
 const VERIFIED_CAPACITY: usize = 64;
+
+/// `entra(…)` on the builders of the router and of the validation layer.
+macro_rules! entra_builder_method {
+    ($($builder:ty),+) => {$(
+        impl $builder {
+            /// Checks every event's Microsoft Entra ID bearer token
+            /// (`Authorization: Bearer`, sent when the hub's event handler
+            /// authenticates with a managed identity). With access keys
+            /// configured too, both checks must pass; see [`crate::entra`].
+            /// `build()` fails with [`ConfigError::InvalidEntraValidation`]
+            /// when `validation` is incomplete or its tenant is not a GUID or a
+            /// domain name ([`EntraValidation::new`] says how a domain name
+            /// is resolved to the tenant's GUID).
+            #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
+            pub fn entra(self, validation: EntraValidation) -> Self {
+                self.bearer_check(Arc::new(validation))
+            }
+        }
+    )+};
+}
+
+entra_builder_method!(EventRouterBuilder, ValidateUpstreamBuilder);
+
+impl BearerSetup for EntraValidation {
+    fn build(&self) -> Result<Arc<dyn BearerCheck>, ConfigError> {
+        Ok(Arc::new(self.clone().build()?))
+    }
+}
+
+#[async_trait::async_trait]
+impl BearerCheck for BearerValidator {
+    async fn check(&self, headers: &HeaderMap) -> Result<(), Rejection> {
+        self.validate(headers).await
+    }
+}
 
 impl BearerValidator {
     /// Checks the request's `Authorization: Bearer` token.

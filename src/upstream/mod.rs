@@ -1,5 +1,6 @@
 //! The upstream side: validate, decode and answer what the service sends.
 
+pub(crate) mod bearer;
 mod decode;
 pub(crate) mod encode;
 pub(crate) mod headers;
