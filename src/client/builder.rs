@@ -8,8 +8,8 @@ use url::Url;
 use super::transport::{Auth, Transport};
 use super::{RetryPolicy, WebPubSubServiceClient};
 use crate::client_access::ClientAccessSigner;
+use crate::config::ConfigError;
 use crate::config::ConnectionString;
-use crate::ConfigError;
 
 /// How long one attempt of a call may take unless told otherwise: 30 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -16,8 +16,8 @@ use super::requests::{
 use super::transport::{self, Call, Transport};
 use super::{Filter, Message, ServiceError};
 use crate::client_access::{ClientAccess, ClientAccessOptions, ClientAccessSigner};
+use crate::config::ConfigError;
 use crate::config::ConnectionString;
-use crate::ConfigError;
 
 /// Calls the Web PubSub REST API for one hub: send messages, manage groups,
 /// close connections, check existence, grant permissions, and sign client

@@ -8,6 +8,7 @@ use super::headers::{self, text, text_required, EventHeaders};
 use super::rejection::excerpt;
 use super::Rejection;
 use crate::events::context::{CloudEventHeaders, MqttContext};
+use crate::events::ConnectionContext;
 use crate::events::{connect_body, ClientMaps};
 use crate::events::{
     ConnectEventRequest, ConnectedEventRequest, DisconnectedEventRequest, Event, EventData,
@@ -16,7 +17,6 @@ use crate::events::{
 use crate::state::ConnectionStates;
 use crate::wire::ConnectBody;
 use crate::wire::EventType as Kind;
-use crate::ConnectionContext;
 
 /// Decodes one upstream request into an [`Event`], checking everything the
 /// handler relies on. Pure: it reads only its arguments and calls no user code.
@@ -95,7 +95,7 @@ pub(crate) fn decode_scanned(found: &EventHeaders<'_>, body: Bytes) -> Result<Ev
             Event::Disconnected(DisconnectedEventRequest::from_body(context, body))
         }
         Kind::GroupJoined | Kind::GroupLeft => {
-            let group = json_body::<crate::events::GroupBody>(&body)?
+            let group = json_body::<crate::wire::GroupBody>(&body)?
                 .ok_or_else(|| {
                     Rejection::InvalidJson("expected an object with a `group` field".to_owned())
                 })?
@@ -286,5 +286,34 @@ mod tests {
         }
         let ok = json_body::<ConnectBody>(b"{\"claims\":{\"sub\":[\"caf\xc3\xa9\"]}}");
         assert!(ok.unwrap().is_some());
+    }
+
+    #[test]
+    fn what_the_writer_writes_the_decoder_reads() {
+        let kind = crate::wire::EventType::User("message");
+        let ce_type = kind.ce_type();
+        let headers = crate::wire::CloudEvent {
+            ce_type: &ce_type,
+            event_name: kind.event_name(),
+            hub: "chat",
+            connection_id: "c1",
+            id: "7",
+            time: "2024-01-01T00:00:00Z",
+            user_id: Some("ü"),
+            subprotocol: None,
+            state: None,
+            signature: None,
+            origin: Some("localhost"),
+            content_type: Some("text/plain"),
+        }
+        .headers();
+        assert_eq!(headers["ce-source"], "/hubs/chat/client/c1");
+        assert!(headers.get("ce-subprotocol").is_none());
+        let event = decode_event(&headers, bytes::Bytes::from_static(b"hi")).unwrap();
+        let crate::events::Event::UserEvent(event) = event else {
+            panic!("a user event: {event:?}")
+        };
+        assert_eq!(event.context.user_id.as_deref(), Some("ü"));
+        assert_eq!(event.context.event_name, "message");
     }
 }
