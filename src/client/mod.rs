@@ -6,6 +6,7 @@
 //! - `paths`: the REST path of a call and the checks of names and ids in it;
 //! - `transport`: signing, sending and retrying one call;
 //! - `bearer` (feature `entra`): Microsoft Entra ID tokens, cached and refreshed;
+//! - `negotiate` (feature `entra`): `Negotiate::from_client`, URLs from this client;
 //! - `message`, `filter`, `retry`, `error`: what calls take and give back.
 
 #[cfg(feature = "entra")]
@@ -14,6 +15,8 @@ mod builder;
 mod error;
 mod filter;
 mod message;
+#[cfg(feature = "entra")]
+mod negotiate;
 mod paths;
 mod requests;
 mod retry;

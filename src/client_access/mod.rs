@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::config::{AccessKey, ConfigError, ConnectionString};
 use crate::jwt;
 
-mod negotiate;
+pub(crate) mod negotiate;
 
 pub use negotiate::{Negotiate, NegotiateFuture};
 
