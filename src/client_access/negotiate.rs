@@ -12,7 +12,8 @@ use axum::response::IntoResponse;
 use http::{header, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use tower_service::Service;
 
-use super::{ClientAccess, ClientAccessOptions, ClientAccessSigner};
+use super::options::ClientAccessOptions;
+use super::signer::{ClientAccess, ClientAccessSigner};
 
 /// Serves `{"url": "wss://…/client/hubs/{hub}?access_token=…"}` for the user
 /// a request names, so a page connects with one `fetch`.
