@@ -1,7 +1,9 @@
 //! The service client: calls the Web PubSub REST API of one hub.
 //!
-//! - `service_client`: [`WebPubSubServiceClient`], the facade, and its operations;
-//! - `builder`: [`ServiceClientBuilder`], its settings, checked when built;
+//! - `service_client`: [`WebPubSubServiceClient`] and how it makes a call;
+//! - `builder`: its constructors and [`ServiceClientBuilder`], its settings, checked when built;
+//! - `operations`: sending, groups, closing, existence, permissions, health;
+//! - `access`: client access URLs, signed with the key or issued by the service;
 //! - `requests`: the calls with options, configured then awaited;
 //! - `paths`: the REST path of a call and the checks of names and ids in it;
 //! - `transport`: signing, sending and retrying one call;
@@ -9,6 +11,7 @@
 //! - `negotiate` (feature `entra`): `Negotiate::from_client`, URLs from this client;
 //! - `message`, `filter`, `retry`, `error`: what calls take and give back.
 
+mod access;
 #[cfg(feature = "entra")]
 mod bearer;
 mod builder;
@@ -17,6 +20,7 @@ mod filter;
 mod message;
 #[cfg(feature = "entra")]
 mod negotiate;
+mod operations;
 mod paths;
 mod requests;
 mod retry;
