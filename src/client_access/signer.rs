@@ -105,6 +105,34 @@ impl ClientAccessSigner {
         Ok(Self::from_parts(key, connection.endpoint(), hub))
     }
 
+    /// A signer for `hub` of the service at `endpoint` (`http(s)://host[:port]`),
+    /// with `key`: for a tool that knows its key and endpoint without a
+    /// connection string (the emulator).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidHub`] for a hub name the service refuses.
+    ///
+    /// ```
+    /// use webpubsub::client_access::{ClientAccessOptions, ClientAccessSigner};
+    /// use webpubsub::config::AccessKey;
+    ///
+    /// let endpoint = url::Url::parse("http://localhost:8080")?;
+    /// let signer = ClientAccessSigner::with_key(AccessKey::new("k")?, &endpoint, "chat")?;
+    /// let url = signer.client_access_url(&ClientAccessOptions::new());
+    /// assert!(url.starts_with("ws://localhost:8080/client/hubs/chat?access_token="));
+    /// assert!(ClientAccessSigner::with_key(AccessKey::new("k")?, &endpoint, "no spaces").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_key(
+        key: AccessKey,
+        endpoint: &url::Url,
+        hub: impl Into<String>,
+    ) -> Result<Self, ConfigError> {
+        let hub = crate::names::HubName::new(hub)?.into();
+        Ok(Self::from_parts(key, endpoint, hub))
+    }
+
     /// A signer for a checked hub name of the service at `endpoint` (`http(s)`).
     pub(crate) fn from_parts(key: AccessKey, endpoint: &url::Url, hub: String) -> Self {
         let http_base = endpoint.as_str().trim_end_matches('/').to_owned();

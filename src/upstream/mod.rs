@@ -12,8 +12,7 @@ mod validate;
 
 pub use decode::decode_event;
 pub(crate) use decode::{decode_scanned, keep_headers};
-pub(crate) use rejection::excerpt;
-pub use rejection::{BearerRefusal, Rejection};
+pub use rejection::{excerpt, BearerRefusal, Rejection};
 pub(crate) use signature::is_token_signing_input;
 pub use validate::{
     ResponseFuture, ValidateUpstream, ValidateUpstreamBuilder, ValidateUpstreamLayer,
