@@ -4,7 +4,8 @@
 //! - `builder`: its constructors and [`ServiceClientBuilder`], its settings, checked when built;
 //! - `operations`: sending, groups, closing, existence, permissions, health;
 //! - `access`: client access URLs, signed with the key or issued by the service;
-//! - `requests`: the calls with options, configured then awaited;
+//! - `requests`, `permissions`, `list_connections`: the calls with options,
+//!   configured then awaited;
 //! - `paths`: the REST path of a call and the checks of names and ids in it;
 //! - `transport`: signing, sending and retrying one call;
 //! - `bearer` (feature `entra`): Microsoft Entra ID tokens, cached and refreshed;
@@ -17,11 +18,13 @@ mod bearer;
 mod builder;
 mod error;
 mod filter;
+mod list_connections;
 mod message;
 #[cfg(feature = "entra")]
 mod negotiate;
 mod operations;
 mod paths;
+mod permissions;
 mod requests;
 mod retry;
 mod service_client;
@@ -30,10 +33,11 @@ mod transport;
 pub use builder::{ServiceClientBuilder, DEFAULT_TIMEOUT};
 pub use error::{ApiError, ServiceError};
 pub use filter::Filter;
+pub use list_connections::{GroupMember, ListConnectionsRequest};
 pub use message::Message;
+pub use permissions::{PermissionCheck, PermissionRequest};
 pub use requests::{
-    CloseRequest, GroupMember, ListConnectionsRequest, PermissionCheck, PermissionRequest,
-    SendRequest, ServiceFuture, ToAll, ToConnection, ToGroup, ToUser,
+    CloseRequest, SendRequest, ServiceFuture, ToAll, ToConnection, ToGroup, ToUser,
 };
 pub use retry::RetryPolicy;
 pub use service_client::WebPubSubServiceClient;

@@ -3,12 +3,11 @@
 
 use http::{Method, StatusCode};
 
+use super::list_connections::ListConnectionsRequest;
 use super::paths::check_group;
 use super::paths::Part::{Connection, Group, Lit, User};
-use super::requests::{
-    CloseRequest, ListConnectionsRequest, PermissionCheck, PermissionRequest, SendRequest, ToAll,
-    ToConnection, ToGroup, ToUser,
-};
+use super::permissions::{PermissionCheck, PermissionRequest};
+use super::requests::{CloseRequest, SendRequest, ToAll, ToConnection, ToGroup, ToUser};
 use super::transport::Call;
 use super::{Filter, Message, ServiceError, WebPubSubServiceClient};
 use crate::client_access::Permission;
