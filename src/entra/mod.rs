@@ -101,6 +101,7 @@ use std::sync::Arc;
 use crate::router::EventRouterBuilder;
 use crate::upstream::ValidateUpstreamBuilder;
 
+/// `entra(…)` on the builders of the router and of the validation layer.
 macro_rules! entra_builder_method {
     ($($builder:ty),+) => {$(
         impl $builder {

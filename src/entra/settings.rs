@@ -9,7 +9,7 @@ use std::time::Duration;
 pub const PUBLIC_CLOUD: &str = "https://login.microsoftonline.com";
 
 /// How the event handler checks Entra ID bearer tokens; see the
-/// [module documentation](self).
+/// [module documentation](crate::entra).
 ///
 /// ```
 /// use std::time::Duration;
@@ -77,7 +77,7 @@ impl EntraValidation {
     /// other than ASCII letters, digits, `-` and `.`, and the multi-tenant
     /// aliases `common`, `organizations` and `consumers` (they name no
     /// single tenant; Microsoft Learn, "OpenID Connect on the Microsoft
-    /// identity platform"), with [`ConfigError::InvalidEntraValidation`].
+    /// identity platform"), with [`ConfigError::InvalidEntraValidation`](crate::config::ConfigError::InvalidEntraValidation).
     ///
     /// ```
     /// use webpubsub::entra::EntraValidation;

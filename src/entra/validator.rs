@@ -104,8 +104,6 @@ struct Verified {
 /// identities at most call one handler).
 const VERIFIED_CAPACITY: usize = 64;
 
-/// `entra(…)` on the builders of the router and of the validation layer.
-
 impl BearerSetup for EntraValidation {
     fn build(&self) -> Result<Arc<dyn BearerCheck>, ConfigError> {
         Ok(Arc::new(self.clone().build()?))
