@@ -13,8 +13,17 @@ use super::mqtt::MqttDisconnectedProperties;
 /// ```
 /// use webpubsub::wire::DisconnectedBody;
 ///
-/// let body = DisconnectedBody { reason: Some("bye".into()), mqtt: None };
+/// let body = DisconnectedBody::new(Some("bye".into()));
 /// assert_eq!(serde_json::to_string(&body)?, r#"{"reason":"bye"}"#);
+///
+/// // An MQTT client's, as the spec shows it (mqtt.md §4.4).
+/// use webpubsub::wire::{MqttDisconnectPacket, MqttDisconnectedProperties};
+/// let mut body = DisconnectedBody::new(None);
+/// body.mqtt = Some(MqttDisconnectedProperties::new(true, Some(MqttDisconnectPacket::new(0, None))));
+/// assert_eq!(
+///     serde_json::to_string(&body)?,
+///     r#"{"reason":null,"mqtt":{"initiatedByClient":true,"disconnectPacket":{"code":0,"userProperties":null}}}"#,
+/// );
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
