@@ -279,7 +279,7 @@ impl DispatchInner {
         if found.hub_repeated {
             return Err(Rejection::RepeatedHeader(headers::display_name(&CE_HUB)));
         }
-        let hub = headers::text_required(found.hub, &CE_HUB)?;
+        let hub = headers::text_required(found.single.hub, &CE_HUB)?;
         let (hub, handler) = self
             .hubs
             .iter()
@@ -296,7 +296,7 @@ impl DispatchInner {
         let mut event = decode_scanned(&found, bytes)?;
         let log = PanicLog {
             hub,
-            event_name: found.event_name.cloned(),
+            event_name: found.single.event_name.cloned(),
         };
         let more_origins = found.more_origins;
         keep_headers(&mut event, std::mem::take(&mut parts.headers), more_origins);
@@ -372,7 +372,14 @@ impl<'a> Pending<'a> {
         match event {
             Event::Connect(req) => Pending::Connect {
                 before: req.context.states.clone(),
-                mqtt_version: req.mqtt.as_ref().map(|m| m.protocol_version),
+                // Spec §6.6: only a client with `ce-physicalConnectionId`
+                // is an MQTT client (and gets JSON refusals); an `mqtt`
+                // object in the body alone does not make it one.
+                mqtt_version: req
+                    .mqtt
+                    .as_ref()
+                    .filter(|_| req.context.is_mqtt())
+                    .map(|m| m.protocol_version),
                 answer: handler.connect(req),
             },
             Event::UserEvent(req) => Pending::UserEvent {

@@ -40,7 +40,11 @@ use crate::events::{
     MqttConnectProperties, UserEventResponse,
 };
 use crate::state::{ConnectionStates, StateChanges};
-use crate::wire::{CloudEvent, ConnectBody, EventType};
+use crate::wire::headers::{CE_CONNECTION_STATE, CE_PHYSICAL_CONNECTION_ID, CE_SUBPROTOCOL};
+use crate::wire::{
+    preflight_headers, CloudEvent, ConnectBody, DisconnectedBody, EventType, GroupBody,
+    MqttConnectRefusal, PREFLIGHT_METHOD,
+};
 
 /// A fake upstream event being built; see the [module docs](self).
 ///
@@ -119,12 +123,12 @@ pub fn user_event(hub: &str, connection_id: &str, name: &str) -> TestEvent {
 
 /// A group presence event: the connection joined `group`.
 pub fn group_joined(hub: &str, connection_id: &str, group: &str) -> TestEvent {
-    event(hub, connection_id, EventType::GroupJoined).body_json(&json!({ "group": group }))
+    event(hub, connection_id, EventType::GroupJoined).body_json(&GroupBody::new(group))
 }
 
 /// A group presence event: the connection left `group`.
 pub fn group_left(hub: &str, connection_id: &str, group: &str) -> TestEvent {
-    event(hub, connection_id, EventType::GroupLeft).body_json(&json!({ "group": group }))
+    event(hub, connection_id, EventType::GroupLeft).body_json(&GroupBody::new(group))
 }
 
 /// The abuse-protection handshake the service sends before delivering
@@ -132,12 +136,8 @@ pub fn group_left(hub: &str, connection_id: &str, group: &str) -> TestEvent {
 #[must_use]
 pub fn preflight(origin: &str) -> Request<Body> {
     let mut request = Request::new(Body::empty());
-    *request.method_mut() = Method::OPTIONS;
-    let headers = request.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(origin) {
-        headers.insert("webhook-request-origin", value);
-    }
-    headers.insert("ce-awpsversion", HeaderValue::from_static("1.0"));
+    *request.method_mut() = PREFLIGHT_METHOD;
+    *request.headers_mut() = preflight_headers(origin);
     request
 }
 
@@ -225,9 +225,12 @@ impl TestEvent {
     /// physical connection id) and, for `connect`, adds the `mqtt` object with
     /// `protocol_version` (`4` or `5`).
     pub fn mqtt(mut self, protocol_version: u8) -> Self {
-        self = self
-            .header("ce-subprotocol", "mqtt")
-            .header("ce-physicalConnectionId", "physical-1");
+        self.extra
+            .push((CE_SUBPROTOCOL, HeaderValue::from_static("mqtt")));
+        self.extra.push((
+            CE_PHYSICAL_CONNECTION_ID,
+            HeaderValue::from_static("physical-1"),
+        ));
         if self.ce_type.ends_with(".connect") {
             let mut mqtt = MqttConnectProperties::new(protocol_version);
             mqtt.username = Some("user".to_owned());
@@ -290,7 +293,7 @@ impl TestEvent {
 
     /// `disconnected`: the reason.
     pub fn reason(self, reason: &str) -> Self {
-        self.body_json(&json!({ "reason": reason }))
+        self.body_json(&DisconnectedBody::new(Some(reason.to_owned())))
     }
 
     /// A user event's data as text (`text/plain; charset=utf-8`).
@@ -467,7 +470,7 @@ pub fn response_states<B>(response: &Response<B>) -> Option<ConnectionStates> {
 }
 
 fn state_of(headers: &HeaderMap) -> Option<ConnectionStates> {
-    let value = headers.get("ce-connectionstate")?;
+    let value = headers.get(CE_CONNECTION_STATE)?;
     Some(
         ConnectionStates::from_header(value.to_str().expect("ASCII state"))
             .expect("valid state header"),
@@ -485,11 +488,7 @@ fn refusal(status: StatusCode, parts: &http::response::Parts, body: &[u8]) -> Ev
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if is_json {
-        #[derive(serde::Deserialize)]
-        struct Mqtt {
-            mqtt: crate::events::MqttConnectError,
-        }
-        if let Ok(Mqtt { mqtt }) = serde_json::from_slice::<Mqtt>(body) {
+        if let Ok(MqttConnectRefusal { mqtt }) = serde_json::from_slice(body) {
             let mut err = EventErrorResponse::new(code, mqtt.reason.clone().unwrap_or_default());
             err.mqtt = Some(mqtt);
             return err;

@@ -328,6 +328,25 @@ async fn mqtt_connect_refusal_is_json_with_the_code_of_the_protocol_version() {
 }
 
 #[tokio::test]
+async fn connect_with_an_mqtt_body_but_no_physical_connection_id_is_refused_in_plain_text() {
+    // Spec §6.6: a client is an MQTT client only when `ce-physicalConnectionId`
+    // is present; an `mqtt` object in the body alone does not make it one,
+    // so its refusal is the plain text one.
+    let router = router_with(|_| Err(EventErrorResponse::unauthorized("nope")));
+    let body = json!({"mqtt": {"protocolVersion": 5}, "claims": {}, "query": {}});
+    let request = testing::connect("chat", "device-7")
+        .raw_body(body.to_string())
+        .sign(KEY);
+    let answer = call(&router, request).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        answer.header("content-type").as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(answer.body, "nope");
+}
+
+#[tokio::test]
 async fn mqtt_connect_refusal_without_message_omits_the_reason() {
     let router = router_with(|_| Err(EventErrorResponse::unauthorized("")));
     let request = testing::connect("chat", "device-7").mqtt(5).sign(KEY);

@@ -9,8 +9,8 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use webpubsub::__emulator::{unix_now, verify_mac};
 use webpubsub::config::AccessKey;
+use webpubsub::signing::{unix_now, verify_mac};
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 const SKEW: u64 = 5 * 60;
@@ -207,7 +207,7 @@ pub(crate) fn string_list(claims: &Map<String, Value>, name: &str) -> Vec<String
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use webpubsub::__emulator::sign_jwt;
+    use webpubsub::signing::sign_jwt;
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
     /// §4.1's REST vector (issued in 2023, so only the signature and audience are checked here).

@@ -507,7 +507,7 @@ impl EmulatorBuilder {
                             "hub `{}`: `{}` is not an http(s) URL with a host; write it in \
                              full, e.g. http://127.0.0.1:3000/eventhandler",
                             hub.name,
-                            webpubsub::__emulator::excerpt(&handler.url_template)
+                            webpubsub::upstream::excerpt(&handler.url_template)
                         ),
                     });
                 }
@@ -537,7 +537,7 @@ impl EmulatorBuilder {
                              REST API is never sent to an event handler; use your app's own \
                              audience, e.g. api://my-app",
                             hub.name,
-                            webpubsub::__emulator::excerpt(resource)
+                            webpubsub::upstream::excerpt(resource)
                         ),
                     });
                 }

@@ -527,7 +527,11 @@ impl Call<'_> {
         } else {
             self.shared.client_key.access_key().clone()
         };
-        let signer = webpubsub::__emulator::client_access_signer(key, &endpoint, hub.to_owned());
+        let Ok(signer) =
+            webpubsub::client_access::ClientAccessSigner::with_key(key, &endpoint, hub)
+        else {
+            return error(StatusCode::BAD_REQUEST, "invalid hub name");
+        };
         let mut options = ClientAccessOptions::new()
             .protocol(protocol)
             .roles(self.params("role"))

@@ -393,9 +393,9 @@ impl Upstream {
         // Signing such an id would hand out a token signature (see
         // `Rejection::TokenShapedConnectionId`). The emulator's own ids are
         // hex; this holds for ids that clients choose too.
-        if webpubsub::__emulator::is_token_signing_input(call.connection_id.as_bytes()) {
+        if webpubsub::signing::is_token_signing_input(call.connection_id.as_bytes()) {
             return Err(UpstreamError::TokenShapedConnectionId {
-                connection_id: webpubsub::__emulator::excerpt(call.connection_id),
+                connection_id: webpubsub::upstream::excerpt(call.connection_id),
             });
         }
         self.preflight(handler, call.hub).await?;

@@ -8,8 +8,8 @@ use url::Url;
 use super::transport::{Auth, Transport};
 use super::{RetryPolicy, WebPubSubServiceClient};
 use crate::client_access::ClientAccessSigner;
+use crate::config::ConfigError;
 use crate::config::ConnectionString;
-use crate::ConfigError;
 
 /// How long one attempt of a call may take unless told otherwise: 30 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -254,6 +254,151 @@ fn default_http_client(
         .map_err(|e| ConfigError::HttpClient {
             reason: e.to_string(),
         })
+}
+
+impl WebPubSubServiceClient {
+    /// A client for `hub` with default settings, from a connection string.
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnectionString::parse`] and [`ServiceClientBuilder::build`].
+    ///
+    /// ```
+    /// use webpubsub::{ConfigError, WebPubSubServiceClient};
+    ///
+    /// let client = WebPubSubServiceClient::from_connection_string(
+    ///     "Endpoint=http://localhost;Port=8080;AccessKey=local-key;Version=1.0;",
+    ///     "chat",
+    /// )?;
+    /// assert_eq!(client.hub(), "chat");
+    /// assert_eq!(client.endpoint(), "http://localhost:8080");
+    ///
+    /// let err = WebPubSubServiceClient::from_connection_string("Endpoint=http://localhost", "chat")
+    ///     .unwrap_err();
+    /// assert_eq!(err, ConfigError::MissingConnectionStringKey { key: "AccessKey" });
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    pub fn from_connection_string(
+        connection_string: &str,
+        hub: impl Into<String>,
+    ) -> Result<Self, ConfigError> {
+        Self::builder(&ConnectionString::parse(connection_string)?, hub).build()
+    }
+
+    /// A builder for a client of `hub`, to set timeouts, retries or a reverse proxy.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use webpubsub::WebPubSubServiceClient;
+    /// use webpubsub::config::ConnectionString;
+    /// use webpubsub::client::RetryPolicy;
+    ///
+    /// let conn: ConnectionString = "Endpoint=https://demo.webpubsub.azure.com;AccessKey=k".parse()?;
+    /// let client = WebPubSubServiceClient::builder(&conn, "chat")
+    ///     .timeout(Duration::from_secs(5))
+    ///     .retry(RetryPolicy::default().max_retries(5))
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), webpubsub::ConfigError>(())
+    /// ```
+    pub fn builder(connection: &ConnectionString, hub: impl Into<String>) -> ServiceClientBuilder {
+        ServiceClientBuilder::new(connection, hub.into())
+    }
+
+    /// A client for `hub` with default settings, authenticated with a
+    /// Microsoft Entra ID credential instead of an access key.
+    ///
+    /// `endpoint` is the service URL, `https://<name>.webpubsub.azure.com`
+    /// (`http://` only to `localhost`, `127.0.0.0/8` or `::1`, e.g. a local
+    /// emulator). Every REST call carries `Authorization: Bearer <token>`
+    /// for the scope `https://webpubsub.azure.com/.default`; tokens are
+    /// cached and refreshed 5 minutes before they expire, once for all
+    /// callers. The identity needs a data-plane role on the resource, such
+    /// as *Web PubSub Service Owner*.
+    ///
+    /// Such a client has no key: client access URLs come from the service
+    /// (`:generateToken`) through `issue_client_access` (feature `entra`);
+    /// the local signer ([`signer`](Self::signer), [`client_access`](Self::client_access),
+    /// [`client_access_url`](Self::client_access_url)) is not available.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceClientBuilder::build`]; e.g. [`ConfigError::InvalidEndpoint`]
+    /// for `http://` to a remote host.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use webpubsub::WebPubSubServiceClient;
+    /// use webpubsub::client_access::ClientAccessOptions;
+    ///
+    /// # async fn run(credential: std::sync::Arc<dyn azure_core::credentials::TokenCredential>)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// // `credential`: e.g. `azure_identity::ManagedIdentityCredential::new(None)?`.
+    /// let client = WebPubSubServiceClient::from_credential(
+    ///     "https://demo.webpubsub.azure.com",
+    ///     "chat",
+    ///     credential,
+    /// )?;
+    /// client.send_to_all("hello").await?;
+    /// let access = client
+    ///     .issue_client_access(&ClientAccessOptions::new().user_id("alice"))
+    ///     .await?;
+    /// println!("connect to {}", access.url());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "entra")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
+    pub fn from_credential(
+        endpoint: impl Into<String>,
+        hub: impl Into<String>,
+        credential: std::sync::Arc<dyn azure_core::credentials::TokenCredential>,
+    ) -> Result<Self, ConfigError> {
+        Self::credential_builder(endpoint, hub, credential).build()
+    }
+
+    /// A builder for a client of `hub` authenticated with a Microsoft Entra
+    /// ID credential, to set timeouts, retries or a reverse proxy; see
+    /// [`from_credential`](Self::from_credential).
+    ///
+    /// ```
+    /// # #[derive(Debug)] struct Fake;
+    /// # #[webpubsub::async_trait]
+    /// # impl azure_core::credentials::TokenCredential for Fake {
+    /// #     async fn get_token(&self, _: &[&str], _: Option<azure_core::credentials::TokenRequestOptions<'_>>)
+    /// #         -> azure_core::Result<azure_core::credentials::AccessToken> { unimplemented!() }
+    /// # }
+    /// # let credential: std::sync::Arc<dyn azure_core::credentials::TokenCredential> = std::sync::Arc::new(Fake);
+    /// use std::time::Duration;
+    /// use webpubsub::{ConfigError, WebPubSubServiceClient};
+    ///
+    /// let client = WebPubSubServiceClient::credential_builder(
+    ///     "https://demo.webpubsub.azure.com",
+    ///     "chat",
+    ///     credential.clone(),
+    /// )
+    /// .timeout(Duration::from_secs(5))
+    /// .build()?;
+    /// assert_eq!(client.endpoint(), "https://demo.webpubsub.azure.com");
+    ///
+    /// // A local emulator over plain http: fine. Anything else: https only.
+    /// WebPubSubServiceClient::credential_builder("http://localhost:8080", "chat", credential.clone())
+    ///     .build()?;
+    /// let err = WebPubSubServiceClient::credential_builder("http://demo.webpubsub.azure.com", "chat", credential)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ConfigError::InvalidEndpoint { .. }));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    #[cfg(feature = "entra")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
+    pub fn credential_builder(
+        endpoint: impl Into<String>,
+        hub: impl Into<String>,
+        credential: std::sync::Arc<dyn azure_core::credentials::TokenCredential>,
+    ) -> ServiceClientBuilder {
+        ServiceClientBuilder::entra(endpoint.into(), credential, hub.into())
+    }
 }
 
 #[cfg(test)]

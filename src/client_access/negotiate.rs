@@ -12,7 +12,8 @@ use axum::response::IntoResponse;
 use http::{header, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use tower_service::Service;
 
-use super::{ClientAccess, ClientAccessOptions, ClientAccessSigner};
+use super::options::ClientAccessOptions;
+use super::signer::{ClientAccess, ClientAccessSigner};
 
 /// Serves `{"url": "wss://…/client/hubs/{hub}?access_token=…"}` for the user
 /// a request names, so a page connects with one `fetch`.
@@ -107,7 +108,18 @@ enum Issuer {
     Key(ClientAccessSigner),
     /// Issued by the service, for a client without a key.
     #[cfg(feature = "entra")]
-    Service(crate::client::WebPubSubServiceClient),
+    Service(Arc<dyn IssueClientAccess>),
+}
+
+/// Where a [`Negotiate`] without an access key gets its URLs: the service
+/// client (`:generateToken`), which implements it beside itself so this
+/// module does not depend on the client.
+#[cfg(feature = "entra")]
+#[async_trait::async_trait]
+pub(crate) trait IssueClientAccess: fmt::Debug + Send + Sync {
+    /// The answer to one negotiate request: `{"url": …}` (see
+    /// [`url_response`]) or why there is none.
+    async fn answer(&self, options: &ClientAccessOptions) -> Response<Body>;
 }
 
 impl fmt::Debug for Issuer {
@@ -187,47 +199,10 @@ impl Negotiate {
         Self::with_issuer(Issuer::Key(signer))
     }
 
-    /// Gets URLs through `client`, however it authenticates: signed locally
-    /// when it has an access key (as [`new`](Self::new) with its
-    /// [`signer`](crate::client::WebPubSubServiceClient::signer)), issued by
-    /// the service (`:generateToken`) when it was built from a Microsoft
-    /// Entra ID credential; see
-    /// [`issue_client_access`](crate::client::WebPubSubServiceClient::issue_client_access).
-    /// Custom claims in [`options`](Self::options) cannot be sent to the
-    /// service: such requests are answered `500`.
-    ///
-    /// ```
-    /// use webpubsub::WebPubSubServiceClient;
-    /// use webpubsub::client_access::{ClientAccessOptions, Negotiate, Permission};
-    ///
-    /// # #[derive(Clone)] struct SignedIn(String);
-    /// # #[derive(Debug)] struct Fake;
-    /// # #[webpubsub::async_trait]
-    /// # impl azure_core::credentials::TokenCredential for Fake {
-    /// #     async fn get_token(&self, _: &[&str], _: Option<azure_core::credentials::TokenRequestOptions<'_>>)
-    /// #         -> azure_core::Result<azure_core::credentials::AccessToken> { unimplemented!() }
-    /// # }
-    /// # let credential = std::sync::Arc::new(Fake);
-    /// // `credential`: e.g. `azure_identity::ManagedIdentityCredential::new(None)?`.
-    /// let client = WebPubSubServiceClient::from_credential(
-    ///     "https://demo.webpubsub.azure.com",
-    ///     "chat",
-    ///     credential,
-    /// )?;
-    /// let negotiate = Negotiate::from_client(client)
-    ///     .user_id_with(|parts| parts.extensions.get::<SignedIn>().map(|user| user.0.clone()))
-    ///     .options(ClientAccessOptions::new().role(Permission::JoinLeaveGroup.role()));
-    /// let app: axum::Router = axum::Router::new().route_service("/negotiate", negotiate);
-    /// # let _ = app;
-    /// # Ok::<(), webpubsub::ConfigError>(())
-    /// ```
+    /// Gets URLs from `issuer` (the service, for a client without a key).
     #[cfg(feature = "entra")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
-    pub fn from_client(client: crate::client::WebPubSubServiceClient) -> Self {
-        match client.try_signer() {
-            Some(signer) => Self::new(signer.clone()),
-            None => Self::with_issuer(Issuer::Service(client)),
-        }
+    pub(crate) fn issued_by(issuer: Arc<dyn IssueClientAccess>) -> Self {
+        Self::with_issuer(Issuer::Service(issuer))
     }
 
     fn with_issuer(issuer: Issuer) -> Self {
@@ -365,12 +340,12 @@ impl Negotiate {
                 NegotiateFuture::ready(url_response(&access))
             }
             #[cfg(feature = "entra")]
-            Issuer::Service(client) => {
-                let client = client.clone();
+            Issuer::Service(issuer) => {
+                let issuer = Arc::clone(issuer);
                 NegotiateFuture {
-                    state: FutureState::Service(Box::pin(async move {
-                        from_service(&client, &options).await
-                    })),
+                    state: FutureState::Service(Box::pin(
+                        async move { issuer.answer(&options).await },
+                    )),
                 }
             }
         }
@@ -378,41 +353,12 @@ impl Negotiate {
 }
 
 /// `{"url": …}`, never cached.
-fn url_response(access: &ClientAccess) -> Response<Body> {
+pub(crate) fn url_response(access: &ClientAccess) -> Response<Body> {
     json_response(serde_json::json!({ "url": access.url() }).to_string())
 }
 
-/// The answer with a URL the service issued, or why there is none.
-#[cfg(feature = "entra")]
-async fn from_service(
-    client: &crate::client::WebPubSubServiceClient,
-    options: &ClientAccessOptions,
-) -> Response<Body> {
-    use crate::client::ServiceError;
-    match client.issue_client_access(options).await {
-        Ok(access) => {
-            tracing::debug!(target: "webpubsub::negotiate", user = options.user_id.as_deref(),
-                hub = client.hub(), "the service issued a client access URL");
-            url_response(&access)
-        }
-        Err(error) => {
-            tracing::warn!(target: "webpubsub::negotiate", user = options.user_id.as_deref(),
-                hub = client.hub(), %error, "no client access URL from the service");
-            match error {
-                ServiceError::InvalidArgument { .. } | ServiceError::Credential { .. } => text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "cannot get a client access URL: see the server log",
-                ),
-                _ => text(
-                    StatusCode::BAD_GATEWAY,
-                    "the Web PubSub service issued no client access URL",
-                ),
-            }
-        }
-    }
-}
-
-fn text(status: StatusCode, body: &str) -> Response<Body> {
+/// A plain text answer.
+pub(crate) fn text(status: StatusCode, body: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(body.to_owned()));
     *response.status_mut() = status;
     response.headers_mut().insert(

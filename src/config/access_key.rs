@@ -5,7 +5,7 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::ConfigError;
+use super::ConfigError;
 
 /// An access key of a Web PubSub resource, keyed once for HMAC-SHA256.
 ///

@@ -5,8 +5,8 @@ use std::str::FromStr;
 
 use url::Url;
 
+use super::ConfigError;
 use crate::config::AccessKey;
-use crate::ConfigError;
 
 /// A parsed Web PubSub connection string.
 ///

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::client_maps::{ClientMaps, Which};
-use super::mqtt::{MqttConnectProperties, MqttConnectResponse, MqttUserProperty};
-use super::serde_util::{multimap, null_as_default, string_list};
+use super::context::ConnectionContext;
 use crate::state::StateChanges;
-use crate::ConnectionContext;
+use crate::wire::{
+    ClientCertificate, ConnectBody, MqttConnectProperties, MqttConnectResponse, MqttUserProperty,
+};
 
 /// A client asks to connect (`azure.webpubsub.sys.connect`).
 ///
@@ -43,47 +44,6 @@ pub struct ConnectEventRequest {
     /// Client certificates presented by the client.
     pub client_certificates: Vec<ClientCertificate>,
     /// The MQTT CONNECT properties, for MQTT clients.
-    pub mqtt: Option<MqttConnectProperties>,
-}
-
-/// A client certificate of a `connect` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ClientCertificate {
-    /// SHA-1 thumbprint, hex.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub thumbprint: String,
-    /// The certificate as PEM text, when the service sends it.
-    #[serde(default)]
-    pub content: Option<String>,
-}
-
-/// The JSON body of a `connect` event, as the service sends it: read by the
-/// decoder, written by [`testing`](crate::testing) and the emulator.
-///
-/// The multi-valued maps accept a single string where a list is expected,
-/// and `null` where a map or list is expected, as the service's bodies
-/// vary; they are written as lists.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectBody {
-    /// The claims of the client's access token.
-    #[serde(default, deserialize_with = "multimap")]
-    pub claims: BTreeMap<String, Vec<String>>,
-    /// The query of the client's connect request.
-    #[serde(default, deserialize_with = "multimap")]
-    pub query: BTreeMap<String, Vec<String>>,
-    /// The headers of the client's connect request.
-    #[serde(default, deserialize_with = "multimap")]
-    pub headers: BTreeMap<String, Vec<String>>,
-    /// The WebSocket subprotocols the client offered.
-    #[serde(default, deserialize_with = "string_list")]
-    pub subprotocols: Vec<String>,
-    /// The client's certificates, when the service asks for them.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub client_certificates: Vec<ClientCertificate>,
-    /// The MQTT CONNECT packet's properties, for an MQTT client.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mqtt: Option<MqttConnectProperties>,
 }
 
@@ -294,5 +254,39 @@ impl ConnectEventResponse {
             || self.roles.is_some()
             || !is_none_or_empty(&self.subprotocol)
             || self.mqtt.is_some()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::wire::CONNECT_ANSWER_FIELDS;
+
+    #[test]
+    fn the_answer_field_names_are_the_ones_serde_writes() {
+        let accept = ConnectEventResponse::new()
+            .user_id("alice")
+            .groups(["lobby"])
+            .roles(["r"])
+            .subprotocol("json.webpubsub.azure.v1")
+            .mqtt_user_property("region", "eu");
+        let json = serde_json::to_value(&accept).unwrap();
+        // Spec (upstream.md §6.1, mqtt.md §4.1): the names the service reads.
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "userId": "alice",
+                "groups": ["lobby"],
+                "roles": ["r"],
+                "subprotocol": "json.webpubsub.azure.v1",
+                "mqtt": {"userProperties": [{"name": "region", "value": "eu"}]},
+            })
+        );
+        for name in CONNECT_ANSWER_FIELDS {
+            assert!(json.get(name).is_some(), "{name}");
+        }
+        let back: ConnectEventResponse = serde_json::from_value(json).unwrap();
+        assert_eq!(back, accept);
     }
 }

@@ -25,7 +25,6 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-#[cfg(doc)]
 use crate::wire::ConnectBody;
 
 /// A `connect` body in the plain form: where its maps are, and its
@@ -49,15 +48,11 @@ pub(crate) fn read(text: &str) -> Option<PlainConnect> {
         let mut seen = 0u8;
         loop {
             p.skip_ws();
-            let field = match p.string()? {
-                "claims" => 1,
-                "query" => 2,
-                "headers" => 4,
-                "subprotocols" => 8,
-                "clientCertificates" => 16,
-                "mqtt" => 32,
-                _ => return None,
-            };
+            // The field's place in `ConnectBody::FIELDS`: claims, query,
+            // headers, subprotocols, clientCertificates, mqtt.
+            let name = p.string()?;
+            let index = ConnectBody::FIELDS.iter().position(|f| *f == name)?;
+            let field = 1u8 << index;
             if seen & field != 0 {
                 return None;
             }
@@ -65,17 +60,15 @@ pub(crate) fn read(text: &str) -> Option<PlainConnect> {
             p.skip_ws();
             p.expect(b':')?;
             p.skip_ws();
-            match field {
-                1 => body.spans[0] = p.multimap_span()?,
-                2 => body.spans[1] = p.multimap_span()?,
-                4 => body.spans[2] = p.multimap_span()?,
-                8 => {
+            match index {
+                0..=2 => *body.spans.get_mut(index)? = p.multimap_span()?,
+                3 => {
                     let mut list = Vec::new();
                     p.values(|value| list.push(value.to_owned()))?;
                     body.subprotocols = list;
                 }
                 // `null` or `[]`: no certificates, as the default.
-                16 => {
+                4 => {
                     if !p.null() {
                         p.expect(b'[')?;
                         p.skip_ws();

@@ -1,6 +1,6 @@
 //! The `connected` event: a client finished connecting.
 
-use crate::ConnectionContext;
+use super::context::ConnectionContext;
 
 /// A client has connected (`azure.webpubsub.sys.connected`). Non-blocking:
 /// the service ignores the answer.

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::wire::headers::{
     CE_AWPS_VERSION, CE_ID, CE_SOURCE, CE_SPEC_VERSION, CE_TIME, CE_TYPE, WEBHOOK_REQUEST_ORIGIN,
 };
+use crate::wire::EventType;
 
 use crate::state::ConnectionStates;
 
@@ -125,17 +126,14 @@ impl ConnectionContext {
         event_name: impl Into<String>,
     ) -> Self {
         let event_name = event_name.into();
-        let event_type = match event_name.as_str() {
-            "connect" | "connected" | "disconnected" => format!("azure.webpubsub.sys.{event_name}"),
-            _ => format!("azure.webpubsub.user.{event_name}"),
-        };
+        let event_type = EventType::from_event_name(&event_name).ce_type();
         Self {
             hub: hub.into(),
             connection_id: connection_id.into(),
             user_id: None,
             event_name,
             meta: CloudEventHeaders(
-                HeaderValue::try_from(event_type)
+                HeaderValue::try_from(event_type.as_ref())
                     .map(|value| HeaderMap::from_iter([(CE_TYPE, value)]))
                     .unwrap_or_default(),
             ),
@@ -202,5 +200,28 @@ impl ConnectionContext {
     #[must_use]
     pub fn is_mqtt(&self) -> bool {
         self.mqtt.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_context_for_tests_names_the_event_type_the_service_sends() {
+        // Spec §5: system events are `sys.*`, group presence `gp.*`, and
+        // every other name is a user event.
+        for (name, ce_type) in [
+            ("connect", "azure.webpubsub.sys.connect"),
+            ("connected", "azure.webpubsub.sys.connected"),
+            ("disconnected", "azure.webpubsub.sys.disconnected"),
+            ("joined", "azure.webpubsub.gp.joined"),
+            ("left", "azure.webpubsub.gp.left"),
+            ("message", "azure.webpubsub.user.message"),
+        ] {
+            let ctx = ConnectionContext::new("chat", "c1", name);
+            assert_eq!(ctx.event_type(), ce_type, "{name}");
+            assert_eq!(ctx.event_name, name);
+        }
     }
 }

@@ -1,9 +1,7 @@
 //! The `disconnected` event: a connection ended.
 
-use serde::Deserialize;
-
-use super::mqtt::MqttDisconnectedProperties;
-use crate::ConnectionContext;
+use super::context::ConnectionContext;
+use crate::wire::{DisconnectedBody, MqttDisconnectedProperties};
 
 /// A connection that was accepted has ended (`azure.webpubsub.sys.disconnected`).
 /// Non-blocking: the service ignores the answer.
@@ -16,14 +14,6 @@ pub struct DisconnectedEventRequest {
     pub reason: Option<String>,
     /// MQTT details, for MQTT clients.
     pub mqtt: Option<MqttDisconnectedProperties>,
-}
-
-#[derive(Deserialize, Default)]
-pub(crate) struct DisconnectedBody {
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    mqtt: Option<MqttDisconnectedProperties>,
 }
 
 impl DisconnectedEventRequest {

@@ -5,7 +5,7 @@ use std::fmt;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::mqtt::{MqttConnectError, MqttUserProperty};
+use crate::wire::{MqttConnectError, MqttUserProperty};
 
 /// The kind of a refusal, which picks the HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

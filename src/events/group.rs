@@ -1,8 +1,6 @@
 //! Group presence events: a connection joined or left a group.
 
-use serde::Deserialize;
-
-use crate::ConnectionContext;
+use super::context::ConnectionContext;
 
 /// A connection joined a group (`azure.webpubsub.gp.joined`). Non-blocking.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,11 +20,6 @@ pub struct GroupLeftEventRequest {
     pub context: ConnectionContext,
     /// The group it left.
     pub group: String,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct GroupBody {
-    pub(crate) group: String,
 }
 
 impl GroupJoinedEventRequest {

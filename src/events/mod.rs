@@ -8,19 +8,19 @@ pub(crate) mod context;
 mod disconnected;
 mod error;
 mod group;
-mod mqtt;
-mod serde_util;
 mod user;
 
-pub use connect::{ClientCertificate, ConnectEventRequest, ConnectEventResponse};
+pub use connect::{ConnectEventRequest, ConnectEventResponse};
 pub use connected::ConnectedEventRequest;
 pub use context::{ConnectionContext, MqttContext};
 pub use disconnected::DisconnectedEventRequest;
 pub use error::{ErrorCode, EventErrorResponse};
 pub use group::{GroupJoinedEventRequest, GroupLeftEventRequest};
-pub use mqtt::{
-    MqttConnectError, MqttConnectProperties, MqttConnectResponse, MqttDisconnectPacket,
-    MqttDisconnectedProperties, MqttUserProperty,
+// The bodies' parts are wire facts; they are named here too, beside the
+// requests that carry them.
+pub use crate::wire::{
+    ClientCertificate, MqttConnectError, MqttConnectProperties, MqttConnectResponse,
+    MqttDisconnectPacket, MqttDisconnectedProperties, MqttUserProperty,
 };
 pub use user::{DataType, EventData, InvalidData, UserEventRequest, UserEventResponse};
 
@@ -81,4 +81,3 @@ impl Event {
 }
 
 pub(crate) use client_maps::ClientMaps;
-pub(crate) use group::GroupBody;

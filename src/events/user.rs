@@ -5,9 +5,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::context::ConnectionContext;
 use super::error::EventErrorResponse;
 use crate::state::StateChanges;
-use crate::ConnectionContext;
 
 /// A client sent an event (`azure.webpubsub.user.<name>`); the name is
 /// `context.event_name` (`message` for plain WebSocket clients).

@@ -8,6 +8,7 @@ use super::headers::{self, text, text_required, EventHeaders};
 use super::rejection::excerpt;
 use super::Rejection;
 use crate::events::context::{CloudEventHeaders, MqttContext};
+use crate::events::ConnectionContext;
 use crate::events::{connect_body, ClientMaps};
 use crate::events::{
     ConnectEventRequest, ConnectedEventRequest, DisconnectedEventRequest, Event, EventData,
@@ -16,7 +17,6 @@ use crate::events::{
 use crate::state::ConnectionStates;
 use crate::wire::ConnectBody;
 use crate::wire::EventType as Kind;
-use crate::ConnectionContext;
 
 /// Decodes one upstream request into an [`Event`], checking everything the
 /// handler relies on. Pure: it reads only its arguments and calls no user code.
@@ -84,7 +84,7 @@ pub(crate) fn decode_scanned(found: &EventHeaders<'_>, body: Bytes) -> Result<Ev
     if let Some(name) = found.repeated {
         return Err(Rejection::RepeatedHeader(name));
     }
-    let ce_type = text_required(found.ce_type, &headers::CE_TYPE)?;
+    let ce_type = text_required(found.single.ce_type, &headers::CE_TYPE)?;
     let kind = Kind::parse(ce_type).ok_or_else(|| Rejection::UnknownEventType(excerpt(ce_type)))?;
     let context = context(found, ce_type, kind)?;
     Ok(match kind {
@@ -95,7 +95,7 @@ pub(crate) fn decode_scanned(found: &EventHeaders<'_>, body: Bytes) -> Result<Ev
             Event::Disconnected(DisconnectedEventRequest::from_body(context, body))
         }
         Kind::GroupJoined | Kind::GroupLeft => {
-            let group = json_body::<crate::events::GroupBody>(&body)?
+            let group = json_body::<crate::wire::GroupBody>(&body)?
                 .ok_or_else(|| {
                     Rejection::InvalidJson("expected an object with a `group` field".to_owned())
                 })?
@@ -108,7 +108,7 @@ pub(crate) fn decode_scanned(found: &EventHeaders<'_>, body: Bytes) -> Result<Ev
         }
         Kind::User(_) => Event::UserEvent(UserEventRequest::new(
             context,
-            user_data(found.content_type, body)?,
+            user_data(found.single.content_type, body)?,
         )),
     })
 }
@@ -118,43 +118,43 @@ fn context(
     ce_type: &str,
     kind: Kind<'_>,
 ) -> Result<ConnectionContext, Rejection> {
-    let hub = text_required(found.hub, &headers::CE_HUB)?;
-    let connection_id = text_required(found.connection_id, &headers::CE_CONNECTION_ID)?;
-    let event_name = match text(found.event_name, &headers::CE_EVENT_NAME)? {
+    let hub = text_required(found.single.hub, &headers::CE_HUB)?;
+    let connection_id = text_required(found.single.connection_id, &headers::CE_CONNECTION_ID)?;
+    let event_name = match text(found.single.event_name, &headers::CE_EVENT_NAME)? {
         Some(name) if !name.is_empty() => name.to_owned(),
         _ => match kind {
             Kind::User(name) => name.to_owned(),
             _ => ce_type.rsplit('.').next().unwrap_or_default().to_owned(),
         },
     };
-    let states = match text(found.connection_state, &headers::CE_CONNECTION_STATE)? {
+    let states = match text(found.single.connection_state, &headers::CE_CONNECTION_STATE)? {
         Some(value) => ConnectionStates::from_header(value)?,
         None => ConnectionStates::default(),
     };
-    let subprotocol = owned(found.subprotocol, &headers::CE_SUBPROTOCOL)?;
+    let subprotocol = owned(found.single.subprotocol, &headers::CE_SUBPROTOCOL)?;
     let physical = owned(
-        found.physical_connection_id,
+        found.single.physical_connection_id,
         &headers::CE_PHYSICAL_CONNECTION_ID,
     )?;
     let mqtt = match (&subprotocol, physical) {
         (Some(p), Some(physical_connection_id)) if p.eq_ignore_ascii_case("mqtt") => {
             Some(MqttContext {
                 physical_connection_id,
-                session_id: owned(found.session_id, &headers::CE_SESSION_ID)?,
+                session_id: owned(found.single.session_id, &headers::CE_SESSION_ID)?,
             })
         }
         _ => None,
     };
     // The attributes kept for later reads are checked now.
-    headers::check_text(found.id, &headers::CE_ID)?;
-    headers::check_text(found.time, &headers::CE_TIME)?;
-    headers::check_text(found.source, &headers::CE_SOURCE)?;
-    headers::check_text(found.spec_version, &headers::CE_SPEC_VERSION)?;
-    headers::check_text(found.awps_version, &headers::CE_AWPS_VERSION)?;
+    headers::check_text(found.single.id, &headers::CE_ID)?;
+    headers::check_text(found.single.time, &headers::CE_TIME)?;
+    headers::check_text(found.single.source, &headers::CE_SOURCE)?;
+    headers::check_text(found.single.spec_version, &headers::CE_SPEC_VERSION)?;
+    headers::check_text(found.single.awps_version, &headers::CE_AWPS_VERSION)?;
     Ok(ConnectionContext {
         hub: hub.to_owned(),
         connection_id: connection_id.to_owned(),
-        user_id: text(found.user_id, &headers::CE_USER_ID)?.map(str::to_owned),
+        user_id: text(found.single.user_id, &headers::CE_USER_ID)?.map(str::to_owned),
         event_name,
         subprotocol,
         states,
@@ -265,7 +265,7 @@ fn user_data(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::wire::ConnectBody;
@@ -286,5 +286,34 @@ mod tests {
         }
         let ok = json_body::<ConnectBody>(b"{\"claims\":{\"sub\":[\"caf\xc3\xa9\"]}}");
         assert!(ok.unwrap().is_some());
+    }
+
+    #[test]
+    fn what_the_writer_writes_the_decoder_reads() {
+        let kind = crate::wire::EventType::User("message");
+        let ce_type = kind.ce_type();
+        let headers = crate::wire::CloudEvent {
+            ce_type: &ce_type,
+            event_name: kind.event_name(),
+            hub: "chat",
+            connection_id: "c1",
+            id: "7",
+            time: "2024-01-01T00:00:00Z",
+            user_id: Some("ü"),
+            subprotocol: None,
+            state: None,
+            signature: None,
+            origin: Some("localhost"),
+            content_type: Some("text/plain"),
+        }
+        .headers();
+        assert_eq!(headers["ce-source"], "/hubs/chat/client/c1");
+        assert!(headers.get("ce-subprotocol").is_none());
+        let event = decode_event(&headers, bytes::Bytes::from_static(b"hi")).unwrap();
+        let crate::events::Event::UserEvent(event) = event else {
+            panic!("a user event: {event:?}")
+        };
+        assert_eq!(event.context.user_id.as_deref(), Some("ü"));
+        assert_eq!(event.context.event_name, "message");
     }
 }

@@ -4,10 +4,9 @@ use axum::body::Body;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use super::headers::CE_CONNECTION_STATE;
-use crate::events::{
-    ConnectEventResponse, EventErrorResponse, MqttConnectError, UserEventResponse,
-};
+use crate::events::{ConnectEventResponse, EventErrorResponse, UserEventResponse};
 use crate::state::{ConnectionStates, StateChanges};
+use crate::wire::{MqttConnectRefusal, CONNECT_ANSWER_FIELDS};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
@@ -77,16 +76,15 @@ fn plain_connect_json(accept: &ConnectEventResponse) -> Option<Vec<u8>> {
     if accept.mqtt.is_some() {
         return None;
     }
-    // The fields serde_json writes, in its order (the derive's).
+    // The fields serde_json writes, in its order (the derive's), named as
+    // the wire says.
+    let [user_id, groups, roles, subprotocol, _mqtt] = CONNECT_ANSWER_FIELDS;
     let fields = [
+        (user_id, accept.user_id.as_deref().map(Value::One)),
+        (groups, accept.groups.as_deref().map(Value::List)),
+        (roles, accept.roles.as_deref().map(Value::List)),
         (
-            &br#""userId":"#[..],
-            accept.user_id.as_deref().map(Value::One),
-        ),
-        (br#""groups":"#, accept.groups.as_deref().map(Value::List)),
-        (br#""roles":"#, accept.roles.as_deref().map(Value::List)),
-        (
-            br#""subprotocol":"#,
+            subprotocol,
             accept
                 .subprotocol
                 .as_deref()
@@ -101,7 +99,8 @@ fn plain_connect_json(accept: &ConnectEventResponse) -> Option<Vec<u8>> {
     for (name, value) in &fields {
         let Some(value) = value else { continue };
         count += 1;
-        len += name.len();
+        // `"name":`
+        len += name.len() + 3;
         len += match value {
             Value::One(s) => plain(s)?,
             Value::List(items) => {
@@ -122,7 +121,8 @@ fn plain_connect_json(accept: &ConnectEventResponse) -> Option<Vec<u8>> {
         if out.len() > 1 {
             out.push(b',');
         }
-        out.extend_from_slice(name);
+        string(&mut out, name);
+        out.push(b':');
         match value {
             Value::One(s) => string(&mut out, s),
             Value::List(items) => {
@@ -168,9 +168,7 @@ pub(crate) fn error(err: &EventErrorResponse, mqtt_version: Option<u8>) -> Respo
     tracing::debug!(target: "webpubsub::handler", status = status.as_u16(), message = %err.message, "handler refused event");
     if let Some(version) = mqtt_version {
         // The code is chosen here, for the client's actual protocol version.
-        let body = MqttRefusal {
-            mqtt: err.mqtt_answer(version),
-        };
+        let body = MqttConnectRefusal::new(err.mqtt_answer(version));
         return match serde_json::to_vec(&body) {
             Ok(json) => with_body(status, JSON, Body::from(json)),
             Err(e) => serialise_failed(&e),
@@ -182,12 +180,6 @@ pub(crate) fn error(err: &EventErrorResponse, mqtt_version: Option<u8>) -> Respo
         return response;
     }
     with_body(status, TEXT, Body::from(err.message.clone()))
-}
-
-/// The JSON body of a refused MQTT `connect`: `{"mqtt":{"code":…,…}}`.
-#[derive(serde::Serialize)]
-struct MqttRefusal {
-    mqtt: MqttConnectError,
 }
 
 /// A handler that panicked: `500`, logged at `error`.

@@ -6,6 +6,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::Rejection;
 
+use crate::wire::headers::SingleHeaders;
 pub(crate) use crate::wire::headers::*;
 
 /// A header's value for a log line: `None` when absent or not visible ASCII.
@@ -19,21 +20,8 @@ pub(crate) fn for_log<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&
 /// to refuse in its own order.
 #[derive(Debug, Default)]
 pub(crate) struct EventHeaders<'a> {
-    pub(crate) ce_type: Option<&'a HeaderValue>,
-    pub(crate) hub: Option<&'a HeaderValue>,
-    pub(crate) connection_id: Option<&'a HeaderValue>,
-    pub(crate) event_name: Option<&'a HeaderValue>,
-    pub(crate) user_id: Option<&'a HeaderValue>,
-    pub(crate) id: Option<&'a HeaderValue>,
-    pub(crate) time: Option<&'a HeaderValue>,
-    pub(crate) source: Option<&'a HeaderValue>,
-    pub(crate) spec_version: Option<&'a HeaderValue>,
-    pub(crate) awps_version: Option<&'a HeaderValue>,
-    pub(crate) subprotocol: Option<&'a HeaderValue>,
-    pub(crate) connection_state: Option<&'a HeaderValue>,
-    pub(crate) physical_connection_id: Option<&'a HeaderValue>,
-    pub(crate) session_id: Option<&'a HeaderValue>,
-    pub(crate) content_type: Option<&'a HeaderValue>,
+    /// The first value of each single-valued header (the wire table's).
+    pub(crate) single: SingleHeaders<'a>,
     /// The first `Content-Length` line, as `HeaderMap::get` gives it (the
     /// router's early size check; the body's reader enforces the limit).
     pub(crate) content_length: Option<&'a HeaderValue>,
@@ -53,44 +41,22 @@ impl<'a> EventHeaders<'a> {
     pub(crate) fn scan(headers: &'a HeaderMap) -> Self {
         let mut found = Self::default();
         for (name, value) in headers {
-            let slot = match name.as_str() {
-                "ce-type" => &mut found.ce_type,
-                "ce-hub" => &mut found.hub,
-                "ce-connectionid" => &mut found.connection_id,
-                "ce-eventname" => &mut found.event_name,
-                "ce-userid" => &mut found.user_id,
-                "ce-id" => &mut found.id,
-                "ce-time" => &mut found.time,
-                "ce-source" => &mut found.source,
-                "ce-specversion" => &mut found.spec_version,
-                "ce-awpsversion" => &mut found.awps_version,
-                "ce-subprotocol" => &mut found.subprotocol,
-                "ce-connectionstate" => &mut found.connection_state,
-                "ce-physicalconnectionid" => &mut found.physical_connection_id,
-                "ce-sessionid" => &mut found.session_id,
-                "content-type" => &mut found.content_type,
-                "webhook-request-origin" => {
-                    found.more_origins |= found.origin.is_some();
-                    found.origin.get_or_insert(value);
-                    continue;
+            if let Some(slot) = found.single.slot(name) {
+                // The first value is kept, as `HeaderMap::get` gives it.
+                if slot.is_some() {
+                    found.repeated.get_or_insert(display_name(name));
+                    found.hub_repeated |= name == CE_HUB;
+                } else {
+                    *slot = Some(value);
                 }
-                "ce-signature" => {
-                    found.more_signatures |= found.signature.is_some();
-                    found.signature.get_or_insert(value);
-                    continue;
-                }
-                "content-length" => {
-                    found.content_length.get_or_insert(value);
-                    continue;
-                }
-                _ => continue,
-            };
-            // The first value is kept, as `HeaderMap::get` gives it.
-            if slot.is_some() {
-                found.repeated.get_or_insert(display_name(name));
-                found.hub_repeated |= name == CE_HUB;
-            } else {
-                *slot = Some(value);
+            } else if name == WEBHOOK_REQUEST_ORIGIN {
+                found.more_origins |= found.origin.is_some();
+                found.origin.get_or_insert(value);
+            } else if name == CE_SIGNATURE {
+                found.more_signatures |= found.signature.is_some();
+                found.signature.get_or_insert(value);
+            } else if name == http::header::CONTENT_LENGTH {
+                found.content_length.get_or_insert(value);
             }
         }
         found
@@ -328,13 +294,13 @@ mod tests {
         let found = EventHeaders::scan(&empty);
         assert_eq!((found.repeated, found.hub_repeated), (None, false));
         assert_eq!(
-            text_required(found.hub, &CE_HUB),
+            text_required(found.single.hub, &CE_HUB),
             Err(Rejection::MissingHeader("ce-hub"))
         );
         let mut h = HeaderMap::new();
         h.insert(CE_USER_ID, HeaderValue::from_bytes(b"\xff\xfe").unwrap());
         assert_eq!(
-            text(EventHeaders::scan(&h).user_id, &CE_USER_ID),
+            text(EventHeaders::scan(&h).single.user_id, &CE_USER_ID),
             Err(Rejection::HeaderNotUtf8("ce-userId"))
         );
     }

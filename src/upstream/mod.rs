@@ -1,5 +1,6 @@
 //! The upstream side: validate, decode and answer what the service sends.
 
+pub(crate) mod bearer;
 mod decode;
 pub(crate) mod encode;
 pub(crate) mod headers;
@@ -11,8 +12,7 @@ mod validate;
 
 pub use decode::decode_event;
 pub(crate) use decode::{decode_scanned, keep_headers};
-pub(crate) use rejection::excerpt;
-pub use rejection::{BearerRefusal, Rejection};
+pub use rejection::{excerpt, BearerRefusal, Rejection};
 pub(crate) use signature::is_token_signing_input;
 pub use validate::{
     ResponseFuture, ValidateUpstream, ValidateUpstreamBuilder, ValidateUpstreamLayer,

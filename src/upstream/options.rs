@@ -1,5 +1,10 @@
-//! Who may call the event handler: access keys and allowed origins.
+//! Who may call the event handler: access keys, allowed origins and the
+//! bearer check, collected by the builders and checked once.
 
+use std::sync::Arc;
+
+use super::bearer::{BearerCheck, BearerSetup};
+use super::preflight::AllowedOrigins;
 use crate::config::{AccessKey, ConfigError, ConnectionString};
 
 /// Keys configured for one service host (or for every host when `host` is `None`).
@@ -9,46 +14,33 @@ pub(crate) struct Endpoint {
     pub(crate) keys: Vec<AccessKey>,
 }
 
-/// Which hosts the abuse-protection handshake accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum AllowedOrigins {
-    Any,
-    Hosts(Vec<Box<str>>),
-}
-
 /// The validated settings shared by the layer and the router.
 #[derive(Debug, Clone)]
 pub(crate) struct ValidationOptions {
     pub(crate) endpoints: Vec<Endpoint>,
     pub(crate) origins: AllowedOrigins,
     pub(crate) check_signatures: bool,
-    /// Entra ID bearer-token validation, when configured.
-    #[cfg(feature = "entra")]
-    pub(crate) bearer: Option<std::sync::Arc<crate::entra::BearerValidator>>,
+    /// The bearer-token check (Entra ID), when configured.
+    pub(crate) bearer: Option<Arc<dyn BearerCheck>>,
 }
 
 impl ValidationOptions {
     /// Whether events need a bearer token checked (asynchronously: keys
     /// may have to be fetched).
     pub(crate) fn checks_bearer(&self) -> bool {
-        #[cfg(feature = "entra")]
-        return self.bearer.is_some();
-        #[cfg(not(feature = "entra"))]
-        return false;
+        self.bearer.is_some()
     }
 
-    /// Checks the request's bearer token, when Entra ID validation is
+    /// Checks the request's bearer token, when a bearer check is
     /// configured.
-    #[cfg_attr(not(feature = "entra"), allow(clippy::unused_async, unused_variables))]
     pub(crate) async fn check_bearer(
         &self,
         headers: &http::HeaderMap,
     ) -> Result<(), super::Rejection> {
-        #[cfg(feature = "entra")]
-        if let Some(bearer) = &self.bearer {
-            return bearer.validate(headers).await;
+        match &self.bearer {
+            Some(bearer) => bearer.check(headers).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The answer to an abuse-protection handshake (`OPTIONS`) with
@@ -74,8 +66,7 @@ pub(crate) struct ValidationSettings {
     any_origin: bool,
     insecure: bool,
     error: Option<ConfigError>,
-    #[cfg(feature = "entra")]
-    entra: Option<crate::entra::EntraValidation>,
+    bearer: Option<Arc<dyn BearerSetup>>,
 }
 
 impl ValidationSettings {
@@ -149,9 +140,9 @@ impl ValidationSettings {
         self.insecure = true;
     }
 
-    #[cfg(feature = "entra")]
-    pub(crate) fn entra(&mut self, validation: crate::entra::EntraValidation) {
-        self.entra = Some(validation);
+    /// Checks every event's bearer token with `setup` (the last one given).
+    pub(crate) fn bearer(&mut self, setup: Arc<dyn BearerSetup>) {
+        self.bearer = Some(setup);
     }
 
     pub(crate) fn build(self) -> Result<ValidationOptions, ConfigError> {
@@ -159,15 +150,11 @@ impl ValidationSettings {
             return Err(error);
         }
         let has_key = self.endpoints.iter().any(|e| !e.keys.is_empty());
-        #[cfg(feature = "entra")]
-        let bearer = match self.entra {
-            Some(validation) => Some(std::sync::Arc::new(validation.build()?)),
+        let bearer = match &self.bearer {
+            Some(setup) => Some(setup.build()?),
             None => None,
         };
-        #[cfg(feature = "entra")]
         let has_identity = bearer.is_some();
-        #[cfg(not(feature = "entra"))]
-        let has_identity = false;
         if !has_key && !has_identity && !self.insecure {
             return Err(ConfigError::NoAccessKey);
         }
@@ -182,7 +169,6 @@ impl ValidationSettings {
             // Each configured check must pass; a keyless (Entra ID only)
             // setup gets no `ce-signature` from the service.
             check_signatures: has_key && !self.insecure,
-            #[cfg(feature = "entra")]
             bearer,
         })
     }
@@ -238,18 +224,14 @@ macro_rules! validation_builder_methods {
             self
         }
 
-        /// Checks every event's Microsoft Entra ID bearer token
-        /// (`Authorization: Bearer`, sent when the hub's event handler
-        /// authenticates with a managed identity). With access keys
-        /// configured too, both checks must pass; see [`crate::entra`].
-        /// `build()` fails with [`ConfigError::InvalidEntraValidation`](crate::ConfigError::InvalidEntraValidation)
-        /// when `validation` is incomplete or its tenant is not a GUID or a
-        /// domain name ([`EntraValidation::new`](crate::entra::EntraValidation::new)
-        /// says how a domain name is resolved to the tenant's GUID).
-        #[cfg(feature = "entra")]
-        #[cfg_attr(docsrs, doc(cfg(feature = "entra")))]
-        pub fn entra(mut self, validation: crate::entra::EntraValidation) -> Self {
-            self.$($field).+.entra(validation);
+        /// Checks every event's bearer token with `setup` (how
+        /// [`entra`](crate::entra) plugs in its check).
+        #[allow(dead_code, reason = "used by the `entra` feature only")]
+        pub(crate) fn bearer_check(
+            mut self,
+            setup: std::sync::Arc<dyn crate::upstream::bearer::BearerSetup>,
+        ) -> Self {
+            self.$($field).+.bearer(setup);
             self
         }
 

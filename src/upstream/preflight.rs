@@ -1,12 +1,19 @@
-//! The abuse-protection handshake: `OPTIONS` with `WebHook-Request-Origin`.
+//! The abuse-protection handshake: `OPTIONS` with `WebHook-Request-Origin`,
+//! which origins it accepts and how it is answered.
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use axum::body::Body;
 use http::{header, HeaderMap, HeaderValue, Response};
 
 use super::headers::{list_items, WEBHOOK_ALLOWED_ORIGIN, WEBHOOK_REQUEST_ORIGIN};
-use super::options::AllowedOrigins;
 use super::Rejection;
+
+/// Which hosts the abuse-protection handshake accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AllowedOrigins {
+    Any,
+    Hosts(Vec<Box<str>>),
+}
 
 /// Answers the handshake: `200` with one `WebHook-Allowed-Origin` line (the
 /// matched request host, or `*` when every origin is allowed), or a refusal

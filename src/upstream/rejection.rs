@@ -252,8 +252,18 @@ impl axum::response::IntoResponse for Rejection {
     }
 }
 
-/// Cuts a value taken from the request to a length fit for a one-line message.
-pub(crate) fn excerpt(value: &str) -> String {
+/// Cuts a value taken from a request to a length fit for a one-line
+/// message, as [`Rejection`]'s messages quote values: at most 80
+/// characters, then `…`. For tools whose messages quote values the same way.
+///
+/// ```
+/// use webpubsub::upstream::excerpt;
+///
+/// assert_eq!(excerpt("short"), "short");
+/// assert_eq!(excerpt(&"x".repeat(100)), format!("{}…", "x".repeat(80)));
+/// ```
+#[must_use]
+pub fn excerpt(value: &str) -> String {
     const MAX: usize = 80;
     match value.char_indices().nth(MAX) {
         Some((end, _)) => format!("{}…", value.get(..end).unwrap_or_default()),

@@ -40,7 +40,7 @@ pub(crate) fn verify_scanned(
 ) -> Result<(), Rejection> {
     verify_lines(
         endpoints,
-        found.connection_id,
+        found.single.connection_id,
         found.signature_lines(headers),
         found.origin_lines(headers),
     )
@@ -54,7 +54,11 @@ fn verify_lines(
 ) -> Result<(), Rejection> {
     let connection_id = match connection_id {
         Some(id) if !id.is_empty() => id.as_bytes(),
-        _ => return Err(Rejection::MissingHeader("ce-connectionId")),
+        _ => {
+            return Err(Rejection::MissingHeader(headers::display_name(
+                &headers::CE_CONNECTION_ID,
+            )))
+        }
     };
     if is_token_signing_input(connection_id) {
         return Err(Rejection::TokenShapedConnectionId);

@@ -13,7 +13,7 @@ use tower_service::Service;
 
 use super::options::{validation_builder_methods, ValidationOptions, ValidationSettings};
 use super::signature;
-use crate::ConfigError;
+use crate::config::ConfigError;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

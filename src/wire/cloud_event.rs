@@ -78,10 +78,7 @@ impl CloudEvent<'_> {
         put(CE_SPEC_VERSION, "1.0");
         put(CE_AWPS_VERSION, "1.0");
         put(CE_TYPE, self.ce_type);
-        put(
-            CE_SOURCE,
-            &format!("/hubs/{}/client/{}", self.hub, self.connection_id),
-        );
+        put(CE_SOURCE, &ce_source(self.hub, self.connection_id, None));
         put(CE_ID, self.id);
         put(CE_TIME, self.time);
         put(CE_HUB, self.hub);
@@ -104,39 +101,19 @@ impl CloudEvent<'_> {
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use crate::wire::EventType;
-
-    #[test]
-    fn what_the_writer_writes_the_decoder_reads() {
-        let kind = EventType::User("message");
-        let ce_type = kind.ce_type();
-        let headers = CloudEvent {
-            ce_type: &ce_type,
-            event_name: kind.event_name(),
-            hub: "chat",
-            connection_id: "c1",
-            id: "7",
-            time: "2024-01-01T00:00:00Z",
-            user_id: Some("ü"),
-            subprotocol: None,
-            state: None,
-            signature: None,
-            origin: Some("localhost"),
-            content_type: Some("text/plain"),
-        }
-        .headers();
-        assert_eq!(headers["ce-source"], "/hubs/chat/client/c1");
-        assert!(headers.get("ce-subprotocol").is_none());
-        let event =
-            crate::upstream::decode_event(&headers, bytes::Bytes::from_static(b"hi")).unwrap();
-        let crate::events::Event::UserEvent(event) = event else {
-            panic!("a user event: {event:?}")
-        };
-        assert_eq!(event.context.user_id.as_deref(), Some("ü"));
-        assert_eq!(event.context.event_name, "message");
+/// `ce-source`: `/hubs/{hub}/client/{connectionId}`, and for an MQTT client
+/// `/hubs/{hub}/client/{clientId}/{physicalConnectionId}`.
+///
+/// ```
+/// use webpubsub::wire::ce_source;
+///
+/// assert_eq!(ce_source("chat", "c1", None), "/hubs/chat/client/c1");
+/// assert_eq!(ce_source("iot", "device-7", Some("p-77")), "/hubs/iot/client/device-7/p-77");
+/// ```
+#[must_use]
+pub fn ce_source(hub: &str, connection_id: &str, physical_connection_id: Option<&str>) -> String {
+    match physical_connection_id {
+        None => format!("/hubs/{hub}/client/{connection_id}"),
+        Some(physical) => format!("/hubs/{hub}/client/{connection_id}/{physical}"),
     }
 }

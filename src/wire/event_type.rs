@@ -76,6 +76,16 @@ impl<'a> EventType<'a> {
             .map(|(kind, _, _)| *kind)
     }
 
+    /// The event an `ce-eventName` names: a system or group presence event
+    /// by its fixed name (`connect`, `joined`, …), a user event otherwise.
+    #[must_use]
+    pub fn from_event_name(event_name: &'a str) -> Self {
+        FIXED
+            .iter()
+            .find(|(_, _, name)| *name == event_name)
+            .map_or(Self::User(event_name), |(kind, _, _)| *kind)
+    }
+
     /// The `ce-type` the service sends for this event.
     #[must_use]
     pub fn ce_type(&self) -> Cow<'static, str> {
@@ -107,6 +117,16 @@ impl<'a> EventType<'a> {
 mod tests {
     use super::*;
 
+    /// One event of each kind.
+    const EVERY_KIND: [EventType<'static>; 6] = [
+        EventType::Connect,
+        EventType::Connected,
+        EventType::Disconnected,
+        EventType::GroupJoined,
+        EventType::GroupLeft,
+        EventType::User("message"),
+    ];
+
     #[test]
     fn ce_types_are_recognised_case_insensitively() {
         assert_eq!(
@@ -133,18 +153,18 @@ mod tests {
 
     #[test]
     fn every_type_writes_what_it_reads() {
-        for kind in [
-            EventType::Connect,
-            EventType::Connected,
-            EventType::Disconnected,
-            EventType::GroupJoined,
-            EventType::GroupLeft,
-            EventType::User("message"),
-        ] {
+        for kind in EVERY_KIND {
             assert_eq!(EventType::parse(&kind.ce_type()), Some(kind));
         }
         assert_eq!(EventType::Connect.event_name(), "connect");
         assert_eq!(EventType::GroupJoined.event_name(), "joined");
         assert_eq!(EventType::User("echo").event_name(), "echo");
+    }
+
+    #[test]
+    fn event_names_give_back_their_type() {
+        for kind in EVERY_KIND {
+            assert_eq!(EventType::from_event_name(kind.event_name()), kind);
+        }
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::{EntraError, SigningKey, WEBPUBSUB_AUDIENCE};
 use crate::hub::lock;
-use webpubsub::__emulator::unix_now;
+use webpubsub::signing::unix_now;
 
 /// Lifetime of the access tokens it mints, in seconds (as Entra: 1 h).
 pub(crate) const TOKEN_LIFETIME: u64 = 3600;

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use webpubsub::__emulator::unix_now;
+use webpubsub::signing::unix_now;
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 const SKEW: u64 = 5 * 60;
@@ -148,7 +148,7 @@ impl SigningKey {
         };
         let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
         if iss != issuer {
-            return Err(EntraError::Issuer(webpubsub::__emulator::excerpt(iss)));
+            return Err(EntraError::Issuer(webpubsub::upstream::excerpt(iss)));
         }
         let aud_ok = match claims.get("aud") {
             Some(Value::String(aud)) => aud == audience,

@@ -1,4 +1,6 @@
-//! The MQTT parts of events and answers (for MQTT clients of Web PubSub).
+//! The MQTT parts of event bodies and answers (for MQTT clients of Web
+//! PubSub): CONNECT properties, the CONNACK answer or refusal, the
+//! `disconnected` details and user properties.
 
 use serde::{Deserialize, Serialize};
 
@@ -108,7 +110,7 @@ pub struct MqttConnectError {
 }
 
 /// The MQTT part of a `disconnected` event.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct MqttDisconnectedProperties {
@@ -121,7 +123,7 @@ pub struct MqttDisconnectedProperties {
 }
 
 /// An MQTT DISCONNECT packet.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct MqttDisconnectPacket {
@@ -131,4 +133,106 @@ pub struct MqttDisconnectPacket {
     /// The packet's user properties (`None` when the server sent the packet).
     #[serde(default)]
     pub user_properties: Option<Vec<MqttUserProperty>>,
+}
+
+impl MqttDisconnectedProperties {
+    /// The details of a session that ended: whether the client sent the
+    /// DISCONNECT, and the packet when one was exchanged.
+    #[must_use]
+    pub fn new(initiated_by_client: bool, disconnect_packet: Option<MqttDisconnectPacket>) -> Self {
+        Self {
+            initiated_by_client,
+            disconnect_packet,
+        }
+    }
+}
+
+impl MqttDisconnectPacket {
+    /// A DISCONNECT with reason `code` and, when the client sent it, its
+    /// user properties.
+    #[must_use]
+    pub fn new(code: u8, user_properties: Option<Vec<MqttUserProperty>>) -> Self {
+        Self {
+            code,
+            user_properties,
+        }
+    }
+}
+
+/// The body of a refused MQTT `connect`: `{"mqtt":{"code":…,"reason":…,
+/// "userProperties":[…]}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MqttConnectRefusal {
+    /// The CONNACK code, reason and user properties.
+    pub mqtt: MqttConnectError,
+}
+
+impl MqttConnectRefusal {
+    /// The refusal with `mqtt`.
+    #[must_use]
+    pub fn new(mqtt: MqttConnectError) -> Self {
+        Self { mqtt }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// `value` written, read back equal, and written as `spec` says.
+    fn round_trip<T>(value: &T, spec: &str)
+    where
+        T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let json = serde_json::to_value(value).unwrap();
+        assert_eq!(
+            json,
+            serde_json::from_str::<serde_json::Value>(spec).unwrap()
+        );
+        assert_eq!(&serde_json::from_value::<T>(json).unwrap(), value);
+    }
+
+    #[test]
+    fn mqtt_bodies_read_what_they_write_with_the_spec_field_names() {
+        // mqtt.md §4.1 (the `connect` body's `mqtt` object).
+        let mut connect = MqttConnectProperties::new(5);
+        connect.clean_start = Some(true);
+        connect.username = Some("u".to_owned());
+        connect.password = Some("cA==".to_owned());
+        connect
+            .user_properties
+            .push(MqttUserProperty::new("n", "v"));
+        round_trip(
+            &connect,
+            r#"{"protocolVersion":5,"cleanStart":true,"username":"u","password":"cA==",
+                "userProperties":[{"name":"n","value":"v"}]}"#,
+        );
+        // §4.1 success: `mqtt.userProperties` of the answer.
+        round_trip(
+            &MqttConnectResponse {
+                user_properties: vec![MqttUserProperty::new("n", "v")],
+            },
+            r#"{"userProperties":[{"name":"n","value":"v"}]}"#,
+        );
+        // §4.1 failure.
+        round_trip(
+            &MqttConnectRefusal::new(MqttConnectError {
+                code: 138,
+                reason: Some("banned by server".to_owned()),
+                user_properties: vec![MqttUserProperty::new("n", "v")],
+            }),
+            r#"{"mqtt":{"code":138,"reason":"banned by server","userProperties":[{"name":"n","value":"v"}]}}"#,
+        );
+        // §4.4: the packet the service sent has no user properties.
+        round_trip(
+            &MqttDisconnectedProperties::new(false, Some(MqttDisconnectPacket::new(142, None))),
+            r#"{"initiatedByClient":false,"disconnectPacket":{"code":142,"userProperties":null}}"#,
+        );
+        round_trip(
+            &MqttDisconnectedProperties::new(false, None),
+            r#"{"initiatedByClient":false,"disconnectPacket":null}"#,
+        );
+    }
 }
