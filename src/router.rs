@@ -17,13 +17,14 @@ use http_body::Body as _;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use tower_service::Service;
 
+use crate::config::ConfigError;
 use crate::events::{ConnectEventResponse, Event, EventErrorResponse, UserEventResponse};
+use crate::handler::EventHandler;
 use crate::state::ConnectionStates;
 use crate::upstream::headers::{self, CE_HUB};
 use crate::upstream::options::{validation_builder_methods, ValidationOptions, ValidationSettings};
 use crate::upstream::Rejection;
 use crate::upstream::{decode_scanned, encode, keep_headers, signature, ResponseFuture};
-use crate::{ConfigError, EventHandler};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
