@@ -767,6 +767,11 @@ async fn rest_messages_reach_mqtt_clients_on_the_group_topic_or_the_server_topic
     let upstream = Upstream::start().await;
     let env = env_with(&upstream).await;
     let mut m = Mqtt::connected(&mqtt_url(&env, ALL), 4, "listener").await;
+    // A 3.1.1 CONNECT has no user properties: `null` (mqtt.md §4.1).
+    let connect = upstream.wait_event("listener", "connect").await.json();
+    assert_eq!(connect["mqtt"]["protocolVersion"], 4);
+    assert_eq!(connect["mqtt"]["userProperties"], Value::Null, "{connect}");
+    assert!(connect["mqtt"]["cleanStart"].is_boolean(), "{connect}");
     assert_eq!(m.subscribe(1, &[("news", 1)]).await, [1]);
     env.service.send_to_group("news", "headline").await.unwrap();
     let got = m.next_publish().await;

@@ -28,7 +28,11 @@ impl MqttUserProperty {
 }
 
 /// The MQTT CONNECT packet's properties, in a `connect` event from an MQTT client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Written as the service writes it: `userProperties` is `null` for MQTT
+/// 3.1.1 (`protocol_version` 4), which has no user properties, and a list
+/// for MQTT 5.0 (`../shared/protocol/upstream.md` §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct MqttConnectProperties {
@@ -47,6 +51,29 @@ pub struct MqttConnectProperties {
     /// when the service sends it (`cleanStart`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clean_start: Option<bool>,
+}
+
+impl Serialize for MqttConnectProperties {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Written<'a> {
+            protocol_version: u8,
+            username: &'a Option<String>,
+            password: &'a Option<String>,
+            user_properties: Option<&'a [MqttUserProperty]>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            clean_start: Option<bool>,
+        }
+        Written {
+            protocol_version: self.protocol_version,
+            username: &self.username,
+            password: &self.password,
+            user_properties: (self.protocol_version >= 5).then_some(&self.user_properties[..]),
+            clean_start: self.clean_start,
+        }
+        .serialize(serializer)
+    }
 }
 
 impl MqttConnectProperties {
@@ -208,6 +235,14 @@ mod tests {
             &connect,
             r#"{"protocolVersion":5,"cleanStart":true,"username":"u","password":"cA==",
                 "userProperties":[{"name":"n","value":"v"}]}"#,
+        );
+        // mqtt.md §4.1: 3.1.1 has no user properties: `null`, read as none.
+        let mut v4 = MqttConnectProperties::new(4);
+        v4.clean_start = Some(false);
+        round_trip(
+            &v4,
+            r#"{"protocolVersion":4,"cleanStart":false,"username":null,"password":null,
+                "userProperties":null}"#,
         );
         // §4.1 success: `mqtt.userProperties` of the answer.
         round_trip(

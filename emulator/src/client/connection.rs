@@ -131,7 +131,8 @@ pub(crate) fn finish(shared: &Arc<Shared>, conn: &Arc<Connection>, reason: Optio
     tokio::spawn(async move {
         conn.connected_delivered().await;
         let body = match (&conn.mqtt, &reason) {
-            (Some(link), _) => link.disconnected_body(reason.as_deref()),
+            (Some(link), _) => serde_json::to_string(&link.disconnected_body(reason.as_deref()))
+                .unwrap_or_default(),
             (None, Some(reason)) => serde_json::json!({ "reason": reason }).to_string(),
             (None, None) => "{}".to_owned(),
         };

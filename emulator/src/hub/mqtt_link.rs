@@ -8,11 +8,13 @@ use std::any::Any;
 use std::sync::Mutex;
 
 use http::{HeaderMap, HeaderValue};
-use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use super::lock;
 use webpubsub::wire::headers::{CE_PHYSICAL_CONNECTION_ID, CE_SESSION_ID, CE_SOURCE};
+use webpubsub::wire::{
+    ce_source, DisconnectedBody, MqttDisconnectPacket, MqttDisconnectedProperties, MqttUserProperty,
+};
 
 /// MQTT 5 user properties, `(name, value)` in order.
 pub(crate) type UserProperties = Vec<(String, String)>;
@@ -86,23 +88,17 @@ impl Link {
 
     /// The `disconnected` body:
     /// `{"reason":…,"mqtt":{"initiatedByClient":…,"disconnectPacket":…}}`.
-    pub(crate) fn disconnected_body(&self, reason: Option<&str>) -> String {
+    pub(crate) fn disconnected_body(&self, reason: Option<&str>) -> DisconnectedBody {
         let report = lock(&self.end).clone().unwrap_or_default();
-        let packet = match report.packet {
-            None => Value::Null,
-            Some((code, properties)) => json!({
-                "code": code,
-                "userProperties": properties.map(|list| user_properties(&list)),
-            }),
-        };
-        json!({
-            "reason": reason,
-            "mqtt": {
-                "initiatedByClient": report.initiated_by_client,
-                "disconnectPacket": packet,
-            },
-        })
-        .to_string()
+        let packet = report.packet.map(|(code, properties)| {
+            MqttDisconnectPacket::new(code, properties.map(|list| user_properties(&list)))
+        });
+        let mut body = DisconnectedBody::new(reason.map(str::to_owned));
+        body.mqtt = Some(MqttDisconnectedProperties::new(
+            report.initiated_by_client,
+            packet,
+        ));
+        body
     }
 }
 
@@ -113,19 +109,15 @@ pub(crate) fn ids_headers(hub: &str, client_id: &str, physical_id: &str) -> Head
     if let Ok(value) = HeaderValue::from_str(physical_id) {
         headers.insert(CE_PHYSICAL_CONNECTION_ID, value);
     }
-    if let Ok(value) =
-        HeaderValue::from_str(&format!("/hubs/{hub}/client/{client_id}/{physical_id}"))
-    {
+    if let Ok(value) = HeaderValue::from_str(&ce_source(hub, client_id, Some(physical_id))) {
         headers.insert(CE_SOURCE, value);
     }
     headers
 }
 
 /// User properties as the upstream sees them: `[{"name":…,"value":…}]`.
-pub(crate) fn user_properties(list: &[(String, String)]) -> Value {
-    Value::Array(
-        list.iter()
-            .map(|(name, value)| json!({ "name": name, "value": value }))
-            .collect(),
-    )
+pub(crate) fn user_properties(list: &[(String, String)]) -> Vec<MqttUserProperty> {
+    list.iter()
+        .map(|(name, value)| MqttUserProperty::new(name, value))
+        .collect()
 }

@@ -10,7 +10,6 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::StatusCode;
-use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::session::{ask, take_session, Kept};
@@ -26,6 +25,7 @@ use crate::server::Shared;
 use crate::upstream::{UpstreamCall, UpstreamError};
 use webpubsub::events::{MqttConnectError, MqttConnectResponse};
 use webpubsub::wire::EventType;
+use webpubsub::wire::{ConnectBody, MqttConnectProperties};
 
 /// A client whose token passed: what the CONNECT packet completes.
 #[derive(Debug)]
@@ -238,26 +238,16 @@ fn refusal(version: u8, error: &UpstreamError) -> Refused {
 /// subprotocols) plus `mqtt`: protocolVersion, cleanStart, username,
 /// password (base64), userProperties (5.0; `null` for 3.1.1).
 fn connect_body(client: &Client, connect: &Connect) -> Vec<u8> {
-    let mut body = match serde_json::from_slice::<Value>(&client.connect_body) {
-        Ok(Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    };
-    let properties = if connect.version == V5 {
-        user_properties(&connect.properties.user_properties)
-    } else {
-        Value::Null
-    };
-    body.insert(
-        "mqtt".to_owned(),
-        json!({
-            "protocolVersion": connect.version,
-            "cleanStart": connect.clean_start,
-            "username": connect.username,
-            "password": connect.password.as_ref().map(|p| STANDARD.encode(p)),
-            "userProperties": properties,
-        }),
-    );
-    serde_json::to_vec(&Value::Object(body)).unwrap_or_default()
+    // The handshake wrote it: it reads back (an unreadable one would be
+    // the emulator's bug; the event then carries the `mqtt` object alone).
+    let mut body: ConnectBody = serde_json::from_slice(&client.connect_body).unwrap_or_default();
+    let mut mqtt = MqttConnectProperties::new(connect.version);
+    mqtt.clean_start = Some(connect.clean_start);
+    mqtt.username.clone_from(&connect.username);
+    mqtt.password = connect.password.as_ref().map(|p| STANDARD.encode(p));
+    mqtt.user_properties = user_properties(&connect.properties.user_properties);
+    body.mqtt = Some(mqtt);
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
 /// A refusing CONNACK: its code, and for 5.0 its reason and user properties.

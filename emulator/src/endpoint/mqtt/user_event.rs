@@ -9,13 +9,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
 
 use crate::client::event_call;
 use crate::hub::{lock, Connection};
 use crate::protocol::mqtt::{Properties, Publish, EVENTS_PREFIX};
 use crate::server::Shared;
 use crate::upstream::UpstreamError;
+use webpubsub::wire::headers::mqtt_user_property_header;
 use webpubsub::wire::EventType;
 
 /// A user event in flight: its answer, to publish back to the client.
@@ -45,9 +46,9 @@ pub(super) async fn user_event(
         call.extra.insert(http::header::CONTENT_TYPE, value);
     }
     for (name, value) in &p.properties.user_properties {
-        let name = HeaderName::try_from(format!("mqtt-{name}"));
+        let name = mqtt_user_property_header(name);
         let value = HeaderValue::from_str(value);
-        if let (Ok(name), Ok(value)) = (name, value) {
+        if let (Some(name), Ok(value)) = (name, value) {
             // The codec bounds the count far below a header map's capacity;
             // a full map drops the rest rather than panic.
             if call.extra.try_append(name, value).is_err() {
