@@ -94,23 +94,24 @@
 //   `credential.rs` (`EmulatorCredential`, feature `credential`);
 // - the wire: `upstream.rs` (calls to event handlers), `frames.rs` (JSON
 //   frames to clients).
-mod admin;
 mod auth;
 mod builder;
-mod client;
 #[cfg(feature = "credential")]
 mod credential;
+mod endpoint;
 mod entra;
 mod filter;
-mod frames;
 mod hub;
+mod lifecycle;
 mod listen;
-mod live;
 mod mqtt;
 mod permissions;
-mod rest;
+mod protocol;
 mod server;
+mod service;
 mod settings;
+mod shown;
+mod sync;
 mod tls;
 mod upstream;
 
@@ -123,52 +124,12 @@ pub use entra::{
     DEFAULT_MANAGED_IDENTITY_OBJECT_ID, DEFAULT_TENANT_ID, WEBPUBSUB_AUDIENCE,
 };
 pub use server::{Emulator, RunningEmulator};
-pub use settings::{EventHandlerSettings, HubSettings, SystemEvent};
+pub use settings::{EventHandlerSettings, HubSettings, SystemEvent, DEFAULT_ACCESS_KEY};
 
 /// Entry points for `fuzz/` (not a public API).
 #[doc(hidden)]
 pub mod __fuzz {
-    use super::filter::{ODataFilter, PlainSubject as Subject};
-
-    /// Parses `text` as an OData filter and, if it is valid, evaluates it
-    /// (and its negation) against a few connections. Panics only if the
-    /// filter module breaks its own rules.
-    pub fn odata_filter(text: &str) {
-        let Ok(filter) = ODataFilter::parse(text) else {
-            return;
-        };
-        let subjects = [
-            Subject {
-                user: None,
-                id: "c1",
-                groups: &[],
-            },
-            Subject {
-                user: Some("alice"),
-                id: "c2",
-                groups: &["g1", "room"],
-            },
-            Subject {
-                user: Some(""),
-                id: "",
-                groups: &["ü", "a.b"],
-            },
-        ];
-        let negated = ODataFilter::parse(&format!("not ({text})"));
-        for subject in &subjects {
-            let yes = filter.matches(subject);
-            if let Ok(negated) = &negated {
-                assert_ne!(
-                    yes,
-                    negated.matches(subject),
-                    "`not ({text})` must invert `{text}`"
-                );
-            }
-        }
-    }
+    pub use super::filter::fuzz::odata_filter;
 }
 
 pub use uuid;
-
-/// The access key the `webpubsub-emulator` binary uses unless given one.
-pub const DEFAULT_ACCESS_KEY: &str = "webpubsub-emulator-local-key-0123456789";

@@ -134,8 +134,8 @@ pub(crate) struct Connection {
     /// events (user events, `disconnected`) wait for it, so the upstream
     /// sees them in order.
     pub(crate) connected_done: tokio::sync::watch::Sender<bool>,
-    /// The group streams this connection sends (`client/stream.rs`).
-    pub(crate) streams: Mutex<crate::client::Streams>,
+    /// The group streams this connection sends (`stream.rs`).
+    pub(crate) streams: Mutex<super::Streams>,
     /// What an MQTT connection adds (`None` for the other protocols).
     pub(crate) mqtt: Option<Arc<crate::mqtt::Link>>,
 }
@@ -228,7 +228,7 @@ impl Connection {
             detached: AtomicBool::new(false),
             takeover: Notify::new(),
             connected_done: tokio::sync::watch::channel(false).0,
-            streams: Mutex::new(crate::client::Streams::default()),
+            streams: Mutex::new(super::Streams::default()),
             mqtt: new.mqtt,
         });
         (conn, rx)

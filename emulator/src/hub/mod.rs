@@ -15,22 +15,20 @@
 
 mod connection;
 mod message;
+mod stream;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 pub(crate) use connection::{Connection, NewConnection, Protocol};
-pub(crate) use message::{Data, Envelope, Origin, Outbound, StreamError, StreamTag};
+pub(crate) use message::{Data, Encoding, Envelope, Origin, Outbound, StreamError, StreamTag};
+pub(crate) use stream::{OpenStream, Streams};
 pub(crate) use view::ConnectionInfo;
 
-use super::filter::{FilterSubject, ODataFilter};
+pub(crate) use crate::sync::lock;
 
-/// Locks a mutex, ignoring poisoning (a panicked holder left consistent data:
-/// every critical section here is a few map operations).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use super::filter::{FilterSubject, ODataFilter};
 
 /// A connection with its groups, as a filter sees it.
 struct Subject<'a> {

@@ -15,7 +15,7 @@ pub(crate) struct ConnectionInfo {
 }
 
 /// A connection as the live view shows it: its first
-/// [`SHOWN_GROUPS`](crate::live::SHOWN_GROUPS) groups (by name) and roles,
+/// [`SHOWN_GROUPS`](crate::shown::SHOWN_GROUPS) groups (by name) and roles,
 /// with their counts, every text clipped.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -31,7 +31,7 @@ pub(crate) struct ConnectionView {
 
 impl ConnectionView {
     fn new(entry: &Entry) -> Self {
-        use crate::live::{clip, SHOWN_GROUPS, SHOWN_VALUE};
+        use crate::shown::{clip, SHOWN_GROUPS, SHOWN_VALUE};
         // The SHOWN_GROUPS smallest names, without sorting (or copying) all.
         let mut first = BTreeSet::new();
         for group in &entry.groups {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::codec::{Connect, V4, V5};
 use super::{ids_headers, user_properties, Client, SUBPROTOCOL};
-use crate::server::Shared;
+use crate::service::Shared;
 use crate::upstream::{UpstreamCall, UpstreamError};
 use webpubsub::events::{MqttConnectError, MqttConnectResponse};
 use webpubsub::wire::EventType;

@@ -20,6 +20,7 @@
 
 mod codec;
 mod connect;
+mod handshake;
 mod session;
 
 use std::sync::Mutex;
@@ -30,6 +31,7 @@ use serde_json::{json, Value};
 use crate::hub::{lock, Connection};
 use webpubsub::wire::headers::{CE_PHYSICAL_CONNECTION_ID, CE_SESSION_ID, CE_SOURCE};
 
+pub(crate) use handshake::mqtt_handshake;
 pub(crate) use session::serve;
 
 /// MQTT 5 user properties, `(name, value)` in order.

@@ -2,7 +2,7 @@
 //! answers CONNACK, then reads packets and writes queued messages until
 //! the socket ends; the end either keeps the session (detached, `park`,
 //! until it expires or a CONNECT with Clean Start = 0 resumes it) or ends
-//! it, raising `disconnected` (through [`crate::client::finish`]); when
+//! it, raising `disconnected` (through [`crate::lifecycle::finish`]); when
 //! due, it publishes the will.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -25,12 +25,12 @@ use tokio::time::Instant;
 use super::codec::{self, DecodeError, Outgoing, Packet, Properties, Publish, Will, V4, V5};
 use super::connect::{self, v4, v5, Refused};
 use super::{Client, EndReport, Link, EVENTS_PREFIX, MAX_PACKET, SERVER_MESSAGES, SUBPROTOCOL};
-use crate::client::{event_call, finish};
 use crate::hub::{
     lock, Connection, Data, Envelope, NewConnection, Origin, Outbound, Protocol, Target,
 };
+use crate::lifecycle::{event_call, finish};
 use crate::permissions::Action;
-use crate::server::Shared;
+use crate::service::Shared;
 use crate::upstream::UpstreamError;
 use webpubsub::events::DataType;
 use webpubsub::names::GroupName;

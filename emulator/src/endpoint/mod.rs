@@ -1,0 +1,19 @@
+//! The endpoints: each turns requests on its routes into calls on the
+//! layers below (the connection lifecycle, the hubs' state, the upstream).
+//!
+//! * `client/`: the WebSocket client endpoint (JSON, reliable JSON and raw
+//!   clients): the handshake entry, the session loop, invocations, group
+//!   streams, recovery;
+//! * `rest.rs`: the REST data plane (`/api/…`);
+//! * `live.rs` (+ `live.html`): the live view (`/_emulator`);
+//! * `entra.rs`: the Entra ID's routes (`/{tenant}/…`);
+//! * `admin.rs`: the loopback-peer check of the admin routes.
+//!
+//! MQTT's endpoint is `crate::mqtt` for now (its handshake entry is
+//! `mqtt/handshake.rs`).
+
+pub(crate) mod admin;
+pub(crate) mod client;
+pub(crate) mod entra;
+pub(crate) mod live;
+pub(crate) mod rest;

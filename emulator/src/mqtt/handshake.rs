@@ -1,0 +1,73 @@
+//! The handshake of an MQTT client WebSocket (`/clients/mqtt/hubs/{hub}`):
+//! the shared steps (`lifecycle/`), then the subprotocol `mqtt`; the
+//! CONNECT packet raises `connect` later, in the session.
+
+use std::sync::Arc;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+
+use crate::lifecycle::connect::connect_body;
+use crate::lifecycle::handshake::{authenticate, configure, ClientRequest, Identity, Refusal};
+use crate::service::Shared;
+
+/// Serves `GET /clients/mqtt/hubs/{hub}`: the token is checked as for
+/// other clients (its audience is the MQTT path), the client must offer
+/// subprotocol `mqtt`; the socket then goes to [`crate::mqtt`], where the
+/// CONNECT packet raises `connect`.
+pub(crate) async fn mqtt_handshake(
+    shared: Arc<Shared>,
+    hub: String,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match accept_mqtt(shared, hub, &uri, &headers, ws) {
+        Ok(upgrade) => upgrade,
+        Err(refusal) => {
+            refusal.log();
+            refusal.into_response()
+        }
+    }
+}
+
+/// The steps in order; the first refusal ends the handshake.
+fn accept_mqtt(
+    shared: Arc<Shared>,
+    hub: String,
+    uri: &Uri,
+    headers: &HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, Refusal> {
+    let Ok(ws) = ws else {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "expected a WebSocket upgrade request",
+        ));
+    };
+    let request = ClientRequest::read(Some(hub), uri, &ws)?;
+    let claims = authenticate(&shared, &request, uri, headers, "/clients/mqtt/hubs/")?;
+    let identity = Identity::from_claims(&shared, &request.hub, &claims)?;
+    if !request
+        .offered
+        .iter()
+        .any(|p| p == crate::mqtt::SUBPROTOCOL)
+    {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "MQTT clients must offer WebSocket subprotocol `mqtt`",
+        ));
+    }
+    let client = crate::mqtt::Client {
+        hub: request.hub.clone(),
+        user_id: identity.user_id,
+        roles: identity.roles,
+        groups: identity.groups,
+        connect_body: connect_body(&claims, &request.query, headers, &request.offered),
+    };
+    let mut ws = configure(ws);
+    ws.set_selected_protocol(HeaderValue::from_static(crate::mqtt::SUBPROTOCOL));
+    Ok(ws.on_upgrade(move |socket| crate::mqtt::serve(shared, socket, client)))
+}
