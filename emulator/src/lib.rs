@@ -103,7 +103,6 @@ mod entra;
 mod filter;
 mod hub;
 mod lifecycle;
-mod listen;
 mod mqtt;
 mod permissions;
 mod protocol;

@@ -3,6 +3,7 @@
 //! the client ([`Refusal`]); the limits of every upgraded socket
 //! ([`configure`]).
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, Uri};
@@ -67,6 +68,31 @@ impl Refusal {
             }
         }
     }
+}
+
+impl Refusal {
+    /// A handshake's answer: its upgrade, or its refusal (logged once).
+    pub(crate) fn answer(result: Result<Response, Refusal>) -> Response {
+        match result {
+            Ok(upgrade) => upgrade,
+            Err(refusal) => {
+                refusal.log();
+                refusal.into_response()
+            }
+        }
+    }
+}
+
+/// Step: the request must ask for a WebSocket upgrade. Refuses others (400).
+pub(crate) fn upgrade_request(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<WebSocketUpgrade, Refusal> {
+    ws.map_err(|_| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "expected a WebSocket upgrade request",
+        )
+    })
 }
 
 impl IntoResponse for Refusal {

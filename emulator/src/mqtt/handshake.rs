@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 
 use crate::lifecycle::connect::connect_body;
-use crate::lifecycle::handshake::{authenticate, configure, ClientRequest, Identity, Refusal};
+use crate::lifecycle::handshake::{
+    authenticate, configure, upgrade_request, ClientRequest, Identity, Refusal,
+};
 use crate::service::Shared;
 
 /// Serves `GET /clients/mqtt/hubs/{hub}`: the token is checked as for
@@ -24,13 +26,7 @@ pub(crate) async fn mqtt_handshake(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    match accept_mqtt(shared, hub, &uri, &headers, ws) {
-        Ok(upgrade) => upgrade,
-        Err(refusal) => {
-            refusal.log();
-            refusal.into_response()
-        }
-    }
+    Refusal::answer(accept_mqtt(shared, hub, &uri, &headers, ws))
 }
 
 /// The steps in order; the first refusal ends the handshake.
@@ -41,12 +37,7 @@ fn accept_mqtt(
     headers: &HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Refusal> {
-    let Ok(ws) = ws else {
-        return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "expected a WebSocket upgrade request",
-        ));
-    };
+    let ws = upgrade_request(ws)?;
     let request = ClientRequest::read(Some(hub), uri, &ws)?;
     let claims = authenticate(&shared, &request, uri, headers, "/clients/mqtt/hubs/")?;
     let identity = Identity::from_claims(&shared, &request.hub, &claims)?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use serde_json::{Map, Value};
 
@@ -17,7 +17,9 @@ use super::connection;
 use super::recovery;
 use crate::hub::{Connection, NewConnection, Protocol};
 use crate::lifecycle::connect::{self, check_answered_limits, connect_body, ConnectCall};
-use crate::lifecycle::handshake::{authenticate, configure, ClientRequest, Identity, Refusal};
+use crate::lifecycle::handshake::{
+    authenticate, configure, upgrade_request, ClientRequest, Identity, Refusal,
+};
 use crate::protocol::raw::RawMode;
 use crate::service::Shared;
 use crate::upstream::UpstreamAnswer;
@@ -30,13 +32,7 @@ pub(crate) async fn handshake(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    match accept(shared, hub, &uri, &headers, ws).await {
-        Ok(upgrade) => upgrade,
-        Err(refusal) => {
-            refusal.log();
-            refusal.into_response()
-        }
-    }
+    Refusal::answer(accept(shared, hub, &uri, &headers, ws).await)
 }
 
 /// The steps in order; the first refusal ends the handshake.
@@ -47,12 +43,7 @@ async fn accept(
     headers: &HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Refusal> {
-    let Ok(ws) = ws else {
-        return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "expected a WebSocket upgrade request",
-        ));
-    };
+    let ws = upgrade_request(ws)?;
     let request = ClientRequest::read(hub, uri, &ws)?;
     if let Some(id) = request.param("awps_connection_id") {
         let token = request.param("awps_reconnection_token").unwrap_or_default();

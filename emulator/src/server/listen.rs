@@ -16,7 +16,7 @@
 //!
 //! Every request carries its peer's address as axum's
 //! `ConnectInfo<SocketAddr>`, as `into_make_service_with_connect_info`
-//! would give it: the admin routes answer loopback peers only (`admin.rs`).
+//! would give it: the admin routes answer loopback peers only (`endpoint/admin.rs`).
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 

@@ -1,5 +1,5 @@
 //! The emulator serving: its routes, and [`Emulator::start`] /
-//! [`RunningEmulator::shutdown`].
+//! [`RunningEmulator::shutdown`]; `listen.rs` is its listener.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -14,7 +14,9 @@ use http::{HeaderMap, Uri};
 
 use crate::endpoint::{admin, client, entra, live, rest};
 use crate::service::Shared;
-use crate::{hub, lifecycle, listen, mqtt};
+use crate::{hub, lifecycle, mqtt};
+
+mod listen;
 
 /// A local Web PubSub service: build it, then [`start`](Self::start) it or
 /// mount its [`router`](Self::router).
