@@ -129,7 +129,7 @@ impl fmt::Debug for EmulatorBuilder {
 }
 
 impl Emulator {
-    /// Settings with defaults: key [`DEFAULT_ACCESS_KEY`](crate::DEFAULT_ACCESS_KEY), host `localhost`, no hubs configured.
+    /// Settings with defaults: key [`DEFAULT_ACCESS_KEY`], host `localhost`, no hubs configured.
     pub fn builder() -> EmulatorBuilder {
         EmulatorBuilder::new()
     }

@@ -78,22 +78,31 @@
 //! println!("{}", running.connection_string());
 //! # Ok(()) }
 //! ```
+//!
+//! # Source layout
+//!
+//! Layers, lowest first; a module imports only from the layers below it
+//! (`python3 .ci/imports.py --layers emulator/src` checks it):
+//!
+//! | folder / file | what lives there |
+//! |---|---|
+//! | `settings.rs`, `auth/`, `permissions.rs`, `filter/`, `entra/`, `tls.rs`, `shown.rs`, `sync.rs` | rules without state: hub settings and defaults, token checks and keys, roles, OData filters, the Entra ID's identity and signing key, the HTTPS certificate, what the live view may show, locking |
+//! | `hub/` | the state: connections, groups, users, send queues, messages (with their frames encoded once per protocol), group streams, the views the REST API and the live view read |
+//! | `upstream/` | calls to event handlers: the call, its answer, its errors, the call log |
+//! | `service.rs` | `Shared`, what every endpoint's handlers share (settings, keys, hubs, upstream) |
+//! | `lifecycle/` | a connection's life for every protocol: handshake steps, `connect` and its answer, `connected` and user events, the end (`disconnected`) |
+//! | `protocol/` | one module per client protocol: frames → requests, messages → frames (`json/`, `raw.rs`; MQTT's codec is in `mqtt/` for now) |
+//! | `endpoint/` | the routes' handlers: `client/` (WebSocket clients), `rest/`, `live.rs`, `entra.rs`, `admin.rs`; MQTT's is `mqtt/` for now |
+//! | `server/`, `builder.rs` | `Emulator` / `RunningEmulator` (the routes, start, shutdown), the listener, `EmulatorBuilder` |
+//! | `credential.rs` | `EmulatorCredential` (feature `credential`) |
+//!
+//! A new client protocol is one module in `protocol/` (its frames) plus its
+//! handshake entry in `endpoint/`, which drives `lifecycle/`; a message's
+//! frame in a new encoding gets its slot in `hub/message.rs`'s
+//! `FrameCache`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// One concept a file:
-// - public API: `settings.rs` (hubs and their event handlers), `builder.rs`
-//   (`EmulatorBuilder`: defaults, bounds, checks), `server.rs` (`Emulator`,
-//   `RunningEmulator`, the state request handlers share, the routes);
-// - endpoints: `client/` (client WebSockets), `rest.rs` (the REST data
-//   plane), `live.rs` (the live view), `listen.rs` (the listener);
-// - state and rules: `hub/` (who is connected, groups, send queues),
-//   `permissions.rs` (roles), `auth.rs` (tokens), `filter/` (OData filters);
-// - identity: `entra/` (its own Microsoft Entra ID: signing key, issuer,
-//   endpoints), `tls.rs` (the HTTPS listener's certificate),
-//   `credential.rs` (`EmulatorCredential`, feature `credential`);
-// - the wire: `upstream.rs` (calls to event handlers), `frames.rs` (JSON
-//   frames to clients).
 mod auth;
 mod builder;
 #[cfg(feature = "credential")]

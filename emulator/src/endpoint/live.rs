@@ -20,7 +20,7 @@
 //! that the header was sent and its length — and the values
 //! of secret-looking query parameters in handler URLs (`access_token`,
 //! `code`, `key`, `sig`, …) and URL passwords. Every shown text is cut to
-//! [`SHOWN_VALUE`] bytes ([`SHOWN_TEXT`] for URLs and errors).
+//! [`SHOWN_VALUE`](crate::shown::SHOWN_VALUE) bytes ([`SHOWN_TEXT`](crate::shown::SHOWN_TEXT) for URLs and errors).
 //!
 //! Open group streams are listed oldest first, at most [`SHOWN_STREAMS`]
 //! (of the asked hub) plus their total: hub, group, stream id, sending
@@ -29,7 +29,7 @@
 //!
 //! Its answers have a bounded size: connections come a page at a time
 //! (`?hub=&offset=&limit=`, [`DEFAULT_LIMIT`] by default, at most
-//! [`MAX_LIMIT`]), each with at most [`SHOWN_GROUPS`] of its groups and
+//! [`MAX_LIMIT`]), each with at most [`SHOWN_GROUPS`](crate::shown::SHOWN_GROUPS) of its groups and
 //! roles plus their counts, and the emulator keeps the last 200 upstream
 //! calls and the last 200 invocations (`invoke` frames: event, connection,
 //! invocation id, latency and outcome, never their payload).

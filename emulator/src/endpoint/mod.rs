@@ -4,7 +4,7 @@
 //! * `client/`: the WebSocket client endpoint (JSON, reliable JSON and raw
 //!   clients): the handshake entry, the session loop, invocations, group
 //!   streams, recovery;
-//! * `rest.rs`: the REST data plane (`/api/…`);
+//! * `rest/`: the REST data plane (`/api/…`);
 //! * `live.rs` (+ `live.html`): the live view (`/_emulator`);
 //! * `entra.rs`: the Entra ID's routes (`/{tenant}/…`);
 //! * `admin.rs`: the loopback-peer check of the admin routes.

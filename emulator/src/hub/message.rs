@@ -23,7 +23,7 @@ pub(crate) enum Origin {
     Group {
         group: Arc<str>,
         from_user: Option<Arc<str>>,
-        /// Set on the fragments of a group stream (`client/stream.rs`).
+        /// Set on the fragments of a group stream (`endpoint/client/stream.rs`).
         stream: Option<Arc<StreamTag>>,
     },
 }

@@ -13,7 +13,7 @@
 //!   ([`Link`]): its ids, version, and how it ended, which the upstream
 //!   events of the connection carry.
 //!
-//! The token is checked before the upgrade by `client/handshake.rs`
+//! The token is checked before the upgrade by `mqtt/handshake.rs`
 //! (`mqtt_handshake`), as for other clients.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]

@@ -9,7 +9,7 @@ use http::StatusCode;
 use crate::shown::{clip, SHOWN_TEXT};
 
 /// Why an event could not be delivered. Every `url` is as the live view
-/// shows it ([`shown_url`]: no password, no secret query values).
+/// shows it ([`shown_url`](crate::shown::shown_url): no password, no secret query values).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UpstreamError {
     /// The handler answered the abuse-protection `OPTIONS`, but not with a
