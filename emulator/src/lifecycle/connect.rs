@@ -1,5 +1,5 @@
-//! The `connect` event, for every client protocol: its body, the call,
-//! and its answer applied once to the client's identity and state
+//! The `connect` event, for every client protocol: its body, the call
+//! ([`connect_event`]), and its answer applied once to the client's identity and state
 //! ([`apply_answer`]); the protocol reads the rest of the reply
 //! (a subprotocol, MQTT user properties).
 
@@ -9,45 +9,31 @@ use serde_json::{Map, Value};
 
 use super::handshake::{Identity, Refusal};
 use crate::service::Shared;
-use crate::upstream::{UpstreamAnswer, UpstreamCall, UpstreamError};
+use crate::upstream::{UpstreamAnswer, UpstreamCall};
 use webpubsub::wire::{ConnectBody, EventType};
 use webpubsub::ConnectEventResponse;
 
-/// What the `connect` call is about: the client as its handshake has it.
-#[derive(Debug)]
-pub(crate) struct ConnectCall<'a> {
-    pub(crate) hub: &'a str,
-    pub(crate) connection_id: &'a str,
-    pub(crate) user_id: Option<&'a str>,
-    /// The subprotocol the `connect` event names (`mqtt` for MQTT, else none).
-    pub(crate) subprotocol: Option<&'a str>,
-    /// The event's JSON body ([`connect_body`] or the protocol's own).
-    pub(crate) body: Vec<u8>,
-    /// Headers the protocol adds to the CloudEvent.
-    pub(crate) extra: HeaderMap,
-}
-
-/// Raises the `connect` event. `Ok(None)`: no handler subscribes to it.
-pub(crate) async fn call(
-    shared: &Shared,
-    connect: ConnectCall<'_>,
-) -> Result<Option<UpstreamAnswer>, UpstreamError> {
-    let call = UpstreamCall {
-        hub: connect.hub,
-        connection_id: connect.connection_id,
-        user_id: connect.user_id,
-        subprotocol: connect.subprotocol,
+/// The `connect` event of a client its handshake identified: no state
+/// yet, event id 0, a JSON body ([`connect_body`] or the protocol's own).
+/// A protocol adds its own `subprotocol` (`mqtt`) and `extra` headers.
+pub(crate) fn connect_event<'a>(
+    hub: &'a str,
+    connection_id: &'a str,
+    user_id: Option<&'a str>,
+    body: Vec<u8>,
+) -> UpstreamCall<'a> {
+    UpstreamCall {
+        hub,
+        connection_id,
+        user_id,
+        subprotocol: None,
         state: None,
         event_id: 0,
         kind: EventType::Connect,
         content_type: "application/json",
-        body: Bytes::from(connect.body),
-        extra: connect.extra,
-    };
-    shared
-        .upstream
-        .call(shared.settings(connect.hub), call)
-        .await
+        body: Bytes::from(body),
+        extra: HeaderMap::new(),
+    }
 }
 
 /// A `connect` answer whose body is not a valid `connect` answer.

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::connection;
 use super::recovery;
 use crate::hub::{Connection, NewConnection, Protocol};
-use crate::lifecycle::connect::{self, check_answered_limits, connect_body, ConnectCall};
+use crate::lifecycle::connect::{self, check_answered_limits, connect_body, connect_event};
 use crate::lifecycle::handshake::{
     authenticate, configure, upgrade_request, ClientRequest, Identity, Refusal,
 };
@@ -110,15 +110,16 @@ async fn call_connect(
     connection_id: &str,
     identity: Identity,
 ) -> Result<Accepted, Refusal> {
-    let call = ConnectCall {
-        hub: &request.hub,
+    let call = connect_event(
+        &request.hub,
         connection_id,
-        user_id: identity.user_id.as_deref(),
-        subprotocol: None,
-        body: connect_body(claims, &request.query, headers, &request.offered),
-        extra: HeaderMap::new(),
-    };
-    let answer = connect::call(shared, call).await;
+        identity.user_id.as_deref(),
+        connect_body(claims, &request.query, headers, &request.offered),
+    );
+    let answer = shared
+        .upstream
+        .call(shared.settings(&request.hub), call)
+        .await;
     let mut accepted = Accepted {
         identity,
         state: None,
