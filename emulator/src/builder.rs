@@ -9,8 +9,10 @@ use std::time::Duration;
 use webpubsub::config::{AccessKey, ConfigError};
 
 use crate::entra::{self, AppRegistration, Entra, SigningKey};
-use crate::server::{Emulator, Shared};
-use crate::{auth, client, hub, listen, tls, upstream, HubSettings, DEFAULT_ACCESS_KEY};
+use crate::server::Emulator;
+use crate::service::Shared;
+use crate::settings::{self, HubSettings, DEFAULT_ACCESS_KEY};
+use crate::{auth, hub, tls, upstream};
 
 /// Settings of an [`Emulator`], checked by [`build`](Self::build).
 ///
@@ -123,6 +125,13 @@ impl fmt::Debug for EmulatorBuilder {
             .field("https_port", &self.https_port)
             .field("remote_admin", &self.remote_admin)
             .finish()
+    }
+}
+
+impl Emulator {
+    /// Settings with defaults: key [`DEFAULT_ACCESS_KEY`], host `localhost`, no hubs configured.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::new()
     }
 }
 
@@ -628,11 +637,11 @@ impl EmulatorBuilder {
                 detached_bytes: self.detached_bytes.min(self.queue_bytes),
                 ack_ids: self.ack_ids,
                 client_timeout: self.client_timeout,
-                listener: listen::Limits {
+                listener: settings::ListenerLimits {
                     max_connections: self.max_connections,
                     header_read_timeout: self.header_read_timeout,
                 },
-                reconnect_key: client::ReconnectKey::random(),
+                reconnect_key: auth::ReconnectKey::random(),
                 recovery_window: self.recovery_window,
                 mqtt_session_expiry: self.mqtt_session_expiry,
             }),

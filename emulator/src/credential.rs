@@ -9,7 +9,7 @@ use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions}
 use azure_core::error::ErrorKind;
 use time::OffsetDateTime;
 
-use crate::hub::lock;
+use crate::sync::lock;
 
 /// A cached token is fetched again when it has less than this left, in seconds.
 const REFRESH_MARGIN: i64 = 5 * 60;

@@ -78,41 +78,47 @@
 //! println!("{}", running.connection_string());
 //! # Ok(()) }
 //! ```
+//!
+//! # Source layout
+//!
+//! Layers, lowest first; a module imports only from the layers below it
+//! (`python3 .ci/imports.py --layers emulator/src` checks it):
+//!
+//! | folder / file | what lives there |
+//! |---|---|
+//! | `settings.rs`, `auth/`, `permissions.rs`, `filter/`, `entra/`, `tls.rs`, `shown.rs`, `sync.rs` | rules without state: hub settings and defaults, token checks and keys, roles, OData filters, the Entra ID's identity and signing key, the HTTPS certificate, what the live view may show, locking |
+//! | `hub/` | the state: connections, groups, users, send queues, messages (with their frames encoded once per protocol), group streams, the views the REST API and the live view read |
+//! | `upstream/` | calls to event handlers: the call, its answer, its errors, the call log |
+//! | `service.rs` | `Shared`, what every endpoint's handlers share (settings, keys, hubs, upstream) |
+//! | `lifecycle/` | a connection's life for every protocol: handshake steps, `connect` and its answer, `connected` and user events, the end (`disconnected`) |
+//! | `protocol/` | one module per client protocol: frames → requests, messages → frames (`json/`, `raw.rs`, `mqtt/`) |
+//! | `endpoint/` | the routes' handlers: `client/` (WebSocket clients), `rest/`, `live.rs`, `entra.rs`, `admin.rs`, `mqtt/` (MQTT clients) |
+//! | `server/`, `builder.rs` | `Emulator` / `RunningEmulator` (the routes, start, shutdown), the listener, `EmulatorBuilder` |
+//! | `credential.rs` | `EmulatorCredential` (feature `credential`) |
+//!
+//! A new client protocol is one module in `protocol/` (its frames) plus its
+//! handshake entry in `endpoint/`, which drives `lifecycle/`; a message's
+//! frame in a new encoding gets its slot in `hub/message.rs`'s
+//! `FrameCache`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// One concept a file:
-// - public API: `settings.rs` (hubs and their event handlers), `builder.rs`
-//   (`EmulatorBuilder`: defaults, bounds, checks), `server.rs` (`Emulator`,
-//   `RunningEmulator`, the state request handlers share, the routes);
-// - endpoints: `client/` (client WebSockets), `endpoint/mqtt/` (MQTT
-//   clients), `rest.rs` (the REST data plane), `live.rs` (the live view),
-//   `listen.rs` (the listener);
-// - state and rules: `hub/` (who is connected, groups, send queues),
-//   `permissions.rs` (roles), `auth.rs` (tokens), `filter/` (OData filters);
-// - identity: `entra/` (its own Microsoft Entra ID: signing key, issuer,
-//   endpoints), `tls.rs` (the HTTPS listener's certificate),
-//   `credential.rs` (`EmulatorCredential`, feature `credential`);
-// - the wire: `upstream.rs` (calls to event handlers), `frames.rs` (JSON
-//   frames to clients), `protocol/mqtt/` (MQTT packets).
-mod admin;
 mod auth;
 mod builder;
-mod client;
 #[cfg(feature = "credential")]
 mod credential;
 mod endpoint;
 mod entra;
 mod filter;
-mod frames;
 mod hub;
-mod listen;
-mod live;
+mod lifecycle;
 mod permissions;
 mod protocol;
-mod rest;
 mod server;
+mod service;
 mod settings;
+mod shown;
+mod sync;
 mod tls;
 mod upstream;
 
@@ -125,52 +131,12 @@ pub use entra::{
     DEFAULT_MANAGED_IDENTITY_OBJECT_ID, DEFAULT_TENANT_ID, WEBPUBSUB_AUDIENCE,
 };
 pub use server::{Emulator, RunningEmulator};
-pub use settings::{EventHandlerSettings, HubSettings, SystemEvent};
+pub use settings::{EventHandlerSettings, HubSettings, SystemEvent, DEFAULT_ACCESS_KEY};
 
 /// Entry points for `fuzz/` (not a public API).
 #[doc(hidden)]
 pub mod __fuzz {
-    use super::filter::{ODataFilter, PlainSubject as Subject};
-
-    /// Parses `text` as an OData filter and, if it is valid, evaluates it
-    /// (and its negation) against a few connections. Panics only if the
-    /// filter module breaks its own rules.
-    pub fn odata_filter(text: &str) {
-        let Ok(filter) = ODataFilter::parse(text) else {
-            return;
-        };
-        let subjects = [
-            Subject {
-                user: None,
-                id: "c1",
-                groups: &[],
-            },
-            Subject {
-                user: Some("alice"),
-                id: "c2",
-                groups: &["g1", "room"],
-            },
-            Subject {
-                user: Some(""),
-                id: "",
-                groups: &["ü", "a.b"],
-            },
-        ];
-        let negated = ODataFilter::parse(&format!("not ({text})"));
-        for subject in &subjects {
-            let yes = filter.matches(subject);
-            if let Ok(negated) = &negated {
-                assert_ne!(
-                    yes,
-                    negated.matches(subject),
-                    "`not ({text})` must invert `{text}`"
-                );
-            }
-        }
-    }
+    pub use super::filter::fuzz::odata_filter;
 }
 
 pub use uuid;
-
-/// The access key the `webpubsub-emulator` binary uses unless given one.
-pub const DEFAULT_ACCESS_KEY: &str = "webpubsub-emulator-local-key-0123456789";

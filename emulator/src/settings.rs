@@ -1,7 +1,22 @@
-//! What the hubs are configured with: their event handlers, and which
-//! events each one receives.
+//! What the emulator is configured with: the hubs' event handlers and
+//! which events each one receives, the listener's bounds, the default key.
+
+use std::time::Duration;
 
 use webpubsub::wire::EventType;
+
+/// The access key the `webpubsub-emulator` binary uses unless given one.
+pub const DEFAULT_ACCESS_KEY: &str = "webpubsub-emulator-local-key-0123456789";
+
+/// How the listener bounds its connections.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListenerLimits {
+    /// Open sockets at a time (HTTP and WebSocket alike).
+    pub(crate) max_connections: usize,
+    /// How long a connection may take to deliver a request head, counted
+    /// from accept or from the previous response.
+    pub(crate) header_read_timeout: Duration,
+}
 
 /// A system event an event handler can subscribe to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

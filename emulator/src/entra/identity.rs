@@ -10,8 +10,9 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::{Map, Value};
 
-use super::{EntraError, SigningKey, WEBPUBSUB_AUDIENCE};
-use crate::hub::lock;
+use super::names::WEBPUBSUB_AUDIENCE;
+use super::signing_key::{EntraError, SigningKey};
+use crate::sync::lock;
 use webpubsub::signing::unix_now;
 
 /// Lifetime of the access tokens it mints, in seconds (as Entra: 1 h).

@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, Notify};
 
-use super::lock;
 use super::message::{Envelope, Outbound};
+use super::refusal::Refusal;
+use super::stream::Streams;
 use crate::permissions::Permissions;
+use crate::sync::lock;
 
 /// The client protocol of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,8 +136,8 @@ pub(crate) struct Connection {
     /// events (user events, `disconnected`) wait for it, so the upstream
     /// sees them in order.
     pub(crate) connected_done: tokio::sync::watch::Sender<bool>,
-    /// The group streams this connection sends (`client/stream.rs`).
-    pub(crate) streams: Mutex<crate::client::Streams>,
+    /// The group streams this connection sends (`stream.rs`).
+    pub(crate) streams: Mutex<Streams>,
     /// What an MQTT connection adds (`None` for the other protocols).
     pub(crate) mqtt: Option<Arc<super::Link>>,
 }
@@ -228,7 +230,7 @@ impl Connection {
             detached: AtomicBool::new(false),
             takeover: Notify::new(),
             connected_done: tokio::sync::watch::channel(false).0,
-            streams: Mutex::new(crate::client::Streams::default()),
+            streams: Mutex::new(Streams::default()),
             mqtt: new.mqtt,
         });
         (conn, rx)
@@ -322,10 +324,10 @@ impl Connection {
     /// Whether what it holds fits the detached budget (checked by
     /// [`Hubs::detach`](super::Hubs::detach) before it is kept without a
     /// socket).
-    pub(super) fn fits_detached(&self) -> Result<(), super::Refusal> {
+    pub(super) fn fits_detached(&self) -> Result<(), Refusal> {
         let held = self.held();
         if held > self.detached_budget {
-            return Err(super::Refusal::HoldsTooMuch(held, self.detached_budget));
+            return Err(Refusal::HoldsTooMuch(held, self.detached_budget));
         }
         Ok(())
     }

@@ -1,8 +1,10 @@
 //! What travels to connections: message payloads, their origin, the
-//! envelope shared by every recipient, and what a connection's writer sends.
+//! envelope shared by every recipient (with its frames, encoded once per
+//! protocol), and what a connection's writer sends.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use axum::extract::ws::Message;
 use bytes::Bytes;
 use webpubsub::events::DataType;
 
@@ -21,7 +23,7 @@ pub(crate) enum Origin {
     Group {
         group: Arc<str>,
         from_user: Option<Arc<str>>,
-        /// Set on the fragments of a group stream (`client/stream.rs`).
+        /// Set on the fragments of a group stream (`endpoint/client/stream.rs`).
         stream: Option<Arc<StreamTag>>,
     },
 }
@@ -51,8 +53,8 @@ pub(crate) struct StreamError {
 pub(crate) struct Envelope {
     pub(crate) origin: Origin,
     pub(crate) data: Data,
-    /// The JSON-protocol frame, built once for every recipient that needs it.
-    pub(crate) json_frame: std::sync::OnceLock<axum::extract::ws::Utf8Bytes>,
+    /// Its frames, each built once for every recipient of that encoding.
+    pub(crate) frames: FrameCache,
 }
 
 impl Envelope {
@@ -60,8 +62,41 @@ impl Envelope {
         Arc::new(Self {
             origin,
             data,
-            json_frame: std::sync::OnceLock::new(),
+            frames: FrameCache::default(),
         })
+    }
+}
+
+/// An encoding whose frame of a message is the same for every recipient,
+/// so it is built once per message ([`FrameCache`]). A protocol whose frames
+/// are per recipient (numbered reliable JSON, raw data) needs none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    /// A `message` frame of the JSON protocol (`protocol/json`).
+    Json,
+}
+
+/// A message's frames, one slot per [`Encoding`], each filled by the first
+/// recipient that needs it: a broadcast to many clients of one protocol
+/// encodes once.
+#[derive(Debug, Default)]
+pub(crate) struct FrameCache {
+    json: OnceLock<Message>,
+}
+
+impl FrameCache {
+    /// The message's frame in `encoding` (a text or binary WebSocket
+    /// message, cheap to clone), built by `encode` if no recipient built it
+    /// yet.
+    pub(crate) fn get_or_encode(
+        &self,
+        encoding: Encoding,
+        encode: impl FnOnce() -> Message,
+    ) -> &Message {
+        let slot = match encoding {
+            Encoding::Json => &self.json,
+        };
+        slot.get_or_init(encode)
     }
 }
 

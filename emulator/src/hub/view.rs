@@ -2,8 +2,11 @@
 //! and the live view's page of them ([`Hubs::snapshot`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
-use super::{key, lock, Entry, HubState, Hubs};
+use super::hubs::{key, Entry, HubState, Hubs};
+use crate::shown::{clip, SHOWN_VALUE};
+use crate::sync::lock;
 
 /// A connection as listed by the REST API and the live view.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -15,7 +18,7 @@ pub(crate) struct ConnectionInfo {
 }
 
 /// A connection as the live view shows it: its first
-/// [`SHOWN_GROUPS`](crate::live::SHOWN_GROUPS) groups (by name) and roles,
+/// [`SHOWN_GROUPS`](crate::shown::SHOWN_GROUPS) groups (by name) and roles,
 /// with their counts, every text clipped.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -31,7 +34,7 @@ pub(crate) struct ConnectionView {
 
 impl ConnectionView {
     fn new(entry: &Entry) -> Self {
-        use crate::live::{clip, SHOWN_GROUPS, SHOWN_VALUE};
+        use crate::shown::{clip, SHOWN_GROUPS, SHOWN_VALUE};
         // The SHOWN_GROUPS smallest names, without sorting (or copying) all.
         let mut first = BTreeSet::new();
         for group in &entry.groups {
@@ -88,6 +91,22 @@ pub(crate) struct Snapshot {
     pub(crate) hub_count: usize,
 }
 
+/// An open stream as the live view shows it: where it goes, who sends
+/// it, how far it got. Never its data.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StreamView {
+    hub: String,
+    connection_id: String,
+    user_id: Option<String>,
+    stream_id: String,
+    group: String,
+    /// Fragments published so far.
+    fragments: u64,
+    age_ms: u64,
+    idle_timeout_ms: u64,
+}
+
 impl Hubs {
     /// Connections `offset..offset + limit` of `hub` (or of every hub,
     /// hub by hub in name order), for the live view. Takes only that page
@@ -135,5 +154,60 @@ impl Hubs {
             page.hubs.insert(name.clone(), views);
         }
         page
+    }
+}
+
+impl Hubs {
+    /// The members of a group, ordered by connection id.
+    pub(crate) fn list_group(&self, hub: &str, group: &str) -> Vec<ConnectionInfo> {
+        self.read(hub, |state| {
+            state
+                .groups
+                .get(group)
+                .map(|ids| {
+                    ids.iter()
+                        .filter_map(|id| state.conns.get(id))
+                        .map(|e| ConnectionInfo {
+                            connection_id: e.conn.id.to_string(),
+                            user_id: e.conn.user_id.as_deref().map(str::to_owned),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+    }
+
+    /// The open streams of `hub` (or of every hub), oldest first, at most
+    /// `max` of them, and how many are open in all.
+    pub(crate) fn open_streams(&self, hub: Option<&str>, max: usize) -> (Vec<StreamView>, usize) {
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let mut total = 0;
+        let mut views = Vec::new();
+        for conn in self.connections() {
+            if hub.is_some_and(|hub| !conn.hub.eq_ignore_ascii_case(hub)) {
+                continue;
+            }
+            let streams = lock(&conn.streams);
+            total += streams.open.len();
+            views.extend(streams.open.iter().map(|(id, s)| {
+                (
+                    s.since,
+                    StreamView {
+                        hub: clip(&conn.hub.to_ascii_lowercase(), SHOWN_VALUE),
+                        connection_id: clip(&conn.id, SHOWN_VALUE),
+                        user_id: conn.user_id.as_deref().map(|u| clip(u, SHOWN_VALUE)),
+                        stream_id: clip(id, SHOWN_VALUE),
+                        group: clip(&s.group, SHOWN_VALUE),
+                        fragments: s.expected.saturating_sub(1),
+                        age_ms: millis(s.since.elapsed()),
+                        idle_timeout_ms: millis(s.idle),
+                    },
+                )
+            }));
+        }
+        views.sort_unstable_by_key(|(since, _)| *since);
+        views.truncate(max);
+        (views.into_iter().map(|(_, view)| view).collect(), total)
     }
 }

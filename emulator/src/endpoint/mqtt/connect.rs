@@ -13,15 +13,15 @@ use http::StatusCode;
 use tokio::sync::mpsc;
 
 use super::session::{ask, take_session, Kept};
-use crate::client::finish;
 use crate::hub::{
     ids_headers, lock, user_properties, Connection, EndReport, Link, NewConnection, Outbound,
     Protocol,
 };
+use crate::lifecycle::finish;
 use crate::protocol::mqtt::{
     v4, v5, valid_refusal, Connect, Outgoing, Properties, MAX_PACKET, SUBPROTOCOL, V4, V5,
 };
-use crate::server::Shared;
+use crate::service::Shared;
 use crate::upstream::{UpstreamCall, UpstreamError};
 use webpubsub::events::{MqttConnectError, MqttConnectResponse};
 use webpubsub::wire::EventType;

@@ -1,6 +1,8 @@
 //! The MQTT endpoint: MQTT 3.1.1 and 5.0 clients over WebSocket
 //! (`/clients/mqtt/hubs/{hub}`, subprotocol `mqtt`), one concept a file:
 //!
+//! * `handshake.rs`: the HTTP upgrade (`mqtt_handshake`): the token check
+//!   and the subprotocol, before any packet;
 //! * `connect.rs`: CONNECT: client id rules, the `connect` event with its
 //!   `mqtt` object, resume or take-over, registration, the CONNACK;
 //! * `serve.rs`: one connected client: the packet loop (packets in,
@@ -15,13 +17,12 @@
 //! * `user_event.rs`: PUBLISH to `$webpubsub/server/events/…` as user events.
 //!
 //! The wire format is `crate::protocol::mqtt`; what an MQTT connection
-//! adds to a hub connection is `crate::hub::Link`. The token is checked
-//! before the upgrade by `client/handshake.rs` (`mqtt_handshake`), as for
-//! other clients.
+//! adds to a hub connection is `crate::hub::Link`.
 
 mod connect;
 mod delivery;
 mod end;
+mod handshake;
 mod publish;
 mod serve;
 mod session;
@@ -30,4 +31,5 @@ mod user_event;
 mod will;
 
 pub(crate) use connect::Client;
+pub(crate) use handshake::mqtt_handshake;
 pub(crate) use serve::serve;

@@ -3,7 +3,7 @@
 //! out, keep-alive, take-over) until the socket ends; the end either keeps
 //! the session (detached, `park`, until it expires or a CONNECT with Clean
 //! Start = 0 resumes it) or ends it, raising `disconnected` (through
-//! [`crate::client::finish`]); when due, it publishes the will.
+//! [`crate::lifecycle::finish`]); when due, it publishes the will.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -23,10 +23,10 @@ use super::end::End;
 use super::session::{park, Cleanup, Kept, Parked, Session};
 use super::user_event::Pending;
 use super::will::will_cost;
-use crate::client::{event_call, finish};
 use crate::hub::{lock, Connection, EndReport, Outbound};
+use crate::lifecycle::{event_call, finish};
 use crate::protocol::mqtt::{self as mqtt, v4, v5, Outgoing, Packet, MAX_PACKET, V4, V5};
-use crate::server::Shared;
+use crate::service::Shared;
 use webpubsub::wire::EventType;
 
 type Sink = SplitSink<WebSocket, Message>;

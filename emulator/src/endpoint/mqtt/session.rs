@@ -14,10 +14,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::client::finish;
 use crate::hub::{lock, Connection, Link, Outbound, ResumeRequest};
+use crate::lifecycle::finish;
 use crate::protocol::mqtt::{Publish, Will, V5};
-use crate::server::Shared;
+use crate::service::Shared;
 
 /// What a session keeps between network connections.
 #[derive(Debug, Default)]

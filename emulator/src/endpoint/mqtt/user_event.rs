@@ -11,10 +11,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::HeaderValue;
 
-use crate::client::event_call;
 use crate::hub::{lock, Connection};
+use crate::lifecycle::event_call;
 use crate::protocol::mqtt::{Properties, Publish, EVENTS_PREFIX};
-use crate::server::Shared;
+use crate::service::Shared;
 use crate::upstream::UpstreamError;
 use webpubsub::wire::headers::mqtt_user_property_header;
 use webpubsub::wire::EventType;

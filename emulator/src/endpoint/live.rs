@@ -7,7 +7,7 @@
 //! `insecure_allow_remote_admin(true)`; and only when the request's `Host` (port
 //! ignored) is a loopback name — `localhost`, `*.localhost`, an address in
 //! `127.0.0.0/8`, `[::1]` — or the host the emulator was built with
-//! ([`EmulatorBuilder::host`](super::EmulatorBuilder::host)). A web page
+//! ([`EmulatorBuilder::host`](crate::EmulatorBuilder::host)). A web page
 //! that rebinds its own DNS name to 127.0.0.1 sends its own name as `Host`,
 //! so it gets `421 Misdirected Request`. A missing `Host` is `400`; a
 //! request a browser marks `Sec-Fetch-Site: cross-site`, or whose `Origin`
@@ -20,7 +20,7 @@
 //! that the header was sent and its length — and the values
 //! of secret-looking query parameters in handler URLs (`access_token`,
 //! `code`, `key`, `sig`, …) and URL passwords. Every shown text is cut to
-//! [`SHOWN_VALUE`] bytes ([`SHOWN_TEXT`] for URLs and errors).
+//! [`SHOWN_VALUE`](crate::shown::SHOWN_VALUE) bytes ([`SHOWN_TEXT`](crate::shown::SHOWN_TEXT) for URLs and errors).
 //!
 //! Open group streams are listed oldest first, at most [`SHOWN_STREAMS`]
 //! (of the asked hub) plus their total: hub, group, stream id, sending
@@ -29,7 +29,7 @@
 //!
 //! Its answers have a bounded size: connections come a page at a time
 //! (`?hub=&offset=&limit=`, [`DEFAULT_LIMIT`] by default, at most
-//! [`MAX_LIMIT`]), each with at most [`SHOWN_GROUPS`] of its groups and
+//! [`MAX_LIMIT`]), each with at most [`SHOWN_GROUPS`](crate::shown::SHOWN_GROUPS) of its groups and
 //! roles plus their counts, and the emulator keeps the last 200 upstream
 //! calls and the last 200 invocations (`invoke` frames: event, connection,
 //! invocation id, latency and outcome, never their payload).
@@ -44,10 +44,10 @@ use axum::extract::{FromRequestParts, State};
 use axum::response::{Html, IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN, X_CONTENT_TYPE_OPTIONS};
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use http::{HeaderMap, HeaderName, StatusCode, Uri};
 
 use super::admin::{is_loopback, AdminPeer};
-use super::server::Shared;
+use crate::service::Shared;
 
 /// The page; it long-polls [`state`].
 const PAGE: &str = include_str!("live.html");
@@ -57,29 +57,8 @@ const POLL: Duration = Duration::from_secs(25);
 pub(crate) const DEFAULT_LIMIT: usize = 100;
 /// The largest `limit`.
 pub(crate) const MAX_LIMIT: usize = 500;
-/// Groups (and roles) listed per connection; the answer counts the rest.
-pub(crate) const SHOWN_GROUPS: usize = 10;
-/// The most bytes of a header value, name, id or group the view shows.
-pub(crate) const SHOWN_VALUE: usize = 256;
-/// The most bytes of a URL or error message the view shows.
-pub(crate) const SHOWN_TEXT: usize = 1024;
 /// Open group streams listed per answer (oldest first); the answer counts the rest.
 pub(crate) const SHOWN_STREAMS: usize = 100;
-
-/// Header values the view never shows: a `ce-signature` replayed with other
-/// `ce-*` values forges events; the others carry what an app trusts.
-const SECRET_HEADERS: [&str; 5] = [
-    "ce-signature",
-    "ce-connectionstate",
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-];
-/// Query parameters whose values the view never shows: any whose name
-/// contains one of these (ASCII case-insensitive).
-const SECRET_PARAMS: [&str; 8] = [
-    "token", "key", "sig", "secret", "pass", "code", "auth", "cred",
-];
 
 /// Why the live view refused a request.
 #[derive(Debug, thiserror::Error)]
@@ -315,7 +294,9 @@ pub(crate) async fn state(
         let _ = tokio::time::timeout(POLL, changes.wait_for(|v| *v > since)).await;
     }
     let version = *shared.upstream.changes.borrow();
-    let open_streams = crate::client::open_streams(&shared, query.hub.as_deref(), SHOWN_STREAMS);
+    let open_streams = shared
+        .hubs
+        .open_streams(query.hub.as_deref(), SHOWN_STREAMS);
     let page = shared
         .hubs
         .snapshot(query.hub.as_deref(), query.offset, query.limit);
@@ -355,61 +336,11 @@ pub(crate) async fn state(
         .into_response()
 }
 
-/// `text`, cut to at most `max` bytes on a char boundary (then `…`).
-pub(crate) fn clip(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", text.get(..end).unwrap_or_default())
-}
-
-/// A request header as the view shows it: secret values replaced by their
-/// length, others clipped.
-pub(crate) fn shown_header(name: &HeaderName, value: &HeaderValue) -> (String, String) {
-    let secret = SECRET_HEADERS.contains(&name.as_str()) || name.as_str().starts_with("mqtt-");
-    let shown = if secret {
-        format!("<redacted, {} bytes>", value.len())
-    } else {
-        clip(&String::from_utf8_lossy(value.as_bytes()), SHOWN_VALUE)
-    };
-    (clip(name.as_str(), SHOWN_VALUE), shown)
-}
-
-/// A URL as the view shows it: no password, secret-looking query values
-/// replaced by `redacted`, clipped.
-pub(crate) fn shown_url(url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return "(not a URL)".to_owned();
-    };
-    if parsed.password().is_some() {
-        let _ = parsed.set_password(Some("redacted"));
-    }
-    if parsed.query().is_some() {
-        let pairs: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(name, value)| {
-                let lower = name.to_ascii_lowercase();
-                let value = if SECRET_PARAMS.iter().any(|s| lower.contains(s)) {
-                    "redacted".to_owned()
-                } else {
-                    value.into_owned()
-                };
-                (name.into_owned(), value)
-            })
-            .collect();
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    clip(parsed.as_str(), SHOWN_TEXT)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     #[test]
     fn loopback_names_and_the_configured_host_are_local() {
@@ -536,46 +467,5 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn secrets_are_redacted_and_long_values_clipped() {
-        let (name, value) = shown_header(
-            &HeaderName::from_static("ce-signature"),
-            &HeaderValue::from_static("sha256=abcdef"),
-        );
-        assert_eq!(
-            (name.as_str(), value.as_str()),
-            ("ce-signature", "<redacted, 13 bytes>")
-        );
-        let (_, value) = shown_header(
-            &HeaderName::from_static("ce-connectionstate"),
-            &HeaderValue::from_static("e30="),
-        );
-        assert_eq!(value, "<redacted, 4 bytes>");
-        // MQTT user properties: an upstream call's `mqtt-*` headers.
-        let (name, value) = shown_header(
-            &HeaderName::from_static("mqtt-authorization"),
-            &HeaderValue::from_static("Bearer eyJhbGciOi"),
-        );
-        assert_eq!(
-            (name.as_str(), value.as_str()),
-            ("mqtt-authorization", "<redacted, 17 bytes>")
-        );
-        let long = "é".repeat(300);
-        let (_, value) = shown_header(
-            &HeaderName::from_static("ce-userid"),
-            &HeaderValue::from_str(&long).unwrap(),
-        );
-        assert_eq!(value, format!("{}…", "é".repeat(128)));
-        assert_eq!(clip("abc", 3), "abc");
-        assert_eq!(clip("aé", 2), "a…");
-
-        let url = shown_url("http://u:pw@h/eh/chat?code=s3cret&access_token=t0k&hub=chat");
-        assert_eq!(
-            url,
-            "http://u:redacted@h/eh/chat?code=redacted&access_token=redacted&hub=chat"
-        );
-        assert_eq!(shown_url("not a url"), "(not a URL)");
     }
 }

@@ -14,12 +14,14 @@ use http::HeaderValue;
 use tokio::sync::mpsc;
 
 use super::connection::after;
+use super::ended::Ended;
 use super::outbound::text;
-use super::reader::RawMode;
-use super::session::{configure, serve, Ended};
-use crate::frames;
+use super::session::serve;
 use crate::hub::{lock, Connection, Envelope, Outbound, Protocol};
-use crate::server::Shared;
+use crate::lifecycle::handshake::configure;
+use crate::protocol::json::frames;
+use crate::protocol::raw::RawMode;
+use crate::service::Shared;
 
 /// A reliable client asks to resume a connection whose transport broke.
 pub(super) fn recover(

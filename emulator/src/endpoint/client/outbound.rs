@@ -6,9 +6,9 @@
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 
-use crate::frames;
-use crate::hub::{Connection, Outbound, Protocol};
-use webpubsub::events::DataType;
+use crate::hub::{Connection, Encoding, Outbound, Protocol};
+use crate::protocol::json::frames;
+use crate::protocol::raw;
 
 /// A close frame; the reason is cut to the 123 bytes a close frame holds.
 pub(super) fn close_frame(code: u16, reason: &str) -> Message {
@@ -36,31 +36,19 @@ pub(super) enum Write {
 /// Turns a queued message into frames for this connection's protocol.
 pub(super) fn write_one(conn: &Connection, message: Outbound) -> Write {
     match (conn.protocol, message) {
-        (Protocol::Raw, Outbound::Message(envelope)) => {
-            let bytes = envelope.data.bytes.clone();
-            match envelope.data.kind {
-                DataType::Binary => Write::Frame(Message::Binary(bytes)),
-                _ => Write::Frame(Message::Text(
-                    Utf8Bytes::try_from(bytes.clone()).unwrap_or_else(|_| {
-                        Utf8Bytes::from(String::from_utf8_lossy(&bytes).into_owned())
-                    }),
-                )),
-            }
-        }
+        (Protocol::Raw, Outbound::Message(envelope)) => Write::Frame(raw::frame(&envelope.data)),
         (Protocol::Raw, Outbound::Ack { .. } | Outbound::Pong | Outbound::Frame(_)) => Write::Skip,
         // MQTT connections are written by `crate::endpoint::mqtt`, never here.
         (Protocol::Mqtt, _) => Write::Skip,
         (Protocol::Raw, Outbound::Close { reason }) => {
             Write::Close(vec![close_frame(1000, &reason)], reason)
         }
-        (Protocol::Json, Outbound::Message(envelope)) => Write::Frame(Message::Text(
-            envelope
-                .json_frame
-                .get_or_init(|| {
-                    Utf8Bytes::from(frames::message(&envelope.origin, &envelope.data, None))
-                })
-                .clone(),
-        )),
+        (Protocol::Json, Outbound::Message(envelope)) => {
+            let frame = envelope.frames.get_or_encode(Encoding::Json, || {
+                text(frames::message(&envelope.origin, &envelope.data, None))
+            });
+            Write::Frame(frame.clone())
+        }
         (Protocol::ReliableJson, Outbound::Message(envelope)) => {
             let sequence = conn.reliable_push(&envelope);
             Write::Frame(text(frames::message(

@@ -22,7 +22,7 @@ use http::header::{CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use http::request::Parts;
 use http::StatusCode;
 
-use crate::server::Shared;
+use crate::service::Shared;
 
 /// Why a request to the admin surface was refused.
 #[derive(Debug, thiserror::Error)]

@@ -21,28 +21,26 @@
 //!   or the sender's connection ending for good, publish a terminal
 //!   fragment with an error (and tell the sender, while it is there).
 //!
-//! The error names are the emulator's own ([`FORBIDDEN`] … [`SENDER_GONE`]);
+//! The error names are the emulator's own ([`FORBIDDEN`] … [`IDLE_TIMEOUT`],
+//! [`SENDER_GONE`](crate::lifecycle::streams::SENDER_GONE));
 //! the real service's are not published.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::reader::{invalid, payload};
-use super::session::Ended;
-use crate::frames;
-use crate::hub::{
-    lock, Connection, Data, Envelope, Origin, Outbound, Protocol, StreamError, StreamTag, Target,
-};
+use super::ended::invalid;
+use super::ended::Ended;
+use crate::hub::{lock, Connection, OpenStream, Outbound, StreamTag};
+use crate::lifecycle::streams::{close, publish, Ending};
 use crate::permissions::Action;
-use crate::server::Shared;
-use webpubsub::events::DataType;
+use crate::protocol::json::frames;
+use crate::protocol::json::payload;
+use crate::service::Shared;
 
 /// Open streams a connection may have at once.
 pub(crate) const MAX_STREAMS: usize = 16;
@@ -70,90 +68,6 @@ pub(crate) const OUT_OF_ORDER: &str = "OutOfOrder";
 pub(crate) const IDLE_TIMEOUT: &str = "IdleTimeout";
 /// The sender ended the stream with an `error`.
 pub(crate) const USER_ERROR: &str = "UserError";
-/// The sender's connection ended while the stream was open.
-pub(crate) const SENDER_GONE: &str = "SenderDisconnected";
-
-/// The open streams of one connection (its sender side).
-#[derive(Debug, Default)]
-pub(crate) struct Streams {
-    open: HashMap<Arc<str>, OpenStream>,
-    /// Tells a reopened stream id from the stream an idle timer watches.
-    opened: u64,
-}
-
-#[derive(Debug)]
-struct OpenStream {
-    group: Arc<str>,
-    no_echo: bool,
-    /// The next `streamSequenceId` to publish.
-    expected: u64,
-    idle: Duration,
-    last_seen: Instant,
-    since: Instant,
-    token: u64,
-}
-
-/// An open stream as the live view shows it: where it goes, who sends
-/// it, how far it got. Never its data.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct StreamView {
-    hub: String,
-    connection_id: String,
-    user_id: Option<String>,
-    stream_id: String,
-    group: String,
-    /// Fragments published so far.
-    fragments: u64,
-    age_ms: u64,
-    idle_timeout_ms: u64,
-}
-
-/// The open streams of `hub` (or of every hub), oldest first, at most
-/// `max` of them, and how many are open in all.
-pub(crate) fn open_streams(
-    shared: &Shared,
-    hub: Option<&str>,
-    max: usize,
-) -> (Vec<StreamView>, usize) {
-    use crate::live::{clip, SHOWN_VALUE};
-    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    let mut total = 0;
-    let mut views = Vec::new();
-    for conn in shared.hubs.connections() {
-        if hub.is_some_and(|hub| !conn.hub.eq_ignore_ascii_case(hub)) {
-            continue;
-        }
-        let streams = lock(&conn.streams);
-        total += streams.open.len();
-        views.extend(streams.open.iter().map(|(id, s)| {
-            (
-                s.since,
-                StreamView {
-                    hub: clip(&conn.hub.to_ascii_lowercase(), SHOWN_VALUE),
-                    connection_id: clip(&conn.id, SHOWN_VALUE),
-                    user_id: conn.user_id.as_deref().map(|u| clip(u, SHOWN_VALUE)),
-                    stream_id: clip(id, SHOWN_VALUE),
-                    group: clip(&s.group, SHOWN_VALUE),
-                    fragments: s.expected.saturating_sub(1),
-                    age_ms: millis(s.since.elapsed()),
-                    idle_timeout_ms: millis(s.idle),
-                },
-            )
-        }));
-    }
-    views.sort_unstable_by_key(|(since, _)| *since);
-    views.truncate(max);
-    (views.into_iter().map(|(_, view)| view).collect(), total)
-}
-
-/// How a stream ended, for its terminal fragment.
-enum Ending {
-    /// `streamEnd` without error.
-    Clean,
-    /// An error: name, message, the sender's `userErrorCode`.
-    Failed(&'static str, String, Option<String>),
-}
 
 /// Queues a reply frame to the sender.
 fn reply(conn: &Connection, frame: String) {
@@ -399,98 +313,6 @@ pub(super) fn end(
     reply(conn, frames::stream_ack(&id, last.saturating_add(1), None));
     reply(conn, frames::stream_closed(&id, None));
     Ok(())
-}
-
-/// Ends every stream of a connection that is gone for good.
-pub(crate) fn sender_gone(shared: &Arc<Shared>, conn: &Arc<Connection>) {
-    let open: Vec<(Arc<str>, OpenStream)> = lock(&conn.streams).open.drain().collect();
-    for (id, stream) in open {
-        close(
-            shared,
-            conn,
-            &id,
-            stream,
-            Ending::Failed(
-                SENDER_GONE,
-                "The sender's connection ended before the stream did.".to_owned(),
-                None,
-            ),
-        );
-    }
-}
-
-/// Publishes the terminal fragment of a stream already taken out of the table.
-fn close(
-    shared: &Arc<Shared>,
-    conn: &Connection,
-    id: &Arc<str>,
-    stream: OpenStream,
-    ending: Ending,
-) {
-    let error = match ending {
-        Ending::Clean => None,
-        Ending::Failed(name, message, user_code) => Some(StreamError {
-            name,
-            message,
-            user_code,
-        }),
-    };
-    tracing::debug!(target: "webpubsub_emulator::client", connection = %conn.id, stream = %id,
-        error = error.as_ref().map(|e| e.name), "stream closed");
-    publish(
-        shared,
-        conn,
-        &stream.group,
-        stream.no_echo,
-        StreamTag {
-            id: id.clone(),
-            sequence: stream.expected,
-            end: true,
-            error,
-        },
-        // The client drops a frame without a valid dataType.
-        Data {
-            kind: DataType::Text,
-            bytes: Bytes::new(),
-        },
-    );
-    shared.changed();
-}
-
-/// Sends a fragment to the group's members (minus the sender with
-/// `noEcho`). Raw clients get data fragments as plain messages, and not
-/// the payload-less end.
-fn publish(
-    shared: &Shared,
-    conn: &Connection,
-    group: &Arc<str>,
-    no_echo: bool,
-    tag: StreamTag,
-    data: Data,
-) {
-    let excluded = if no_echo {
-        vec![conn.id.to_string()]
-    } else {
-        Vec::new()
-    };
-    let end = tag.end;
-    let envelope = Envelope::new(
-        Origin::Group {
-            group: group.clone(),
-            from_user: conn.user_id.clone(),
-            stream: Some(Arc::new(tag)),
-        },
-        data,
-    );
-    for target in shared
-        .hubs
-        .targets(&conn.hub, Target::Group(group), &excluded, None)
-    {
-        if end && target.protocol == Protocol::Raw {
-            continue;
-        }
-        target.send(Outbound::Message(envelope.clone()));
-    }
 }
 
 /// Closes a stream that saw no data or keep-alive for its idle timeout.

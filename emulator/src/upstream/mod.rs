@@ -2,34 +2,41 @@
 //! abuse-protection handshake on first use, then signed CloudEvents —
 //! with a managed-identity bearer token for handlers configured so, and
 //! without `ce-signature` when local auth is disabled.
+//!
+//! * `mod.rs`: the call: request building, signing, retries;
+//! * `answer.rs`: what is read of an answer;
+//! * `error.rs`: how a call failed, and what the client and the log say;
+//! * `log.rs`: the call and invocation log the live view shows.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::client::InvocationRecord;
-use super::entra::Entra;
-use super::hub::lock;
-use super::live::{clip, shown_header, shown_url, SHOWN_TEXT, SHOWN_VALUE};
-use super::{EventHandlerSettings, HubSettings};
+mod answer;
+mod error;
+mod log;
+
+pub(crate) use answer::UpstreamAnswer;
+pub(crate) use error::UpstreamError;
+pub(crate) use log::{rfc3339, CallRecord, InvocationRecord, Outcome};
+
+use log::CallLog;
+
+use answer::{read_answer, read_error_body};
+use error::NoAnswer;
+
+use crate::entra::Entra;
+use crate::hub::lock;
+use crate::settings::{EventHandlerSettings, HubSettings};
+use crate::shown::shown_url;
 use webpubsub::config::AccessKey;
 use webpubsub::wire::{CloudEvent, EventType};
-
-/// The most of an upstream answer that is read.
-const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
-/// How many upstream calls the live view keeps.
-const LOG_SIZE: usize = 200;
-/// The most of a refusing (non-2xx, not retried) answer's body that is
-/// kept: an invocation hands it to the client as its error message.
-const ERROR_BODY_LIMIT: usize = 4096;
-/// How many invocations the live view keeps.
-const INVOCATION_LOG_SIZE: usize = 200;
 
 /// One event to send.
 #[derive(Debug)]
@@ -50,250 +57,10 @@ pub(crate) struct UpstreamCall<'a> {
     pub(crate) extra: HeaderMap,
 }
 
-/// A 2xx answer of the upstream.
-#[derive(Debug)]
-pub(crate) struct UpstreamAnswer {
-    pub(crate) status: StatusCode,
-    pub(crate) content_type: Option<String>,
-    pub(crate) body: Bytes,
-    /// `Some` when the answer carried `ce-connectionState` (empty: cleared).
-    pub(crate) state: Option<String>,
-    /// The answer's `mqtt-{name}` headers as MQTT user properties
-    /// `(name, value)`: a user event's answer hands them to MQTT 5 clients.
-    pub(crate) mqtt_properties: Vec<(String, String)>,
-}
-
-/// Why an event could not be delivered. Every `url` is as the live view
-/// shows it ([`shown_url`]: no password, no secret query values).
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum UpstreamError {
-    /// The handler answered the abuse-protection `OPTIONS`, but not with a
-    /// `2xx` allowing this origin.
-    #[error("the abuse-protection handshake with {url} failed: {reason}")]
-    Preflight { url: String, reason: String },
-    /// Nothing answered: the connection was refused, the host name did not
-    /// resolve, or the connection failed before the request was sent.
-    #[error("could not reach the upstream {url}{during}: {cause}")]
-    Unreachable {
-        url: String,
-        /// `" (abuse-protection handshake)"` for the `OPTIONS`, else empty.
-        during: &'static str,
-        /// The error and its sources, e.g. `… tcp connect error: Connection
-        /// refused (os error 111)`.
-        cause: String,
-    },
-    /// No answer within `upstream_timeout`.
-    #[error("the upstream {url}{during} timed out after {}", humantime::format_duration(*.after))]
-    TimedOut {
-        url: String,
-        during: &'static str,
-        after: Duration,
-    },
-    /// Reached, but the call failed otherwise: the connection broke during
-    /// the exchange, or the answer could not be read.
-    #[error("calling {url} failed: {reason}")]
-    Transport { url: String, reason: String },
-    #[error("the upstream {url} answered {status}{}", answered_text(body))]
-    Status {
-        url: String,
-        status: StatusCode,
-        /// The start of the answer's body (empty for retried statuses).
-        body: String,
-    },
-    /// The connection id has the shape of a token's signed part: its
-    /// `ce-signature` would be a token signature, so it is never signed.
-    #[error("connection id `{connection_id}` looks like a signed token and is never signed")]
-    TokenShapedConnectionId { connection_id: String },
-}
-
-impl UpstreamError {
-    /// The HTTP status a refused `connect` hands the client: the handler's
-    /// own refusal, else `500`, as the service answers a `connect` it could
-    /// not deliver (upstream.md §6.1).
-    pub(crate) fn handshake_status(&self) -> StatusCode {
-        match self {
-            Self::Status { status, .. } => *status,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// What a client is told when its event failed, in general terms
-    /// (never the handler's URL, which may hold secrets). `None` for a
-    /// handler's own refusal, whose body is not the emulator's to word.
-    pub(crate) fn client_message(&self) -> Option<String> {
-        match self {
-            Self::Status { .. } => None,
-            Self::Unreachable { .. } => Some("The event handler could not be reached.".to_owned()),
-            Self::TimedOut { after, .. } => Some(format!(
-                "The event handler did not answer within {}.",
-                humantime::format_duration(*after)
-            )),
-            Self::Preflight { .. } => {
-                Some("The event handler did not pass the abuse-protection handshake.".to_owned())
-            }
-            Self::Transport { .. } | Self::TokenShapedConnectionId { .. } => {
-                Some("The event handler failed.".to_owned())
-            }
-        }
-    }
-
-    /// What a client is told when its event failed: the
-    /// [`client_message`](Self::client_message), or "The event handler
-    /// failed." for a handler's own refusal.
-    pub(crate) fn client_text(&self) -> String {
-        self.client_message()
-            .unwrap_or_else(|| "The event handler failed.".to_owned())
-    }
-
-    /// The log message of a failed event: which way it failed, in words
-    /// that say whether anything answered.
-    pub(crate) fn summary(&self) -> &'static str {
-        match self {
-            Self::Unreachable { .. } => "could not reach the upstream",
-            Self::TimedOut { .. } => "upstream timed out",
-            Self::Status { status, .. } if status.is_client_error() => "upstream answered 4xx",
-            Self::Status { .. } => "upstream answered an error status",
-            Self::Preflight { .. } => "upstream failed the abuse-protection handshake",
-            Self::Transport { .. } => "upstream call failed",
-            Self::TokenShapedConnectionId { .. } => "event not sent",
-        }
-    }
-}
-
-/// `: <the body's first line>` for a log line, or nothing for an empty body.
-fn answered_text(body: &str) -> String {
-    let line = body.trim().lines().next().unwrap_or_default();
-    if line.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", clip(line, SHOWN_TEXT))
-    }
-}
-
-/// How a request that got no answer failed.
-#[derive(Debug)]
-enum NoAnswer {
-    Unreachable(String),
-    TimedOut,
-    Broken(String),
-}
-
-impl NoAnswer {
-    fn of(error: &reqwest::Error) -> Self {
-        if error.is_timeout() {
-            Self::TimedOut
-        } else if error.is_connect() {
-            Self::Unreachable(cause(error))
-        } else {
-            Self::Broken(cause(error))
-        }
-    }
-
-    /// The text the live view shows and the log writes.
-    fn reason(&self, timeout: Duration) -> String {
-        match self {
-            Self::Unreachable(cause) | Self::Broken(cause) => cause.clone(),
-            Self::TimedOut => format!("timed out after {}", humantime::format_duration(timeout)),
-        }
-    }
-
-    /// `url` (as shown), `during` a step: the error.
-    fn into_error(self, url: String, during: &'static str, timeout: Duration) -> UpstreamError {
-        match self {
-            Self::Unreachable(cause) => UpstreamError::Unreachable { url, during, cause },
-            Self::TimedOut => UpstreamError::TimedOut {
-                url,
-                during,
-                after: timeout,
-            },
-            Self::Broken(reason) => UpstreamError::Transport { url, reason },
-        }
-    }
-}
-
-/// An error and its sources, `: `-joined (a source already spelled out by
-/// the one before it is skipped), without the URL reqwest adds: e.g.
-/// `error sending request: client error (Connect): tcp connect error:
-/// Connection refused (os error 111)`.
-fn cause(error: &reqwest::Error) -> String {
-    let mut text = match error.url() {
-        Some(url) => error.to_string().replace(&format!(" for url ({url})"), ""),
-        None => error.to_string(),
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(next) = source {
-        let next_text = next.to_string();
-        if !text.contains(&next_text) {
-            text.push_str(": ");
-            text.push_str(&next_text);
-        }
-        source = next.source();
-    }
-    text
-}
-
 /// Whether a client waits for the event's answer (upstream.md §1): `connect`
 /// and user events.
 fn blocking(kind: EventType<'_>) -> bool {
     matches!(kind, EventType::Connect | EventType::User(_))
-}
-
-/// One upstream call, as the live view shows it: secrets redacted and
-/// every text clipped when it is made ([`CallRecord::new`]), so the log of
-/// [`LOG_SIZE`] records has a bounded size.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct CallRecord {
-    at: String,
-    hub: String,
-    connection_id: String,
-    event: String,
-    method: &'static str,
-    url: String,
-    request_headers: Vec<(String, String)>,
-    status: Option<u16>,
-    error: Option<String>,
-    latency_ms: f64,
-}
-
-impl CallRecord {
-    /// A call to `url` with `headers`, sent at `started`: no signature,
-    /// token or connection state in it (see [`live`](super::live)).
-    fn new(
-        hub: &str,
-        connection_id: &str,
-        event: &str,
-        method: &'static str,
-        url: &str,
-        headers: &HeaderMap,
-        started: Instant,
-    ) -> Self {
-        Self {
-            at: rfc3339(SystemTime::now()),
-            hub: clip(hub, SHOWN_VALUE),
-            connection_id: clip(connection_id, SHOWN_VALUE),
-            event: clip(event, SHOWN_VALUE),
-            method,
-            url: shown_url(url),
-            request_headers: headers
-                .iter()
-                .map(|(name, value)| shown_header(name, value))
-                .collect(),
-            status: None,
-            error: None,
-            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-        }
-    }
-
-    /// Notes why the call failed; `url` in `reason` (as given or as
-    /// `url::Url` prints it, as reqwest does) is shown as [`shown_url`] does.
-    fn failed(&mut self, reason: &str, url: &str) {
-        let mut reason = reason.replace(url, &self.url);
-        if let Ok(normalized) = url::Url::parse(url) {
-            reason = reason.replace(normalized.as_str(), &self.url);
-        }
-        self.error = Some(clip(&reason, SHOWN_TEXT));
-    }
 }
 
 /// The caller of every hub's event handlers.
@@ -308,9 +75,8 @@ pub(crate) struct Upstream {
     /// One cell per handler URL: set once its handshake succeeded; callers
     /// that arrive meanwhile wait for the first handshake.
     validated: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<()>>>>,
-    log: Mutex<VecDeque<CallRecord>>,
-    /// The latest invocations (`invoke` frames), for the live view.
-    invocations: Mutex<VecDeque<InvocationRecord>>,
+    /// The latest calls and invocations (`invoke` frames), for the live view.
+    log: CallLog,
     /// How long one call may take; also the deadline of an invocation.
     timeout: Duration,
     /// Bumped on every call, so the live view knows when to refresh.
@@ -336,8 +102,7 @@ impl Upstream {
             origin,
             retry_delays,
             validated: Mutex::new(HashMap::new()),
-            log: Mutex::new(VecDeque::new()),
-            invocations: Mutex::new(VecDeque::new()),
+            log: CallLog::default(),
             timeout,
             changes: tokio::sync::watch::channel(0).0,
         })
@@ -345,39 +110,29 @@ impl Upstream {
 
     /// The latest calls, newest first.
     pub(crate) fn recent(&self) -> Vec<CallRecord> {
-        lock(&self.log).iter().rev().cloned().collect()
+        self.log.recent()
+    }
+
+    /// The latest invocations, newest first.
+    pub(crate) fn recent_invocations(&self) -> Vec<InvocationRecord> {
+        self.log.recent_invocations()
+    }
+
+    /// Keeps an invocation's outcome for the live view.
+    pub(crate) fn record_invocation(&self, record: InvocationRecord) {
+        self.log.record_invocation(record);
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Keeps a call for the live view.
+    fn record(&self, record: CallRecord) {
+        self.log.record(record);
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// How long one upstream call may take (`upstream_timeout`).
     pub(crate) fn timeout(&self) -> Duration {
         self.timeout
-    }
-
-    /// The latest invocations, newest first.
-    pub(crate) fn recent_invocations(&self) -> Vec<InvocationRecord> {
-        lock(&self.invocations).iter().rev().cloned().collect()
-    }
-
-    /// Keeps an invocation's outcome for the live view (the last
-    /// [`INVOCATION_LOG_SIZE`]).
-    pub(crate) fn record_invocation(&self, record: InvocationRecord) {
-        let mut log = lock(&self.invocations);
-        if log.len() == INVOCATION_LOG_SIZE {
-            log.pop_front();
-        }
-        log.push_back(record);
-        drop(log);
-        self.changes.send_modify(|n| *n += 1);
-    }
-
-    fn record(&self, record: CallRecord) {
-        let mut log = lock(&self.log);
-        if log.len() == LOG_SIZE {
-            log.pop_front();
-        }
-        log.push_back(record);
-        drop(log);
-        self.changes.send_modify(|n| *n += 1);
     }
 
     /// Sends an event to the hub's handler for it. `Ok(None)`: no handler
@@ -600,63 +355,6 @@ impl Upstream {
     }
 }
 
-async fn read_answer(mut response: reqwest::Response) -> Result<UpstreamAnswer, NoAnswer> {
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let state = response
-        .headers()
-        .get("ce-connectionState")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let mqtt_properties = response
-        .headers()
-        .iter()
-        .filter_map(|(name, value)| {
-            let name = name.as_str().strip_prefix("mqtt-")?;
-            Some((name.to_owned(), value.to_str().ok()?.to_owned()))
-        })
-        .collect();
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > ANSWER_LIMIT {
-                    return Err(NoAnswer::Broken(format!(
-                        "the answer exceeds {ANSWER_LIMIT} bytes"
-                    )));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Err(e) => return Err(NoAnswer::of(&e)),
-        }
-    }
-    Ok(UpstreamAnswer {
-        status,
-        content_type,
-        body: Bytes::from(body),
-        state,
-        mqtt_properties,
-    })
-}
-
-/// The start of a refusing answer's body ([`ERROR_BODY_LIMIT`] bytes at
-/// most, lossy UTF-8); empty when it cannot be read.
-async fn read_error_body(mut response: reqwest::Response) -> String {
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        let room = ERROR_BODY_LIMIT.saturating_sub(body.len());
-        body.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
-        if body.len() >= ERROR_BODY_LIMIT {
-            break;
-        }
-    }
-    String::from_utf8_lossy(&body).into_owned()
-}
-
 /// Escaped in template values: all but RFC 3986 unreserved characters.
 const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -669,13 +367,6 @@ pub(crate) fn expand(template: &str, hub: &str, event: &str) -> String {
     template
         .replace("{hub}", &utf8_percent_encode(hub, ESCAPE).to_string())
         .replace("{event}", &utf8_percent_encode(event, ESCAPE).to_string())
-}
-
-/// `2024-01-01T00:00:00Z` (UTC, seconds). A clock outside 1970..=9999
-/// (which RFC 3339 and humantime cannot write) reads as the nearest end.
-pub(crate) fn rfc3339(time: SystemTime) -> String {
-    let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799); // 9999-12-31T23:59:59Z
-    humantime::format_rfc3339_seconds(time.clamp(UNIX_EPOCH, last)).to_string()
 }
 
 #[cfg(test)]
@@ -768,34 +459,6 @@ mod tests {
             assert_eq!(error.client_message().as_deref(), Some(told));
             assert_eq!(error.handshake_status(), StatusCode::INTERNAL_SERVER_ERROR);
         }
-    }
-
-    #[test]
-    fn times_are_utc_seconds() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
-            "2023-11-14T22:13:20Z"
-        );
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_millis(1_704_067_200_999)),
-            "2024-01-01T00:00:00Z",
-            "fractions are cut, not rounded"
-        );
-        assert_eq!(
-            rfc3339(UNIX_EPOCH - Duration::from_secs(1)),
-            "1970-01-01T00:00:00Z",
-            "a clock before 1970 does not panic"
-        );
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(300_000_000_000)),
-            "9999-12-31T23:59:59Z",
-            "nor one after 9999"
-        );
     }
 
     #[test]

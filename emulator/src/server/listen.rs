@@ -16,7 +16,7 @@
 //!
 //! Every request carries its peer's address as axum's
 //! `ConnectInfo<SocketAddr>`, as `into_make_service_with_connect_info`
-//! would give it: the admin routes answer loopback peers only (`admin.rs`).
+//! would give it: the admin routes answer loopback peers only (`endpoint/admin.rs`).
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -37,18 +37,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use crate::settings::ListenerLimits;
+
 /// The most bytes hyper buffers for one request head.
 const MAX_HEAD: usize = 64 * 1024;
-
-/// How the listener bounds its connections.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
-    /// Open sockets at a time (HTTP and WebSocket alike).
-    pub(crate) max_connections: usize,
-    /// How long a connection may take to deliver a request head, counted
-    /// from accept or from the previous response.
-    pub(crate) header_read_timeout: Duration,
-}
 
 /// A socket that holds one of the listener's permits until it is dropped,
 /// also after hyper handed it over to a WebSocket.
@@ -132,7 +124,7 @@ fn refuse(stream: &TcpStream, max: usize) {
 }
 
 /// The permits of `limits`, shared by the listeners of one emulator.
-pub(crate) fn permits(limits: Limits) -> Arc<Semaphore> {
+pub(crate) fn permits(limits: ListenerLimits) -> Arc<Semaphore> {
     Arc::new(Semaphore::new(limits.max_connections.max(1)))
 }
 
@@ -141,7 +133,7 @@ pub(crate) fn permits(limits: Limits) -> Arc<Semaphore> {
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
-    limits: Limits,
+    limits: ListenerLimits,
     permits: Arc<Semaphore>,
     tls: Option<TlsAcceptor>,
     stop: oneshot::Receiver<()>,
@@ -239,7 +231,7 @@ pub(crate) async fn serve(
 async fn connection<S>(
     io: Counted<S>,
     service: TowerToHyperService<WithPeer>,
-    limits: Limits,
+    limits: ListenerLimits,
     mut shutdown: watch::Receiver<()>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,

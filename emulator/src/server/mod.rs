@@ -1,11 +1,9 @@
-//! The emulator serving: what its request handlers share ([`Shared`]),
-//! its routes, and [`Emulator::start`] / [`RunningEmulator::shutdown`].
+//! The emulator serving: its routes, and [`Emulator::start`] /
+//! [`RunningEmulator::shutdown`]; `listen.rs` is its listener.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Path, State, WebSocketUpgrade};
@@ -14,103 +12,11 @@ use axum::routing::{any, get};
 use axum::Router;
 use http::{HeaderMap, Uri};
 
-use webpubsub::config::AccessKey;
+use crate::endpoint::{admin, client, entra, live, mqtt, rest};
+use crate::service::Shared;
+use crate::{hub, lifecycle};
 
-use crate::{
-    admin, auth, client, entra, hub, listen, live, rest, tls, upstream, EmulatorBuilder,
-    HubSettings,
-};
-
-/// What every request handler of the emulator shares.
-pub(crate) struct Shared {
-    pub(crate) key: AccessKey,
-    pub(crate) secondary: Option<AccessKey>,
-    pub(crate) key_text: String,
-    /// Whether the access keys are on (Azure's `disableLocalAuth: false`).
-    pub(crate) local_auth: bool,
-    /// Whether the admin routes answer peers on other hosts too.
-    pub(crate) remote_admin: bool,
-    /// Signs `:generateToken`'s client tokens when local auth is off.
-    pub(crate) client_key: auth::ClientKey,
-    pub(crate) entra: Arc<entra::Entra>,
-    /// The HTTPS listener's port and certificate, when on.
-    pub(crate) https: Option<(u16, tls::SelfSigned)>,
-    /// The ports actually bound, plain and TLS, once started: a client
-    /// token made for one listener is good on the other (one service,
-    /// as on Azure, where `ws://`, `wss://` and `https://` share a host).
-    pub(crate) bound_ports: std::sync::OnceLock<(u16, Option<u16>)>,
-    pub(crate) host: String,
-    pub(crate) settings: HashMap<String, HubSettings>,
-    pub(crate) hubs: hub::Hubs,
-    pub(crate) upstream: upstream::Upstream,
-    pub(crate) queue: usize,
-    pub(crate) queue_bytes: usize,
-    /// Most bytes a detached connection may hold ([`hub::Connection::hold`]).
-    pub(crate) detached_bytes: usize,
-    pub(crate) ack_ids: usize,
-    pub(crate) client_timeout: Duration,
-    pub(crate) listener: listen::Limits,
-    /// Signs reconnection tokens; random, made at build time.
-    pub(crate) reconnect_key: client::ReconnectKey,
-    pub(crate) recovery_window: Duration,
-    /// The longest an MQTT session outlives its network connection.
-    pub(crate) mqtt_session_expiry: Duration,
-}
-
-impl Shared {
-    pub(crate) fn settings(&self, hub: &str) -> Option<&HubSettings> {
-        self.settings.get(&hub.to_ascii_lowercase())
-    }
-
-    /// `host` (a `Host` header: `name:port`) with the other listener's
-    /// port, when its port is one of the two listeners'.
-    pub(crate) fn sibling_host(&self, host: &str) -> Option<String> {
-        let (plain, tls) = *self.bound_ports.get()?;
-        let tls = tls?;
-        let (name, port) = host.rsplit_once(':')?;
-        let port: u16 = port.parse().ok()?;
-        let other = if port == plain {
-            tls
-        } else if port == tls {
-            plain
-        } else {
-            return None;
-        };
-        Some(format!("{name}:{other}"))
-    }
-
-    /// Verifies a token signed with the primary or the secondary key
-    /// (refused when local auth is off).
-    pub(crate) fn verify_token(
-        &self,
-        token: &str,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, auth::AuthError> {
-        if !self.local_auth {
-            return Err(auth::AuthError::LocalAuthDisabled);
-        }
-        match (auth::verify(token, &self.key), &self.secondary) {
-            (Err(auth::AuthError::Signature), Some(secondary)) => auth::verify(token, secondary),
-            (result, _) => result,
-        }
-    }
-
-    /// Verifies a client token: one of `:generateToken` signed with the
-    /// internal key (named by its `kid`), else one signed with an access key.
-    pub(crate) fn verify_client_token(
-        &self,
-        token: &str,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, auth::AuthError> {
-        if self.client_key.names(token) {
-            return self.client_key.verify(token);
-        }
-        self.verify_token(token)
-    }
-
-    /// Tells the live view something changed.
-    pub(crate) fn changed(&self) {
-        self.upstream.changes.send_modify(|n| *n += 1);
-    }
-}
+mod listen;
 
 /// A local Web PubSub service: build it, then [`start`](Self::start) it or
 /// mount its [`router`](Self::router).
@@ -120,20 +26,15 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// Settings with defaults: key [`DEFAULT_ACCESS_KEY`](crate::DEFAULT_ACCESS_KEY), host `localhost`, no hubs configured.
-    pub fn builder() -> EmulatorBuilder {
-        EmulatorBuilder::new()
-    }
-
     /// The emulator's routes (`/client/…`, `/api/…`, `/_emulator/…`, and
     /// its Entra ID's `/{tenant}/…`), to serve at the root of an axum server.
     ///
     /// Served this way (not [`start`](Self::start)ed), the Entra ID's base
-    /// URL is `http://{host}` ([`host`](EmulatorBuilder::host), no port).
+    /// URL is `http://{host}` ([`host`](crate::EmulatorBuilder::host), no port).
     ///
     /// The admin routes — the Entra ID's discovery document, keys and token
     /// endpoint, and the live view — answer only peers whose socket address
-    /// is loopback, unless [opened](EmulatorBuilder::insecure_allow_remote_admin).
+    /// is loopback, unless [opened](crate::EmulatorBuilder::insecure_allow_remote_admin).
     /// The router learns the peer from axum's `ConnectInfo<SocketAddr>`:
     /// serve it with `into_make_service_with_connect_info::<SocketAddr>()`
     /// ([`start`](Self::start) does the same). Without it the peer is
@@ -159,7 +60,7 @@ impl Emulator {
     ///
     /// - a peer that is not loopback, or unknown (above), with `403`;
     /// - a `Host` that is not `localhost`, `*.localhost`, `127.0.0.0/8`,
-    ///   `[::1]` or the configured [host](EmulatorBuilder::host) (port
+    ///   `[::1]` or the configured [host](crate::EmulatorBuilder::host) (port
     ///   ignored) — so DNS rebinding does not reach it — with
     ///   `421 Misdirected Request`; a missing `Host` with `400`;
     /// - `Sec-Fetch-Site: cross-site`, or an `Origin` other than the `Host`,
@@ -207,15 +108,15 @@ impl Emulator {
     }
 
     /// The client id of the app registration that may get tokens from the
-    /// token endpoint ([`app_registration`](EmulatorBuilder::app_registration)).
+    /// token endpoint ([`app_registration`](crate::EmulatorBuilder::app_registration)).
     #[must_use]
     pub fn client_id(&self) -> uuid::Uuid {
         self.shared.entra.app.client_id
     }
 
     /// The app registration's client secret: the one given to
-    /// [`app_registration`](EmulatorBuilder::app_registration), else a
-    /// random one made by [`build`](EmulatorBuilder::build) (different on
+    /// [`app_registration`](crate::EmulatorBuilder::app_registration), else a
+    /// random one made by [`build`](crate::EmulatorBuilder::build) (different on
     /// every build). With [`client_id`](Self::client_id), it gets tokens
     /// from the token endpoint, which every REST API accepts: keep it to
     /// this machine.
@@ -233,7 +134,7 @@ impl Emulator {
     }
 
     /// The connection string of this emulator listening on `port`; with
-    /// [local auth disabled](EmulatorBuilder::disable_local_auth), it has
+    /// [local auth disabled](crate::EmulatorBuilder::disable_local_auth), it has
     /// no `AccessKey=` (use a token credential).
     #[must_use]
     pub fn connection_string(&self, port: u16) -> String {
@@ -251,9 +152,9 @@ impl Emulator {
 
     /// Binds `addr` and serves in the background until
     /// [`RunningEmulator::shutdown`], with the listener's bounds
-    /// ([`max_connections`](EmulatorBuilder::max_connections),
-    /// [`header_read_timeout`](EmulatorBuilder::header_read_timeout)),
-    /// plus the HTTPS listener on the same IP if [`https_port`](EmulatorBuilder::https_port)
+    /// ([`max_connections`](crate::EmulatorBuilder::max_connections),
+    /// [`header_read_timeout`](crate::EmulatorBuilder::header_read_timeout)),
+    /// plus the HTTPS listener on the same IP if [`https_port`](crate::EmulatorBuilder::https_port)
     /// is set. Fixes the Entra ID's base URL to `http://{addr}` (the bound
     /// address; `http://{host}:{port}` when bound to `0.0.0.0` / `::`).
     ///
@@ -263,7 +164,7 @@ impl Emulator {
     /// (`0.0.0.0`, `::`, a LAN address), it logs a warning: the REST API and
     /// the client endpoints are then guarded only by the access key and
     /// Entra ID tokens; the warning also says whether the admin routes were
-    /// [opened](EmulatorBuilder::insecure_allow_remote_admin).
+    /// [opened](crate::EmulatorBuilder::insecure_allow_remote_admin).
     ///
     /// # Errors
     ///
@@ -421,14 +322,14 @@ impl RunningEmulator {
         self.emulator.connection_string(self.addr.port())
     }
 
-    /// The address of the HTTPS listener, if [on](EmulatorBuilder::https_port).
+    /// The address of the HTTPS listener, if [on](crate::EmulatorBuilder::https_port).
     #[must_use]
     pub fn https_addr(&self) -> Option<SocketAddr> {
         self.https_addr
     }
 
     /// `https://{host}:{https port}`, if the HTTPS listener is
-    /// [on](EmulatorBuilder::https_port). Its certificate names
+    /// [on](crate::EmulatorBuilder::https_port). Its certificate names
     /// `localhost`, `127.0.0.1` and `::1` only.
     #[must_use]
     pub fn https_endpoint(&self) -> Option<String> {
@@ -488,14 +389,14 @@ impl RunningEmulator {
     }
 
     /// The app registration's client secret ([`Emulator::client_secret`]):
-    /// random unless [`app_registration`](EmulatorBuilder::app_registration)
+    /// random unless [`app_registration`](crate::EmulatorBuilder::app_registration)
     /// set it.
     #[must_use]
     pub fn client_secret(&self) -> &str {
         self.emulator.client_secret()
     }
 
-    /// A token credential of the configured [app registration](EmulatorBuilder::app_registration)
+    /// A token credential of the configured [app registration](crate::EmulatorBuilder::app_registration)
     /// (its client id and [secret](Self::client_secret)) that gets its
     /// tokens from this emulator's token endpoint.
     #[cfg(feature = "credential")]
@@ -521,7 +422,7 @@ impl RunningEmulator {
 fn close_all(shared: &Arc<Shared>, reason: &str) {
     for conn in shared.hubs.connections() {
         if hub::lock(&conn.parked).take().is_some() {
-            client::finish(shared, &conn, Some(reason.to_owned()));
+            lifecycle::finish(shared, &conn, Some(reason.to_owned()));
         } else {
             conn.send(hub::Outbound::Close {
                 reason: reason.to_owned(),
@@ -547,7 +448,7 @@ async fn mqtt_client(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    client::mqtt_handshake(shared, hub, uri, headers, ws).await
+    mqtt::mqtt_handshake(shared, hub, uri, headers, ws).await
 }
 
 async fn client_by_query(

@@ -27,20 +27,20 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 use tokio::task::AbortHandle;
 
-use super::connection::{user_event, UserEventError};
-use super::reader::{invalid, payload};
-use super::session::Ended;
+use super::ended::invalid;
+use super::ended::Ended;
 use crate::hub::{lock, Connection, Data, Outbound};
-use crate::live::{clip, SHOWN_VALUE};
-use crate::server::Shared;
-use crate::upstream::{rfc3339, UpstreamError};
+use crate::lifecycle::{user_event, UserEventError};
+use crate::protocol::json::payload;
+use crate::service::Shared;
+use crate::upstream::{InvocationRecord, Outcome, UpstreamError};
 use webpubsub::events::DataType;
 
 /// Invocations one connection may have waiting for the upstream.
@@ -62,38 +62,6 @@ impl Failure {
             message: message.into(),
         }
     }
-}
-
-/// What became of an invocation, as the live view shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) enum Outcome {
-    /// The upstream answered 2xx.
-    Success,
-    /// Refused by the emulator or the upstream (see `error`).
-    Error,
-    /// No answer within the upstream timeout.
-    Timeout,
-    /// The client sent `cancelInvocation`.
-    Cancelled,
-    /// The socket closed while it was pending.
-    Closed,
-}
-
-/// One invocation, as the live view shows it: no payload, texts clipped
-/// to [`SHOWN_VALUE`] bytes.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct InvocationRecord {
-    at: String,
-    hub: String,
-    connection_id: String,
-    invocation_id: String,
-    event: String,
-    outcome: Outcome,
-    /// The error name, when the outcome is `error` or `timeout`.
-    error: Option<&'static str>,
-    latency_ms: f64,
 }
 
 /// One invocation waiting for the upstream.
@@ -385,16 +353,8 @@ fn record(
     error: Option<&'static str>,
     started: Instant,
 ) {
-    shared.upstream.record_invocation(InvocationRecord {
-        at: rfc3339(SystemTime::now()),
-        hub: clip(&conn.hub, SHOWN_VALUE),
-        connection_id: clip(&conn.id, SHOWN_VALUE),
-        invocation_id: clip(id, SHOWN_VALUE),
-        event: clip(event, SHOWN_VALUE),
-        outcome,
-        error,
-        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-    });
+    let record = InvocationRecord::new(&conn.hub, &conn.id, id, event, outcome, error, started);
+    shared.upstream.record_invocation(record);
 }
 
 #[cfg(test)]

@@ -14,10 +14,9 @@ use axum::Router;
 use http::{header, HeaderValue, StatusCode};
 use serde_json::Value;
 
-use super::identity::TOKEN_LIFETIME;
-use super::WEBPUBSUB_AUDIENCE;
-use crate::admin::AdminPeer;
-use crate::server::Shared;
+use super::admin::AdminPeer;
+use crate::entra::{TOKEN_LIFETIME, WEBPUBSUB_AUDIENCE};
+use crate::service::Shared;
 
 /// The largest token request read.
 const FORM_LIMIT: usize = 64 * 1024;

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
-use super::hub::{Data, Origin, StreamTag};
+use crate::hub::{Data, Origin, StreamTag};
 use webpubsub::events::DataType;
 
 /// Appends `value` as a JSON string.

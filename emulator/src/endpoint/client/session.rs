@@ -7,61 +7,30 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::mpsc;
 
-use super::connection::finish;
+use super::ended::Ended;
 use super::invoke::Invocations;
 use super::outbound::{close_frame, write_one, Write};
-use super::reader::{RawMode, Reader};
-use crate::frames;
+use super::reader::Reader;
 use crate::hub::{lock, Connection, Outbound};
-use crate::server::Shared;
+use crate::lifecycle::finish;
+use crate::lifecycle::handshake::MAX_FRAME;
+use crate::protocol::json::frames;
+use crate::protocol::raw::RawMode;
+use crate::service::Shared;
 
-/// The largest client message accepted, and the largest frame: 1 MiB (the
-/// service's limit). A frame announcing more is refused from its header,
-/// before its payload is buffered, with close code 1009.
-const MAX_FRAME: usize = 1024 * 1024;
-/// Bytes read from a socket at a time (tungstenite's default is 128 KiB,
-/// which every idle socket would hold).
-const READ_BUFFER: usize = 4 * 1024;
-/// Bytes of frames gathered before they are written to the socket.
-const WRITE_BUFFER: usize = 16 * 1024;
 /// WebSocket ping interval of the service (the longest the emulator uses).
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
-
-/// Sets the WebSocket limits of every socket the emulator upgrades.
-///
-/// The write buffer needs no cap of its own (`max_write_buffer_size`):
-/// the writer waits for each flush, so it holds at most `WRITE_BUFFER` plus
-/// one frame, and the queue in front of it is bounded by bytes.
-pub(super) fn configure(ws: WebSocketUpgrade) -> WebSocketUpgrade {
-    ws.max_message_size(MAX_FRAME)
-        .max_frame_size(MAX_FRAME)
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-}
 
 /// Whether a read failed because the peer sent a message or frame over
 /// [`MAX_FRAME`]. axum hides tungstenite's error type, so this reads its
 /// message: `Space limit exceeded: Message too long: … > …`.
 fn too_big(error: &axum::Error) -> bool {
     error.to_string().contains("Space limit exceeded")
-}
-
-/// How a socket ended.
-#[derive(Debug)]
-pub(super) enum Ended {
-    /// The client sent a close frame.
-    ClientClosed,
-    /// The transport broke without a close handshake.
-    Dropped,
-    /// The service closed it (REST), with this reason.
-    ServiceClosed(String),
-    /// Closed by the service with this close code and reason (not recoverable).
-    Terminated(u16, String),
 }
 
 /// Reads client frames and writes queued messages until the socket ends.

@@ -1,35 +1,26 @@
-//! What client frames mean: JSON-protocol messages (`joinGroup`,
-//! `leaveGroup`, `sendToGroup`, `event`, `ping`, `sequenceAck`, and
-//! `invoke` / `cancelInvocation`, handed to `invoke.rs`) and the
-//! frames of simple clients, which raise `message` events or publish to a
-//! group. A frame that breaks the protocol ends the socket.
+//! What client frames do: JSON-protocol requests as `protocol/json` reads
+//! them (`joinGroup`, `leaveGroup`, `sendToGroup`, `event`, `ping`,
+//! `sequenceAck`, and `invoke` / `cancelInvocation`, handed to
+//! `invoke.rs`) and the frames of simple clients, which raise `message`
+//! events or publish to a group. A frame that breaks the protocol ends the
+//! socket.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use bytes::Bytes;
-use serde_json::{Map, Value};
 
-use super::connection::{user_event, UserEventError};
+use super::ended::{invalid, Ended};
 use super::invoke::Invocations;
-use super::session::Ended;
 use super::stream;
 use crate::hub::{lock, Connection, Data, Envelope, Origin, Outbound, Protocol, Target};
+use crate::lifecycle::{user_event, UserEventError};
 use crate::permissions::Action;
-use crate::server::Shared;
+use crate::protocol::json::{self, Kind};
+use crate::protocol::raw::RawMode;
+use crate::service::Shared;
 use webpubsub::events::DataType;
-
-/// Options of simple clients.
-#[derive(Debug, Clone, Default)]
-pub(super) struct RawMode {
-    /// `sendToGroup` mode: frames go to this group.
-    pub(super) group: Option<String>,
-    /// In `sendToGroup` mode, whether the sender is left out.
-    pub(super) no_echo: bool,
-}
 
 /// Handles the frames of one socket.
 pub(super) struct Reader<'a> {
@@ -38,11 +29,6 @@ pub(super) struct Reader<'a> {
     pub(super) raw: &'a RawMode,
     /// The `invoke` frames still waiting for the upstream.
     pub(super) invocations: Invocations,
-}
-
-/// The end of a socket that broke the protocol (close code 1003).
-pub(super) fn invalid(reason: &str) -> Ended {
-    Ended::Terminated(1003, format!("Invalid message: {reason}"))
 }
 
 impl Reader<'_> {
@@ -125,45 +111,28 @@ impl Reader<'_> {
         }
     }
 
-    /// One frame of the JSON protocols.
+    /// One frame of the JSON protocols, as `protocol/json` reads it.
     async fn json(&mut self, text: &str) -> Result<(), Ended> {
-        let Ok(Value::Object(message)) = serde_json::from_str::<Value>(text) else {
-            return Err(invalid("not a JSON object"));
-        };
-        let kind = message
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let ack_id = match message.get("ackId") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(
-                v.as_u64()
-                    .ok_or_else(|| invalid("ackId must be an unsigned integer"))?,
-            ),
-        };
-        let string = |name: &str| message.get(name).and_then(Value::as_str).map(str::to_owned);
-        match kind {
-            "ping" => {
+        let request = json::parse(text)?;
+        let ack_id = request.ack_id;
+        match request.kind {
+            Kind::Ping => {
                 self.conn.send(Outbound::Pong);
                 return Ok(());
             }
-            "sequenceAck" => {
+            Kind::SequenceAck => {
                 if self.conn.protocol == Protocol::ReliableJson {
-                    let sequence = message
-                        .get("sequenceId")
-                        .and_then(Value::as_u64)
-                        .ok_or_else(|| invalid("sequenceAck needs a sequenceId"))?;
+                    let sequence = request.sequence_id()?;
                     self.conn.reliable_ack(sequence);
                 }
                 return Ok(());
             }
             // Answered by `invokeResponse`, not acks (`invoke.rs`).
-            "invoke" => return self.invocations.invoke(&message),
-            "cancelInvocation" => return self.invocations.cancel(&message),
-            "streamData" => return stream::data(self.shared, self.conn, &message),
-            "streamEnd" => return stream::end(self.shared, self.conn, &message),
-            "joinGroup" | "leaveGroup" | "sendToGroup" | "event" => {}
-            other => return Err(invalid(&format!("unknown type `{other}`"))),
+            Kind::Invoke => return self.invocations.invoke(&request.message),
+            Kind::CancelInvocation => return self.invocations.cancel(&request.message),
+            Kind::StreamData => return stream::data(self.shared, self.conn, &request.message),
+            Kind::StreamEnd => return stream::end(self.shared, self.conn, &request.message),
+            Kind::JoinGroup | Kind::LeaveGroup | Kind::SendToGroup | Kind::Event => {}
         }
         if let Some(id) = ack_id {
             if !lock(&self.conn.acks).first_use(id) {
@@ -174,11 +143,9 @@ impl Reader<'_> {
                 return Ok(());
             }
         }
-        match kind {
-            "joinGroup" | "leaveGroup" => {
-                let group = string("group")
-                    .filter(|g| webpubsub::names::GroupName::is_valid(g))
-                    .ok_or_else(|| invalid("a group name is required"))?;
+        match request.kind {
+            Kind::JoinGroup | Kind::LeaveGroup => {
+                let group = request.group()?;
                 if !lock(&self.conn.permissions).allows(Action::JoinLeave, &group) {
                     self.ack(
                         ack_id,
@@ -189,7 +156,7 @@ impl Reader<'_> {
                     );
                     return Ok(());
                 }
-                if kind == "joinGroup" {
+                if request.kind == Kind::JoinGroup {
                     if let Err(refusal) =
                         self.shared.hubs.join(&self.conn.hub, &self.conn.id, &group)
                     {
@@ -206,16 +173,14 @@ impl Reader<'_> {
                 self.shared.changed();
                 self.ack(ack_id, None);
             }
-            "sendToGroup" => {
+            Kind::SendToGroup => {
                 // The group name rule, as for joinGroup: a stream keeps its
                 // group's name as long as it is open.
-                let group = string("group")
-                    .filter(|g| webpubsub::names::GroupName::is_valid(g))
-                    .ok_or_else(|| invalid("a group name is required"))?;
-                if message.contains_key("stream") {
-                    return stream::open(self.shared, self.conn, &group, &message, ack_id);
+                let group = request.group()?;
+                if request.opens_stream() {
+                    return stream::open(self.shared, self.conn, &group, &request.message, ack_id);
                 }
-                let data = payload(&message)?;
+                let data = request.payload()?;
                 if !lock(&self.conn.permissions).allows(Action::Send, &group) {
                     self.ack(
                         ack_id,
@@ -226,18 +191,12 @@ impl Reader<'_> {
                     );
                     return Ok(());
                 }
-                let no_echo = message
-                    .get("noEcho")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                self.publish(&group, data, no_echo);
+                self.publish(&group, data, request.no_echo());
                 self.ack(ack_id, None);
             }
             _ => {
-                let name = string("event")
-                    .filter(|e| !e.is_empty())
-                    .ok_or_else(|| invalid("an event name is required"))?;
-                let data = payload(&message)?;
+                let name = request.event()?;
+                let data = request.payload()?;
                 let result = self.event(&name, data).await;
                 self.ack(
                     ack_id,
@@ -246,38 +205,5 @@ impl Reader<'_> {
             }
         }
         Ok(())
-    }
-}
-
-/// The `dataType` + `data` of a client message.
-pub(super) fn payload(message: &Map<String, Value>) -> Result<Data, Ended> {
-    let data = message.get("data").cloned().unwrap_or(Value::Null);
-    match message
-        .get("dataType")
-        .and_then(Value::as_str)
-        .unwrap_or("json")
-    {
-        "json" => Ok(Data {
-            kind: DataType::Json,
-            bytes: Bytes::from(data.to_string()),
-        }),
-        "text" => match data {
-            Value::String(s) => Ok(Data {
-                kind: DataType::Text,
-                bytes: Bytes::from(s),
-            }),
-            _ => Err(invalid("text data must be a string")),
-        },
-        "binary" | "protobuf" => match data {
-            Value::String(s) => STANDARD
-                .decode(s.as_bytes())
-                .map(|b| Data {
-                    kind: DataType::Binary,
-                    bytes: Bytes::from(b),
-                })
-                .map_err(|_| invalid("binary data must be base64")),
-            _ => Err(invalid("binary data must be a base64 string")),
-        },
-        other => Err(invalid(&format!("unknown dataType `{other}`"))),
     }
 }
