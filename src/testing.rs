@@ -32,7 +32,7 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::config::{AccessKey, ConnectionString};
 use crate::events::{
@@ -42,8 +42,8 @@ use crate::events::{
 use crate::state::{ConnectionStates, StateChanges};
 use crate::wire::headers::{CE_CONNECTION_STATE, CE_PHYSICAL_CONNECTION_ID, CE_SUBPROTOCOL};
 use crate::wire::{
-    preflight_headers, CloudEvent, ConnectBody, DisconnectedBody, EventType, GroupBody,
-    MqttConnectRefusal, PREFLIGHT_METHOD,
+    preflight_headers, CloudEvent, ConnectBody, ConnectedBody, DisconnectedBody, EventType,
+    GroupBody, MqttConnectRefusal, PREFLIGHT_METHOD,
 };
 
 /// A fake upstream event being built; see the [module docs](self).
@@ -108,12 +108,12 @@ pub fn connect(hub: &str, connection_id: &str) -> TestEvent {
 
 /// A `connected` event.
 pub fn connected(hub: &str, connection_id: &str) -> TestEvent {
-    event(hub, connection_id, EventType::Connected).body_json(&json!({}))
+    event(hub, connection_id, EventType::Connected).body_json(&ConnectedBody::new())
 }
 
 /// A `disconnected` event (set the reason with [`TestEvent::reason`]).
 pub fn disconnected(hub: &str, connection_id: &str) -> TestEvent {
-    event(hub, connection_id, EventType::Disconnected).body_json(&json!({}))
+    event(hub, connection_id, EventType::Disconnected).body_json(&DisconnectedBody::new(None))
 }
 
 /// A user event `name` (set its data with `text`, `json` or `binary`; empty text by default).

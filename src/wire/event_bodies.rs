@@ -1,9 +1,29 @@
-//! The JSON bodies of the non-blocking system events: `disconnected` and
-//! group presence (`gp.joined` / `gp.left`).
+//! The JSON bodies of the non-blocking system events: `connected`,
+//! `disconnected` and group presence (`gp.joined` / `gp.left`).
 
 use serde::{Deserialize, Serialize};
 
 use super::mqtt::MqttDisconnectedProperties;
+
+/// The body of a `connected` event: `{}` (upstream.md §6.2).
+///
+/// ```
+/// use webpubsub::wire::ConnectedBody;
+///
+/// assert_eq!(serde_json::to_string(&ConnectedBody::new())?, "{}");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConnectedBody {}
+
+impl ConnectedBody {
+    /// The (empty) body.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {}
+    }
+}
 
 /// The body of a `disconnected` event:
 /// `{"reason":…,"mqtt":{"initiatedByClient":…,"disconnectPacket":…}}`,
@@ -110,6 +130,18 @@ mod tests {
             serde_json::from_str::<DisconnectedBody>(&json).unwrap(),
             plain
         );
+    }
+
+    #[test]
+    fn a_connected_body_is_an_empty_object_both_ways() {
+        let json = serde_json::to_string(&ConnectedBody::new()).unwrap();
+        assert_eq!(json, "{}");
+        assert_eq!(
+            serde_json::from_str::<ConnectedBody>(&json).unwrap(),
+            ConnectedBody::new()
+        );
+        // What the service may add later is ignored, not refused.
+        assert!(serde_json::from_str::<ConnectedBody>(r#"{"extra":1}"#).is_ok());
     }
 
     #[test]

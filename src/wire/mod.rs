@@ -20,7 +20,7 @@ pub(crate) mod serde_util;
 
 pub use cloud_event::{ce_source, CloudEvent};
 pub use connect::{ClientCertificate, ConnectBody, CONNECT_ANSWER_FIELDS};
-pub use event_bodies::{DisconnectedBody, GroupBody};
+pub use event_bodies::{ConnectedBody, DisconnectedBody, GroupBody};
 pub use event_type::EventType;
 pub use mqtt::{
     MqttConnectError, MqttConnectProperties, MqttConnectRefusal, MqttConnectResponse,

@@ -14,13 +14,14 @@ use webpubsub::wire::{ConnectBody, EventType};
 use webpubsub::ConnectEventResponse;
 
 /// The `connect` event of a client its handshake identified: no state
-/// yet, event id 0, a JSON body ([`connect_body`] or the protocol's own).
+/// yet, event id 0, the body ([`connect_body`], with what the protocol
+/// adds, e.g. `mqtt`) written through the crate's [`ConnectBody`].
 /// A protocol adds its own `subprotocol` (`mqtt`) and `extra` headers.
 pub(crate) fn connect_event<'a>(
     hub: &'a str,
     connection_id: &'a str,
     user_id: Option<&'a str>,
-    body: Vec<u8>,
+    body: &ConnectBody,
 ) -> UpstreamCall<'a> {
     UpstreamCall {
         hub,
@@ -31,7 +32,7 @@ pub(crate) fn connect_event<'a>(
         event_id: 0,
         kind: EventType::Connect,
         content_type: "application/json",
-        body: Bytes::from(body),
+        body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
         extra: HeaderMap::new(),
     }
 }
@@ -79,7 +80,7 @@ pub(crate) fn connect_body(
     query: &[(String, String)],
     headers: &HeaderMap,
     offered: &[String],
-) -> Vec<u8> {
+) -> ConnectBody {
     let mut body = ConnectBody {
         subprotocols: offered.to_vec(),
         ..ConnectBody::default()
@@ -106,7 +107,7 @@ pub(crate) fn connect_body(
             .or_default()
             .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
     }
-    serde_json::to_vec(&body).unwrap_or_default()
+    body
 }
 
 /// A claim's value as text (strings as they are, others as JSON).

@@ -12,7 +12,7 @@ use crate::hub::{lock, Connection, Data};
 use crate::service::Shared;
 use crate::upstream::{UpstreamAnswer, UpstreamCall, UpstreamError};
 use webpubsub::events::DataType;
-use webpubsub::wire::EventType;
+use webpubsub::wire::{ConnectedBody, EventType};
 
 /// Raises `connected` in its own task: it does not hold up the client;
 /// later events wait for it ([`Connection::connected_delivered`]), so the
@@ -25,7 +25,7 @@ pub(crate) fn raise_connected(shared: &Arc<Shared>, conn: &Arc<Connection>) {
             &conn,
             EventType::Connected,
             "application/json",
-            Bytes::from_static(b"{}"),
+            Bytes::from(serde_json::to_vec(&ConnectedBody::new()).unwrap_or_default()),
         );
         // The answer to a non-blocking event is not read (state included).
         let _ = shared.upstream.call(shared.settings(&conn.hub), call).await;

@@ -229,6 +229,7 @@ pub(crate) fn authenticate(
 }
 
 /// Who the client is: from its token, then as the `connect` handler has it.
+#[derive(Debug, Clone)]
 pub(crate) struct Identity {
     /// The user, if any.
     pub(crate) user_id: Option<String>,

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 mod answer;
@@ -36,7 +36,7 @@ use crate::hub::lock;
 use crate::settings::{EventHandlerSettings, HubSettings};
 use crate::shown::shown_url;
 use webpubsub::config::AccessKey;
-use webpubsub::wire::{CloudEvent, EventType};
+use webpubsub::wire::{preflight_headers, CloudEvent, EventType, PREFLIGHT_METHOD};
 
 /// One event to send.
 #[derive(Debug)]
@@ -276,19 +276,23 @@ impl Upstream {
     }
 
     async fn handshake(&self, url: String, hub: &str) -> Result<(), UpstreamError> {
-        let mut headers = HeaderMap::new();
-        if let Ok(origin) = HeaderValue::from_str(&self.origin) {
-            headers.insert("WebHook-Request-Origin", origin);
-        }
-        headers.insert("ce-awpsversion", HeaderValue::from_static("1.0"));
+        let headers = preflight_headers(&self.origin);
         let started = Instant::now();
         let result = self
             .http
-            .request(Method::OPTIONS, &url)
+            .request(PREFLIGHT_METHOD, &url)
             .headers(headers.clone())
             .send()
             .await;
-        let mut record = CallRecord::new(hub, "", "validate", "OPTIONS", &url, &headers, started);
+        let mut record = CallRecord::new(
+            hub,
+            "",
+            "validate",
+            PREFLIGHT_METHOD.as_str(),
+            &url,
+            &headers,
+            started,
+        );
         let shown = shown_url(&url);
         let outcome = match result {
             Ok(response) => {

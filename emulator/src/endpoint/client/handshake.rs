@@ -114,7 +114,7 @@ async fn call_connect(
         &request.hub,
         connection_id,
         identity.user_id.as_deref(),
-        connect_body(claims, &request.query, headers, &request.offered),
+        &connect_body(claims, &request.query, headers, &request.offered),
     );
     let answer = shared
         .upstream

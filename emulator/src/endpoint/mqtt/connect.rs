@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use bytes::Bytes;
 use http::StatusCode;
 use tokio::sync::mpsc;
 
@@ -17,30 +16,28 @@ use crate::hub::{
     ids_headers, lock, user_properties, Connection, EndReport, Link, NewConnection, Outbound,
     Protocol,
 };
+use crate::lifecycle::connect::{apply_answer, connect_event};
 use crate::lifecycle::finish;
+use crate::lifecycle::handshake::Identity;
 use crate::protocol::mqtt::{
     v4, v5, valid_refusal, Connect, Outgoing, Properties, MAX_PACKET, SUBPROTOCOL, V4, V5,
 };
 use crate::service::Shared;
-use crate::upstream::{UpstreamCall, UpstreamError};
-use webpubsub::events::{MqttConnectError, MqttConnectResponse};
-use webpubsub::wire::EventType;
-use webpubsub::wire::{ConnectBody, MqttConnectProperties};
+use crate::upstream::UpstreamError;
+use webpubsub::wire::{
+    ConnectBody, MqttConnectProperties, MqttConnectRefusal, MqttConnectResponse,
+};
 
 /// A client whose token passed: what the CONNECT packet completes.
 #[derive(Debug)]
 pub(crate) struct Client {
     /// The hub, lower-cased.
     pub(crate) hub: String,
-    /// The token's user id.
-    pub(crate) user_id: Option<String>,
-    /// The token's roles.
-    pub(crate) roles: Vec<String>,
-    /// Initial subscriptions (the token's groups).
-    pub(crate) groups: Vec<String>,
+    /// The token's user, roles and groups (its initial subscriptions).
+    pub(crate) identity: Identity,
     /// The `connect` event's body without its `mqtt` object (claims,
     /// query, headers, subprotocols).
-    pub(crate) connect_body: Vec<u8>,
+    pub(crate) connect_body: ConnectBody,
 }
 
 /// "Unspecified error" per version: 0x80, or 3 (server unavailable) for
@@ -105,9 +102,7 @@ fn client_id(connect: &Connect) -> Result<(String, bool), Refused> {
 /// The client as the `connect` event leaves it.
 #[derive(Debug)]
 struct Accepted {
-    user_id: Option<String>,
-    roles: Vec<String>,
-    groups: Vec<String>,
+    identity: Identity,
     state: Option<String>,
     /// For the CONNACK of 5.0 clients.
     user_properties: Vec<(String, String)>,
@@ -126,22 +121,17 @@ async fn call_connect(
     physical_id: &str,
 ) -> Result<Accepted, Refused> {
     let version = connect.version;
-    let call = UpstreamCall {
-        hub: &client.hub,
-        connection_id: client_id,
-        user_id: client.user_id.as_deref(),
-        subprotocol: Some(SUBPROTOCOL),
-        state: None,
-        event_id: 0,
-        kind: EventType::Connect,
-        content_type: "application/json",
-        body: Bytes::from(connect_body(client, connect)),
-        extra: ids_headers(&client.hub, client_id, physical_id),
-    };
+    let body = connect_body(client, connect);
+    let mut call = connect_event(
+        &client.hub,
+        client_id,
+        client.identity.user_id.as_deref(),
+        &body,
+    );
+    call.subprotocol = Some(SUBPROTOCOL);
+    call.extra = ids_headers(&client.hub, client_id, physical_id);
     let mut accepted = Accepted {
-        user_id: client.user_id.clone(),
-        roles: client.roles.clone(),
-        groups: client.groups.clone(),
+        identity: client.identity.clone(),
         state: None,
         user_properties: Vec::new(),
     };
@@ -154,31 +144,16 @@ async fn call_connect(
         Ok(Some(answer)) => answer,
         Err(error) => return Err(refusal(version, &error)),
     };
-    if let Some(state) = answer.state {
-        accepted.state = Some(state).filter(|s| !s.is_empty());
-    }
-    if answer.status == StatusCode::NO_CONTENT || answer.body.is_empty() {
-        return Ok(accepted);
-    }
-    let Ok(reply) = serde_json::from_slice::<webpubsub::ConnectEventResponse>(&answer.body) else {
+    let reply = apply_answer(answer, &mut accepted.identity, &mut accepted.state).map_err(|_| {
         tracing::info!(target: "webpubsub_emulator::mqtt", client = client_id, "the connect handler answered invalid JSON");
-        return Err(Refused::new(
+        Refused::new(
             unspecified(version),
             "The connect handler answered invalid JSON.",
-        ));
-    };
-    if let Some(user) = reply.user_id {
-        accepted.user_id = Some(user).filter(|u| !u.is_empty());
-    }
-    if let Some(roles) = reply.roles {
-        accepted.roles = roles;
-    }
-    if let Some(groups) = reply.groups.filter(|g| !g.is_empty()) {
-        accepted.groups = groups;
-    }
+        )
+    })?;
     if let Some(MqttConnectResponse {
         user_properties, ..
-    }) = reply.mqtt
+    }) = reply.and_then(|reply| reply.mqtt)
     {
         accepted.user_properties = user_properties
             .into_iter()
@@ -201,11 +176,7 @@ fn refusal(version: u8, error: &UpstreamError) -> Refused {
             error.client_text(),
         );
     };
-    #[derive(serde::Deserialize)]
-    struct Body {
-        mqtt: Option<MqttConnectError>,
-    }
-    if let Ok(Body { mqtt: Some(mqtt) }) = serde_json::from_str::<Body>(body) {
+    if let Ok(MqttConnectRefusal { mqtt, .. }) = serde_json::from_str::<MqttConnectRefusal>(body) {
         let code = if valid_refusal(version, mqtt.code) {
             mqtt.code
         } else {
@@ -237,17 +208,15 @@ fn refusal(version: u8, error: &UpstreamError) -> Refused {
 /// The `connect` body: the handshake's (claims, query, headers,
 /// subprotocols) plus `mqtt`: protocolVersion, cleanStart, username,
 /// password (base64), userProperties (5.0; `null` for 3.1.1).
-fn connect_body(client: &Client, connect: &Connect) -> Vec<u8> {
-    // The handshake wrote it: it reads back (an unreadable one would be
-    // the emulator's bug; the event then carries the `mqtt` object alone).
-    let mut body: ConnectBody = serde_json::from_slice(&client.connect_body).unwrap_or_default();
+fn connect_body(client: &Client, connect: &Connect) -> ConnectBody {
+    let mut body = client.connect_body.clone();
     let mut mqtt = MqttConnectProperties::new(connect.version);
     mqtt.clean_start = Some(connect.clean_start);
     mqtt.username.clone_from(&connect.username);
     mqtt.password = connect.password.as_ref().map(|p| STANDARD.encode(p));
     mqtt.user_properties = user_properties(&connect.properties.user_properties);
     body.mqtt = Some(mqtt);
-    serde_json::to_vec(&body).unwrap_or_default()
+    body
 }
 
 /// A refusing CONNACK: its code, and for 5.0 its reason and user properties.
@@ -302,8 +271,8 @@ pub(super) async fn accept(
     let accepted = call_connect(shared, client, first, &client_id, physical_id).await?;
     // …and one with a user id only to a CONNECT of that same user.
     if let Some(old) = shared.hubs.get(&client.hub, &client_id) {
-        if old.mqtt.is_some() && old.user_id.as_deref() != accepted.user_id.as_deref() {
-            return Err(in_use(version, &old, accepted.user_id.as_deref()));
+        if old.mqtt.is_some() && old.user_id.as_deref() != accepted.identity.user_id.as_deref() {
+            return Err(in_use(version, &old, accepted.identity.user_id.as_deref()));
         }
     }
     let quota = |why: String| {
@@ -352,7 +321,7 @@ pub(super) async fn accept(
             }
         }
     }
-    if let Some(refusal) = shared.hubs.too_many_groups(&accepted.groups) {
+    if let Some(refusal) = shared.hubs.too_many_groups(&accepted.identity.groups) {
         return Err(quota(refusal.to_string()));
     }
     // A client id in use: the older connection goes, as MQTT brokers do.
@@ -379,10 +348,10 @@ pub(super) async fn accept(
     let (conn, rx) = Connection::new(NewConnection {
         id: Arc::from(client_id.as_str()),
         hub: Arc::from(client.hub.as_str()),
-        user_id: accepted.user_id.map(Arc::from),
+        user_id: accepted.identity.user_id.map(Arc::from),
         protocol: Protocol::Mqtt,
         subprotocol: Some(SUBPROTOCOL.to_owned()),
-        roles: accepted.roles,
+        roles: accepted.identity.roles,
         reconnection_token: String::new(),
         state: accepted.state,
         queue: shared.queue,
@@ -391,7 +360,7 @@ pub(super) async fn accept(
         ack_ids: 1,
         mqtt: Some(link),
     });
-    if let Err(refusal) = shared.hubs.add(&conn, &accepted.groups) {
+    if let Err(refusal) = shared.hubs.add(&conn, &accepted.identity.groups) {
         return Err(quota(refusal.to_string()));
     }
     shared.changed();

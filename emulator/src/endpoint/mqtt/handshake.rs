@@ -53,9 +53,7 @@ fn accept_mqtt(
     }
     let client = super::Client {
         hub: request.hub.clone(),
-        user_id: identity.user_id,
-        roles: identity.roles,
-        groups: identity.groups,
+        identity,
         connect_body: connect_body(&claims, &request.query, headers, &request.offered),
     };
     let mut ws = configure(ws);

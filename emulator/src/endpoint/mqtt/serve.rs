@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::mpsc;
@@ -23,11 +23,10 @@ use super::end::End;
 use super::session::{park, Cleanup, Kept, Parked, Session};
 use super::user_event::Pending;
 use super::will::will_cost;
-use crate::hub::{lock, Connection, EndReport, Outbound};
-use crate::lifecycle::{event_call, finish};
+use crate::hub::{lock, EndReport, Outbound};
+use crate::lifecycle::{finish, raise_connected};
 use crate::protocol::mqtt::{self as mqtt, v4, v5, Outgoing, Packet, MAX_PACKET, V4, V5};
 use crate::service::Shared;
-use webpubsub::wire::EventType;
 
 type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;
@@ -189,22 +188,6 @@ async fn next_packet(stream: &mut Stream, buf: &mut BytesMut, version: u8) -> Re
         }
     }
 }
-/// Raises `connected` without holding up the client; later events wait for it.
-fn raise_connected(shared: &Arc<Shared>, conn: &Arc<Connection>) {
-    let shared = shared.clone();
-    let conn = conn.clone();
-    tokio::spawn(async move {
-        let call = event_call(
-            &conn,
-            EventType::Connected,
-            "application/json",
-            Bytes::from_static(b"{}"),
-        );
-        let _ = shared.upstream.call(shared.settings(&conn.hub), call).await;
-        conn.connected_done.send_replace(true);
-    });
-}
-
 /// Writes one packet, encoded for `version`.
 async fn send(sink: &mut Sink, packet: Outgoing, version: u8) -> Result<(), axum::Error> {
     sink.send(Message::Binary(packet.encode(version))).await
