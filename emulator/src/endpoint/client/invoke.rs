@@ -282,11 +282,18 @@ async fn run(
                 error = %error, "invocation failed: {}", error.summary());
             Err(upstream_failure(&error))
         }
-        Err(_) => Err(Failure::new(
-            "Timeout",
-            format!("The event handler did not answer within {timeout:?}."),
-        )),
+        Err(_) => Err(timed_out(timeout)),
     }
+}
+
+/// The failure of an invocation the upstream did not answer in time. The
+/// HTTP client's own timeout is the same length as the invocation's, so
+/// either may fire first: both are this one failure.
+fn timed_out(after: std::time::Duration) -> Failure {
+    Failure::new(
+        "Timeout",
+        format!("The event handler did not answer within {after:?}."),
+    )
 }
 
 /// The error a failed upstream call hands the client: a 4xx answer's text
@@ -305,6 +312,7 @@ fn upstream_failure(error: &UpstreamError) -> Failure {
             "InternalServerError",
             format!("The event handler answered {status}."),
         ),
+        UpstreamError::TimedOut { after, .. } => timed_out(*after),
         _ => Failure::new("InternalServerError", error.client_text()),
     }
 }
@@ -433,6 +441,17 @@ mod tests {
                 },
                 "InternalServerError",
                 "The event handler failed.",
+            ),
+            // The HTTP client's timeout, which may fire before the
+            // invocation's own (they are the same length): still Timeout.
+            (
+                UpstreamError::TimedOut {
+                    url: "http://h/x".to_owned(),
+                    during: "",
+                    after: std::time::Duration::from_millis(300),
+                },
+                "Timeout",
+                "The event handler did not answer within 300ms.",
             ),
         ] {
             assert_eq!(
