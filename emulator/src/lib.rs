@@ -93,7 +93,7 @@
 //! | `lifecycle/` | a connection's life for every protocol: handshake steps, `connect` and its answer, `connected` and user events, the end (`disconnected`) |
 //! | `protocol/` | one module per client protocol: frames → requests, messages → frames (`json/`, `raw.rs`, `mqtt/`) |
 //! | `endpoint/` | the routes' handlers: `client/` (WebSocket clients), `rest/`, `live.rs`, `entra.rs`, `admin.rs`, `mqtt/` (MQTT clients) |
-//! | `server/`, `builder.rs` | `Emulator` / `RunningEmulator` (the routes, start, shutdown), the listener, `EmulatorBuilder` |
+//! | `server/`, `builder/` | `Emulator` / `RunningEmulator` (the routes, start, shutdown), the listener, `EmulatorBuilder` (settings; `build.rs`: their checks) |
 //! | `credential.rs` | `EmulatorCredential` (feature `credential`) |
 //!
 //! A new client protocol is one module in `protocol/` (its frames) plus its
