@@ -91,15 +91,15 @@
 //! | `upstream/` | calls to event handlers: the call, its answer, its errors, the call log |
 //! | `service.rs` | `Shared`, what every endpoint's handlers share (settings, keys, hubs, upstream) |
 //! | `lifecycle/` | a connection's life for every protocol: handshake steps, `connect` and its answer, `connected` and user events, the end (`disconnected`) |
-//! | `protocol/` | one module per client protocol: frames → requests, messages → frames (`json/`, `raw.rs`, `mqtt/`) |
+//! | `protocol/` | one module per client protocol: frames → the protocol-neutral `Command` (`command.rs`), messages → frames (`json/`, `raw.rs`, `mqtt/`) |
 //! | `endpoint/` | the routes' handlers: `client/` (WebSocket clients), `rest/`, `live.rs`, `entra.rs`, `admin.rs`, `mqtt/` (MQTT clients) |
 //! | `server/`, `builder/` | `Emulator` / `RunningEmulator` (the routes, start, shutdown), the listener, `EmulatorBuilder` (settings; `build.rs`: their checks) |
 //! | `credential.rs` | `EmulatorCredential` (feature `credential`) |
 //!
-//! A new client protocol is one module in `protocol/` (its frames) plus its
-//! handshake entry in `endpoint/`, which drives `lifecycle/`; a message's
-//! frame in a new encoding gets its slot in `hub/message.rs`'s
-//! `FrameCache`.
+//! A new client protocol is one module in `protocol/` (its frames →
+//! `Command`s, messages → frames) plus its handshake entry in `endpoint/`,
+//! which drives `lifecycle/`; a message's frame in a new encoding gets its
+//! slot in `hub/message.rs`'s `FrameCache`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

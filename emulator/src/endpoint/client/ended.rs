@@ -1,7 +1,7 @@
 //! How a client socket ends ([`Ended`]), and the end of one whose frame
 //! broke the protocol ([`invalid`]).
 
-use crate::protocol::json::Invalid;
+use crate::protocol::Invalid;
 
 /// How a socket ended.
 #[derive(Debug)]

@@ -10,10 +10,11 @@
 //! ← {"type":"invokeResponse","invocationId":"1","success":false,"error":{"name":"BadRequest","message":"…"}}
 //! ```
 //!
-//! Bad frames: one without a usable `invocationId` (a string of 1 to
-//! [`MAX_ID_BYTES`] bytes), or whose `dataType` / `data` break the rules
-//! every payload follows, ends the socket (1003) as other invalid frames
-//! do; a `target` other than `event`, a missing `event`, an id already
+//! Bad frames, which `protocol/json` finds before anything here acts: one
+//! without a usable `invocationId` (a string of 1 to
+//! [`MAX_ID_BYTES`](crate::protocol::MAX_ID_BYTES) bytes), or whose
+//! `dataType` / `data` break the rules every payload follows, ends the
+//! socket (1003) as other invalid frames do; a `target` other than `event`, a missing `event`, an id already
 //! pending and more than [`MAX_PENDING`] pending invocations are answered
 //! with `success: false` and the connection stays.
 //!
@@ -29,24 +30,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-use serde_json::{Map, Value};
 use tokio::task::AbortHandle;
 
-use super::ended::invalid;
-use super::ended::Ended;
 use crate::hub::{lock, Connection, Data, Outbound};
 use crate::lifecycle::{user_event, UserEventError};
-use crate::protocol::json::payload;
+use crate::protocol::json::frames;
+use crate::protocol::BadInvoke;
 use crate::service::Shared;
 use crate::upstream::{InvocationRecord, Outcome, UpstreamError};
-use webpubsub::events::DataType;
 
 /// Invocations one connection may have waiting for the upstream.
 pub(crate) const MAX_PENDING: usize = 64;
-/// The longest `invocationId`, in bytes.
-pub(crate) const MAX_ID_BYTES: usize = 256;
 
 /// How an invocation failed: the `error` of its `invokeResponse`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,26 +90,16 @@ impl Invocations {
     }
 
     /// An `invoke` frame: starts the call, or answers `success: false`.
-    pub(super) fn invoke(&mut self, message: &Map<String, Value>) -> Result<(), Ended> {
-        let id = invocation_id(message)?;
-        let data = payload(message)?;
-        let event = match message.get("target") {
-            None | Some(Value::Null) => Ok(()),
-            Some(Value::String(target)) if target == "event" => Ok(()),
-            Some(_) => Err(Failure::new(
-                "BadRequest",
-                "Only the target `event` is supported.",
-            )),
-        }
-        .and_then(|()| match message.get("event").and_then(Value::as_str) {
-            Some(event) if !event.is_empty() => Ok(event.to_owned()),
-            _ => Err(Failure::new("BadRequest", "An event name is required.")),
-        });
+    pub(super) fn invoke(&mut self, id: String, event: Result<String, BadInvoke>, data: Data) {
         let event = match event {
             Ok(event) => event,
-            Err(failure) => {
-                self.refuse(&id, "", failure);
-                return Ok(());
+            Err(bad) => {
+                let message = match bad {
+                    BadInvoke::UnsupportedTarget => "Only the target `event` is supported.",
+                    BadInvoke::NoEvent => "An event name is required.",
+                };
+                self.refuse(&id, "", Failure::new("BadRequest", message));
+                return;
             }
         };
         let mut pending = lock(&self.pending);
@@ -126,7 +110,7 @@ impl Invocations {
                 format!("The invocation `{id}` is already pending."),
             );
             self.refuse(&id, &event, failure);
-            return Ok(());
+            return;
         }
         if pending.len() >= MAX_PENDING {
             drop(pending);
@@ -135,7 +119,7 @@ impl Invocations {
                 format!("At most {MAX_PENDING} invocations may be pending on a connection."),
             );
             self.refuse(&id, &event, failure);
-            return Ok(());
+            return;
         }
         // The payload waits for the upstream: it counts against the
         // connection's one budget until the invocation ends.
@@ -147,7 +131,7 @@ impl Invocations {
                 "The connection holds too many bytes to start another invocation.",
             );
             self.refuse(&id, &event, failure);
-            return Ok(());
+            return;
         }
         self.next_token += 1;
         let token = self.next_token;
@@ -189,15 +173,13 @@ impl Invocations {
                 cost,
             },
         );
-        Ok(())
     }
 
     /// A `cancelInvocation` frame: drops the pending call, answers nothing.
     /// Unknown ids are ignored.
-    pub(super) fn cancel(&mut self, message: &Map<String, Value>) -> Result<(), Ended> {
-        let id = invocation_id(message)?;
-        let Some(pending) = lock(&self.pending).remove(&id) else {
-            return Ok(());
+    pub(super) fn cancel(&mut self, id: &str) {
+        let Some(pending) = lock(&self.pending).remove(id) else {
+            return;
         };
         pending.task.abort();
         self.conn.release(pending.cost);
@@ -207,13 +189,12 @@ impl Invocations {
         record(
             shared,
             conn,
-            &id,
+            id,
             &pending.event,
             Outcome::Cancelled,
             None,
             pending.started,
         );
-        Ok(())
     }
 
     /// Answers `success: false` at once.
@@ -249,17 +230,6 @@ impl Drop for Invocations {
                 pending.started,
             );
         }
-    }
-}
-
-/// The `invocationId` of a frame: a string of 1 to [`MAX_ID_BYTES`] bytes.
-fn invocation_id(message: &Map<String, Value>) -> Result<String, Ended> {
-    match message.get("invocationId").and_then(Value::as_str) {
-        Some(id) if !id.is_empty() && id.len() <= MAX_ID_BYTES => Ok(id.to_owned()),
-        Some(id) if !id.is_empty() => Err(invalid(&format!(
-            "invocationId is longer than {MAX_ID_BYTES} bytes"
-        ))),
-        _ => Err(invalid("invocationId must be a non-empty string")),
     }
 }
 
@@ -317,38 +287,13 @@ fn upstream_failure(error: &UpstreamError) -> Failure {
     }
 }
 
-/// `{"type":"invokeResponse",…}`: `dataType` / `data` only when the answer
-/// had a body.
+/// `{"type":"invokeResponse",…}` of an invocation's result.
 pub(super) fn response(id: &str, result: &Result<Option<Data>, Failure>) -> String {
-    let mut out = Map::new();
-    out.insert("type".into(), "invokeResponse".into());
-    out.insert("invocationId".into(), id.into());
-    match result {
-        Ok(reply) => {
-            out.insert("success".into(), true.into());
-            if let Some(data) = reply {
-                let value = match data.kind {
-                    DataType::Text => Value::String(String::from_utf8_lossy(&data.bytes).into()),
-                    // Checked to be one JSON value when the answer was read.
-                    DataType::Json => serde_json::from_slice(&data.bytes).unwrap_or_else(|_| {
-                        Value::String(String::from_utf8_lossy(&data.bytes).into())
-                    }),
-                    // Binary, and any kind a later core version adds: base64.
-                    _ => Value::String(STANDARD.encode(&data.bytes)),
-                };
-                out.insert("dataType".into(), data.kind.json_protocol_name().into());
-                out.insert("data".into(), value);
-            }
-        }
-        Err(failure) => {
-            out.insert("success".into(), false.into());
-            let mut error = Map::new();
-            error.insert("name".into(), failure.name.into());
-            error.insert("message".into(), failure.message.clone().into());
-            out.insert("error".into(), error.into());
-        }
-    }
-    Value::Object(out).to_string()
+    let result = match result {
+        Ok(reply) => Ok(reply.as_ref()),
+        Err(failure) => Err((failure.name, failure.message.as_str())),
+    };
+    frames::invoke_response(id, result)
 }
 
 /// Keeps an invocation for the live view.
@@ -370,7 +315,8 @@ fn record(
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use serde_json::json;
+    use serde_json::{json, Value};
+    use webpubsub::events::DataType;
 
     fn parse(s: &str) -> Value {
         serde_json::from_str(s).unwrap()

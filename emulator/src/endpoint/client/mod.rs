@@ -1,7 +1,8 @@
 //! The client WebSocket endpoint (`/client/hubs/{hub}`, `/client?hub=`)
-//! of JSON, reliable JSON and raw clients: it acts on what `protocol/`
-//! reads, and drives the shared `lifecycle/`. One concept a file, in the
-//! order a connection meets them:
+//! of JSON, reliable JSON and raw clients: it acts on the `Command`s
+//! `protocol/` reads from frames (it reads no JSON itself), and drives the
+//! shared `lifecycle/`. One concept a file, in the order a connection meets
+//! them:
 //!
 //! * `handshake.rs`: the upgrade request in named steps: read it,
 //!   authenticate the token, raise `connect`, choose the subprotocol,
@@ -13,7 +14,7 @@
 //! * `session.rs`: one socket, within its limits: reads client frames and
 //!   writes queued messages until it ends;
 //! * `ended.rs`: how a socket ends;
-//! * `reader.rs`: what client frames do;
+//! * `reader.rs`: what client frames do: each `Command`, or a raw frame;
 //! * `invoke.rs`: `invoke` frames, each a user event in its own task whose
 //!   answer becomes `invokeResponse`, and `cancelInvocation`;
 //! * `stream.rs`: group streams (`sendToGroup` with `stream`,

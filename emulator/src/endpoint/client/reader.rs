@@ -1,9 +1,8 @@
-//! What client frames do: JSON-protocol requests as `protocol/json` reads
-//! them (`joinGroup`, `leaveGroup`, `sendToGroup`, `event`, `ping`,
-//! `sequenceAck`, and `invoke` / `cancelInvocation`, handed to
-//! `invoke.rs`) and the frames of simple clients, which raise `message`
-//! events or publish to a group. A frame that breaks the protocol ends the
-//! socket.
+//! What client frames do: the [`Command`]s `protocol/json` reads from
+//! JSON-protocol frames (groups, events, `ping`, `sequenceAck`; invocations
+//! handed to `invoke.rs`, streams to `stream.rs`) and the frames of simple
+//! clients, which raise `message` events or publish to a group. A frame
+//! that breaks the protocol ends the socket.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -17,8 +16,8 @@ use super::stream;
 use crate::hub::{lock, Connection, Data, Envelope, Origin, Outbound, Protocol, Target};
 use crate::lifecycle::{user_event, UserEventError};
 use crate::permissions::Action;
-use crate::protocol::json::{self, Kind};
 use crate::protocol::raw::RawMode;
+use crate::protocol::{json, Command};
 use crate::service::Shared;
 use webpubsub::events::DataType;
 
@@ -113,27 +112,50 @@ impl Reader<'_> {
 
     /// One frame of the JSON protocols, as `protocol/json` reads it.
     async fn json(&mut self, text: &str) -> Result<(), Ended> {
-        let request = json::parse(text)?;
-        let ack_id = request.ack_id;
-        match request.kind {
-            Kind::Ping => {
+        let command = json::parse(text)?;
+        match command {
+            Command::Ping => {
                 self.conn.send(Outbound::Pong);
-                return Ok(());
+                Ok(())
             }
-            Kind::SequenceAck => {
+            Command::SequenceAck { sequence_id } => {
                 if self.conn.protocol == Protocol::ReliableJson {
-                    let sequence = request.sequence_id()?;
-                    self.conn.reliable_ack(sequence);
+                    self.conn.reliable_ack(sequence_id?);
                 }
-                return Ok(());
+                Ok(())
             }
             // Answered by `invokeResponse`, not acks (`invoke.rs`).
-            Kind::Invoke => return self.invocations.invoke(&request.message),
-            Kind::CancelInvocation => return self.invocations.cancel(&request.message),
-            Kind::StreamData => return stream::data(self.shared, self.conn, &request.message),
-            Kind::StreamEnd => return stream::end(self.shared, self.conn, &request.message),
-            Kind::JoinGroup | Kind::LeaveGroup | Kind::SendToGroup | Kind::Event => {}
+            Command::Invoke {
+                invocation_id,
+                event,
+                data,
+            } => {
+                self.invocations.invoke(invocation_id, event, data);
+                Ok(())
+            }
+            Command::CancelInvocation { invocation_id } => {
+                self.invocations.cancel(&invocation_id);
+                Ok(())
+            }
+            Command::StreamData {
+                stream_id,
+                fragment,
+            } => {
+                stream::data(self.shared, self.conn, stream_id, fragment);
+                Ok(())
+            }
+            Command::StreamEnd { stream_id, error } => {
+                stream::end(self.shared, self.conn, stream_id, error);
+                Ok(())
+            }
+            acked => self.acked(acked).await,
         }
+    }
+
+    /// A command answered by acks: a duplicate `ackId` is answered before
+    /// anything of the command is looked at (even its group name).
+    async fn acked(&mut self, command: Command) -> Result<(), Ended> {
+        let ack_id = command.ack_id();
         if let Some(id) = ack_id {
             if !lock(&self.conn.acks).first_use(id) {
                 self.ack(
@@ -143,44 +165,23 @@ impl Reader<'_> {
                 return Ok(());
             }
         }
-        match request.kind {
-            Kind::JoinGroup | Kind::LeaveGroup => {
-                let group = request.group()?;
-                if !lock(&self.conn.permissions).allows(Action::JoinLeave, &group) {
-                    self.ack(
-                        ack_id,
-                        Some((
-                            "Forbidden",
-                            format!("No permission to join or leave group `{group}`."),
-                        )),
-                    );
-                    return Ok(());
-                }
-                if request.kind == Kind::JoinGroup {
-                    if let Err(refusal) =
-                        self.shared.hubs.join(&self.conn.hub, &self.conn.id, &group)
-                    {
-                        tracing::info!(target: "webpubsub_emulator::client", connection = %self.conn.id,
-                            reason = %refusal, "joinGroup refused");
-                        self.ack(ack_id, Some(("Forbidden", refusal.to_string())));
-                        return Ok(());
-                    }
-                } else {
-                    self.shared
-                        .hubs
-                        .leave(&self.conn.hub, &self.conn.id, &group);
-                }
-                self.shared.changed();
-                self.ack(ack_id, None);
-            }
-            Kind::SendToGroup => {
+        match command {
+            Command::JoinGroup { group, .. } => self.join_leave(&group?, ack_id, true),
+            Command::LeaveGroup { group, .. } => self.join_leave(&group?, ack_id, false),
+            Command::OpenStream { group, stream, .. } => {
                 // The group name rule, as for joinGroup: a stream keeps its
                 // group's name as long as it is open.
-                let group = request.group()?;
-                if request.opens_stream() {
-                    return stream::open(self.shared, self.conn, &group, &request.message, ack_id);
-                }
-                let data = request.payload()?;
+                let group = group?;
+                stream::open(self.shared, self.conn, &group, stream?, ack_id);
+            }
+            Command::SendToGroup {
+                group,
+                data,
+                no_echo,
+                ..
+            } => {
+                let group = group?;
+                let data = data?;
                 if !lock(&self.conn.permissions).allows(Action::Send, &group) {
                     self.ack(
                         ack_id,
@@ -191,19 +192,52 @@ impl Reader<'_> {
                     );
                     return Ok(());
                 }
-                self.publish(&group, data, request.no_echo());
+                self.publish(&group, data, no_echo);
                 self.ack(ack_id, None);
             }
-            _ => {
-                let name = request.event()?;
-                let data = request.payload()?;
+            Command::Event { event, data, .. } => {
+                let name = event?;
+                let data = data?;
                 let result = self.event(&name, data).await;
                 self.ack(
                     ack_id,
                     result.err().map(|reason| ("InternalServerError", reason)),
                 );
             }
+            // Not answered by acks: handled before (`json`).
+            Command::Ping
+            | Command::SequenceAck { .. }
+            | Command::Invoke { .. }
+            | Command::CancelInvocation { .. }
+            | Command::StreamData { .. }
+            | Command::StreamEnd { .. } => {}
         }
         Ok(())
+    }
+
+    /// `joinGroup` (`join`) or `leaveGroup` of a valid group name.
+    fn join_leave(&self, group: &str, ack_id: Option<u64>, join: bool) {
+        if !lock(&self.conn.permissions).allows(Action::JoinLeave, group) {
+            self.ack(
+                ack_id,
+                Some((
+                    "Forbidden",
+                    format!("No permission to join or leave group `{group}`."),
+                )),
+            );
+            return;
+        }
+        if join {
+            if let Err(refusal) = self.shared.hubs.join(&self.conn.hub, &self.conn.id, group) {
+                tracing::info!(target: "webpubsub_emulator::client", connection = %self.conn.id,
+                    reason = %refusal, "joinGroup refused");
+                self.ack(ack_id, Some(("Forbidden", refusal.to_string())));
+                return;
+            }
+        } else {
+            self.shared.hubs.leave(&self.conn.hub, &self.conn.id, group);
+        }
+        self.shared.changed();
+        self.ack(ack_id, None);
     }
 }

@@ -21,6 +21,9 @@
 //!   or the sender's connection ending for good, publish a terminal
 //!   fragment with an error (and tell the sender, while it is there).
 //!
+//! `protocol/json` reads these frames (`Command::OpenStream`,
+//! `StreamData`, `StreamEnd`); this file keeps the streams.
+//!
 //! The error names are the emulator's own ([`FORBIDDEN`] … [`IDLE_TIMEOUT`],
 //! [`SENDER_GONE`](crate::lifecycle::streams::SENDER_GONE));
 //! the real service's are not published.
@@ -30,16 +33,13 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::ended::invalid;
-use super::ended::Ended;
-use crate::hub::{lock, Connection, OpenStream, Outbound, StreamTag};
+use crate::hub::{lock, Connection, Data, OpenStream, Outbound, StreamTag};
 use crate::lifecycle::streams::{close, publish, Ending};
 use crate::permissions::Action;
 use crate::protocol::json::frames;
-use crate::protocol::json::payload;
+use crate::protocol::{IdleTimeout, StreamError, StreamOpen};
 use crate::service::Shared;
 
 /// Open streams a connection may have at once.
@@ -50,8 +50,6 @@ pub(crate) const DEFAULT_IDLE: Duration = Duration::from_secs(60);
 pub(crate) const MIN_IDLE: Duration = Duration::from_secs(1);
 /// The longest idle timeout: a larger `idleTimeoutMs` is cut to it.
 pub(crate) const MAX_IDLE: Duration = Duration::from_secs(300);
-/// The longest `streamId`, in bytes (the client's are 36-byte UUIDs).
-pub(crate) const MAX_STREAM_ID: usize = 256;
 
 /// The sender may not send to the group.
 pub(crate) const FORBIDDEN: &str = "Forbidden";
@@ -82,29 +80,21 @@ fn refuse(conn: &Connection, stream_id: &str, name: &'static str, message: &str)
     );
 }
 
-/// The `streamId` of a stream frame; a frame without a usable one breaks the protocol.
-fn stream_id(value: Option<&Value>) -> Result<Arc<str>, Ended> {
-    match value.and_then(Value::as_str) {
-        Some(id) if !id.is_empty() && id.len() <= MAX_STREAM_ID => Ok(Arc::from(id)),
-        _ => Err(invalid(&format!(
-            "streamId must be a string of 1 to {MAX_STREAM_ID} bytes"
-        ))),
-    }
-}
-
 /// `sendToGroup` with a `stream` object: opens a stream from `conn` to
 /// `group`. `ack_id` (not sent by the client) is answered too.
 pub(super) fn open(
     shared: &Arc<Shared>,
     conn: &Arc<Connection>,
     group: &str,
-    message: &Map<String, Value>,
+    stream: StreamOpen,
     ack_id: Option<u64>,
-) -> Result<(), Ended> {
-    let Some(Value::Object(stream)) = message.get("stream") else {
-        return Err(invalid("stream must be an object"));
-    };
-    let id = stream_id(stream.get("streamId"))?;
+) {
+    let StreamOpen {
+        stream_id: id,
+        with_data,
+        idle_timeout,
+        no_echo,
+    } = stream;
     let ack = |error: Option<(&'static str, &str)>| {
         if let Some(id) = ack_id {
             conn.send(Outbound::Ack {
@@ -113,10 +103,9 @@ pub(super) fn open(
             });
         }
     };
-    let refused = |name: &'static str, message: &str| -> Result<(), Ended> {
+    let refused = |name: &'static str, message: &str| {
         refuse(conn, &id, name, message);
         ack(Some((name, message)));
-        Ok(())
     };
     if !lock(&conn.permissions).allows(Action::Send, group) {
         return refused(
@@ -124,7 +113,7 @@ pub(super) fn open(
             &format!("No permission to send to group `{group}`."),
         );
     }
-    if message.contains_key("data") || message.contains_key("dataType") {
+    if with_data {
         // The client's first write is `streamSequenceId` 1: data here would
         // have no id of its own.
         return refused(
@@ -132,21 +121,16 @@ pub(super) fn open(
             "A stream opens without data: send fragments with streamData.",
         );
     }
-    let idle = match stream.get("idleTimeoutMs") {
-        None | Some(Value::Null) => DEFAULT_IDLE,
-        Some(Value::Number(ms)) => {
-            let ms = ms.as_f64().unwrap_or(0.0);
+    let idle = match idle_timeout {
+        IdleTimeout::Default => DEFAULT_IDLE,
+        IdleTimeout::Millis(ms) => {
             let (min, max) = (MIN_IDLE.as_secs_f64(), MAX_IDLE.as_secs_f64());
             Duration::from_secs_f64((ms / 1000.0).clamp(min, max))
         }
-        Some(_) => {
+        IdleTimeout::NotANumber => {
             return refused(BAD_REQUEST, "idleTimeoutMs must be a number.");
         }
     };
-    let no_echo = message
-        .get("noEcho")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
     let token = {
         let mut streams = lock(&conn.streams);
         if let Some(existing) = streams.open.get(&id) {
@@ -162,7 +146,7 @@ pub(super) fn open(
             drop(streams);
             reply(conn, frames::stream_ack(&id, expected, None));
             ack(None);
-            return Ok(());
+            return;
         }
         if streams.open.len() >= MAX_STREAMS {
             drop(streams);
@@ -198,34 +182,15 @@ pub(super) fn open(
         id,
         token,
     ));
-    Ok(())
 }
 
-/// `streamData`: a fragment, or a keep-alive (only `streamId`).
+/// `streamData`: a fragment (its sequence id and data), or a keep-alive.
 pub(super) fn data(
     shared: &Arc<Shared>,
     conn: &Arc<Connection>,
-    message: &Map<String, Value>,
-) -> Result<(), Ended> {
-    let id = stream_id(message.get("streamId"))?;
-    let sequence = match message.get("streamSequenceId") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .ok_or_else(|| invalid("streamSequenceId must be an unsigned integer"))?,
-        ),
-    };
-    let has_payload = message.contains_key("data") || message.contains_key("dataType");
-    if sequence.is_some() != has_payload {
-        return Err(invalid(
-            "streamData carries streamSequenceId, dataType and data together, or none (keep-alive)",
-        ));
-    }
-    // Decoded before the stream is looked at: a bad payload breaks the protocol.
-    let fragment = match sequence {
-        Some(n) => Some((n, payload(message)?)),
-        None => None,
-    };
+    id: Arc<str>,
+    fragment: Option<(u64, Data)>,
+) {
     let mut streams = lock(&conn.streams);
     let Some(stream) = streams.open.get_mut(&id) else {
         drop(streams);
@@ -235,18 +200,18 @@ pub(super) fn data(
             STREAM_NOT_FOUND,
             &format!("Stream `{id}` is not open."),
         );
-        return Ok(());
+        return;
     };
     stream.last_seen = Instant::now();
     let Some((n, data)) = fragment else {
-        return Ok(());
+        return;
     };
     let expected = stream.expected;
     if n < expected {
         // A replay (recovery): published already.
         drop(streams);
         reply(conn, frames::stream_ack(&id, expected, None));
-        return Ok(());
+        return;
     }
     if n > expected {
         drop(streams);
@@ -255,7 +220,7 @@ pub(super) fn data(
             conn,
             frames::stream_ack(&id, expected, Some((OUT_OF_ORDER, &message))),
         );
-        return Ok(());
+        return;
     }
     stream.expected = n.saturating_add(1);
     let (group, no_echo) = (stream.group.clone(), stream.no_echo);
@@ -276,27 +241,24 @@ pub(super) fn data(
     );
     drop(streams);
     reply(conn, frames::stream_ack(&id, n.saturating_add(1), None));
-    Ok(())
 }
 
 /// `streamEnd`: the terminal fragment, then the stream is closed.
 pub(super) fn end(
     shared: &Arc<Shared>,
     conn: &Arc<Connection>,
-    message: &Map<String, Value>,
-) -> Result<(), Ended> {
-    let id = stream_id(message.get("streamId"))?;
-    let ending = match message.get("error") {
-        None | Some(Value::Null) => Ending::Clean,
-        Some(Value::Object(error)) => {
-            let text = |name: &str| error.get(name).and_then(Value::as_str).map(str::to_owned);
-            Ending::Failed(
-                USER_ERROR,
-                text("message").unwrap_or_else(|| "The sender ended the stream.".to_owned()),
-                text("userErrorCode"),
-            )
-        }
-        Some(_) => return Err(invalid("streamEnd's error must be an object")),
+    id: Arc<str>,
+    error: Option<StreamError>,
+) {
+    let ending = match error {
+        None => Ending::Clean,
+        Some(error) => Ending::Failed(
+            USER_ERROR,
+            error
+                .message
+                .unwrap_or_else(|| "The sender ended the stream.".to_owned()),
+            error.user_error_code,
+        ),
     };
     let Some(stream) = lock(&conn.streams).open.remove(&id) else {
         refuse(
@@ -305,14 +267,13 @@ pub(super) fn end(
             STREAM_NOT_FOUND,
             &format!("Stream `{id}` is not open."),
         );
-        return Ok(());
+        return;
     };
     let last = stream.expected;
     close(shared, conn, &id, stream, ending);
     // Past the end's own sequence id: the client's end is confirmed.
     reply(conn, frames::stream_ack(&id, last.saturating_add(1), None));
     reply(conn, frames::stream_closed(&id, None));
-    Ok(())
 }
 
 /// Closes a stream that saw no data or keep-alive for its idle timeout.

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use serde_json::{Map, Value};
 
 use crate::hub::{Data, Origin, StreamTag};
 use webpubsub::events::DataType;
@@ -171,6 +172,40 @@ pub(crate) fn disconnected(reason: &str) -> String {
 }
 
 pub(crate) const PONG: &str = "{\"type\":\"pong\"}";
+
+/// `{"type":"invokeResponse",…}`: `dataType` / `data` only when the answer
+/// had a body; a failure is its error's name and message.
+pub(crate) fn invoke_response(id: &str, result: Result<Option<&Data>, (&str, &str)>) -> String {
+    let mut out = Map::new();
+    out.insert("type".into(), "invokeResponse".into());
+    out.insert("invocationId".into(), id.into());
+    match result {
+        Ok(reply) => {
+            out.insert("success".into(), true.into());
+            if let Some(data) = reply {
+                let value = match data.kind {
+                    DataType::Text => Value::String(String::from_utf8_lossy(&data.bytes).into()),
+                    // Checked to be one JSON value when the answer was read.
+                    DataType::Json => serde_json::from_slice(&data.bytes).unwrap_or_else(|_| {
+                        Value::String(String::from_utf8_lossy(&data.bytes).into())
+                    }),
+                    // Binary, and any kind a later core version adds: base64.
+                    _ => Value::String(STANDARD.encode(&data.bytes)),
+                };
+                out.insert("dataType".into(), data.kind.json_protocol_name().into());
+                out.insert("data".into(), value);
+            }
+        }
+        Err((name, message)) => {
+            out.insert("success".into(), false.into());
+            let mut error = Map::new();
+            error.insert("name".into(), name.into());
+            error.insert("message".into(), message.into());
+            out.insert("error".into(), error.into());
+        }
+    }
+    Value::Object(out).to_string()
+}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
