@@ -29,11 +29,6 @@ import re
 import sys
 from collections import defaultdict
 
-ITEM = re.compile(
-    r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:async\s+|const\s+|unsafe\s+)*"
-    r"(?:struct|enum|fn|trait|type|const|static|union|macro_rules!)\s+([A-Za-z_][A-Za-z0-9_]*)",
-    re.M,
-)
 MOD_DECL = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+([A-Za-z_][A-Za-z0-9_]*)\s*;", re.M)
 USE = re.compile(r"^\s*(pub(?:\([^)]*\))?\s+)?use\s+([^;]+);", re.M | re.S)
 INLINE = re.compile(r"(?<![A-Za-z0-9_:])((?:crate|super|self)(?:::[A-Za-z_][A-Za-z0-9_]*)+)")
@@ -122,12 +117,10 @@ class Crate:
                 with open(full, encoding="utf-8") as f:
                     self.text[rel] = strip(f.read())
         self.by_file = {v: k for k, v in self.files.items()}
-        self.defs = {rel: set(ITEM.findall(t)) for rel, t in self.text.items()}
         self.mods = {rel: set(MOD_DECL.findall(t)) for rel, t in self.text.items()}
         self.spans = {rel: inline_spans(t) for rel, t in self.text.items()}
-        # re-exports and imports: name -> full path (absolute module path)
+        # re-exports: name -> the absolute module path it stands for
         self.reexports = defaultdict(dict)
-        self.imports = defaultdict(dict)
         for rel, t in self.text.items():
             for m in USE.finditer(t):
                 if self.depth(rel, m.start()):
@@ -137,10 +130,8 @@ class Crate:
                     if absolute is None:
                         continue
                     name = path[-1] if path else None
-                    if name and name != "*":
-                        self.imports[rel][name] = absolute
-                        if m.group(1):
-                            self.reexports[rel][name] = absolute
+                    if name and name != "*" and m.group(1):
+                        self.reexports[rel][name] = absolute
 
     def depth(self, rel, pos):
         """How many inline modules of `rel` enclose `pos`."""
@@ -194,36 +185,36 @@ class Crate:
                 return rel
         return None
 
+    def paths(self, rel):
+        """Every path written in `rel` (in `use` lines and inline), with
+        how many inline modules enclose it."""
+        t = self.text[rel]
+        found = []
+        for m in USE.finditer(t):
+            d = self.depth(rel, m.start())
+            found += [(p, d) for p in expand(m.group(2))]
+        for m in INLINE.finditer(t):
+            found.append((m.group(1).split("::"), self.depth(rel, m.start())))
+        return found
+
     def through_root(self):
         """Paths in other files that name an item by its re-export at the
         crate root (`crate::Thing`) instead of its home module."""
         root = next((r for r in self.text if self.by_file[r] == ()), None)
         found = []
-        for rel, t in self.text.items():
+        for rel in self.text:
             if rel == root:
                 continue
-            paths = []
-            for m in USE.finditer(t):
-                d = self.depth(rel, m.start())
-                paths += [(p, d) for p in expand(m.group(2))]
-            for m in INLINE.finditer(t):
-                paths.append((m.group(1).split("::"), self.depth(rel, m.start())))
-            for path, d in paths:
+            for path, d in self.paths(rel):
                 absolute = self.absolute(rel, path, d)
-                if absolute and len(absolute) >= 1 and absolute[0] in self.reexports.get(root, {}):
+                if absolute and absolute[0] in self.reexports.get(root, {}):
                     found.append(f"{rel}: crate::{absolute[0]}")
         return sorted(set(found))
 
     def edges(self):
         out = defaultdict(set)
-        for rel, t in self.text.items():
-            paths = []
-            for m in USE.finditer(t):
-                d = self.depth(rel, m.start())
-                paths += [(p, d) for p in expand(m.group(2))]
-            for m in INLINE.finditer(t):
-                paths.append((m.group(1).split("::"), self.depth(rel, m.start())))
-            for path, d in paths:
+        for rel in self.text:
+            for path, d in self.paths(rel):
                 absolute = self.absolute(rel, path, d)
                 if absolute is None:
                     continue
