@@ -80,6 +80,16 @@ fn refuse(conn: &Connection, stream_id: &str, name: &'static str, message: &str)
     );
 }
 
+/// Answers `streamData` / `streamEnd` for a stream that is not open.
+fn not_open(conn: &Connection, stream_id: &str) {
+    refuse(
+        conn,
+        stream_id,
+        STREAM_NOT_FOUND,
+        &format!("Stream `{stream_id}` is not open."),
+    );
+}
+
 /// `sendToGroup` with a `stream` object: opens a stream from `conn` to
 /// `group`. `ack_id` (not sent by the client) is answered too.
 pub(super) fn open(
@@ -194,12 +204,7 @@ pub(super) fn data(
     let mut streams = lock(&conn.streams);
     let Some(stream) = streams.open.get_mut(&id) else {
         drop(streams);
-        refuse(
-            conn,
-            &id,
-            STREAM_NOT_FOUND,
-            &format!("Stream `{id}` is not open."),
-        );
+        not_open(conn, &id);
         return;
     };
     stream.last_seen = Instant::now();
@@ -261,12 +266,7 @@ pub(super) fn end(
         ),
     };
     let Some(stream) = lock(&conn.streams).open.remove(&id) else {
-        refuse(
-            conn,
-            &id,
-            STREAM_NOT_FOUND,
-            &format!("Stream `{id}` is not open."),
-        );
+        not_open(conn, &id);
         return;
     };
     let last = stream.expected;
