@@ -116,7 +116,7 @@ pub(crate) async fn user_event(
 }
 
 /// Keeps the connection state an answer set (`ce-connectionState`; empty clears it).
-fn keep_state(conn: &Connection, answer: &UpstreamAnswer) {
+pub(crate) fn keep_state(conn: &Connection, answer: &UpstreamAnswer) {
     if let Some(state) = &answer.state {
         *lock(&conn.state) = Some(state.clone()).filter(|s| !s.is_empty());
     }

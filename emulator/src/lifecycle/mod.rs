@@ -20,4 +20,4 @@ pub(crate) mod handshake;
 pub(crate) mod streams;
 
 pub(crate) use end::finish;
-pub(crate) use events::{event_call, raise_connected, user_event, UserEventError};
+pub(crate) use events::{event_call, keep_state, raise_connected, user_event, UserEventError};

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::HeaderValue;
 
-use crate::hub::{lock, Connection};
-use crate::lifecycle::event_call;
+use crate::hub::Connection;
+use crate::lifecycle::{event_call, keep_state};
 use crate::protocol::mqtt::{Properties, Publish, EVENTS_PREFIX};
 use crate::service::Shared;
 use crate::upstream::UpstreamError;
@@ -59,9 +59,7 @@ pub(super) async fn user_event(
     let result = shared.upstream.call(shared.settings(&conn.hub), call).await;
     let (status, content_type, payload, mut user) = match result {
         Ok(Some(answer)) => {
-            if let Some(state) = &answer.state {
-                *lock(&conn.state) = Some(state.clone()).filter(|s| !s.is_empty());
-            }
+            keep_state(&conn, &answer);
             (
                 answer.status.as_u16(),
                 answer.content_type,
