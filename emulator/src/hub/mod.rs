@@ -27,7 +27,9 @@ mod view;
 pub(crate) use connection::{Connection, NewConnection, Protocol};
 pub(crate) use hubs::{Caps, Hubs, Target};
 pub(crate) use message::{Data, Encoding, Envelope, Origin, Outbound, StreamError, StreamTag};
-pub(crate) use mqtt_link::{ids_headers, user_properties, EndReport, Link, ResumeRequest};
+pub(crate) use mqtt_link::{
+    ids_headers, property_pairs, user_properties, EndReport, Link, ResumeRequest,
+};
 pub(crate) use refusal::Refusal;
 pub(crate) use stream::OpenStream;
 

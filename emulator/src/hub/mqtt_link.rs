@@ -121,3 +121,8 @@ pub(crate) fn user_properties(list: &[(String, String)]) -> Vec<MqttUserProperty
         .map(|(name, value)| MqttUserProperty::new(name, value))
         .collect()
 }
+
+/// User properties as the upstream wrote them, as `(name, value)` pairs.
+pub(crate) fn property_pairs(list: Vec<MqttUserProperty>) -> UserProperties {
+    list.into_iter().map(|p| (p.name, p.value)).collect()
+}

@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 
 use super::session::{ask, take_session, Kept};
 use crate::hub::{
-    ids_headers, lock, user_properties, Connection, EndReport, Link, NewConnection, Outbound,
-    Protocol,
+    ids_headers, lock, property_pairs, user_properties, Connection, EndReport, Link, NewConnection,
+    Outbound, Protocol,
 };
 use crate::lifecycle::connect::{apply_answer, connect_event};
 use crate::lifecycle::finish;
@@ -155,10 +155,7 @@ async fn call_connect(
         user_properties, ..
     }) = reply.and_then(|reply| reply.mqtt)
     {
-        accepted.user_properties = user_properties
-            .into_iter()
-            .map(|p| (p.name, p.value))
-            .collect();
+        accepted.user_properties = property_pairs(user_properties);
     }
     Ok(accepted)
 }
@@ -185,11 +182,7 @@ fn refusal(version: u8, error: &UpstreamError) -> Refused {
         return Refused {
             code,
             reason: mqtt.reason,
-            user_properties: mqtt
-                .user_properties
-                .into_iter()
-                .map(|p| (p.name, p.value))
-                .collect(),
+            user_properties: property_pairs(mqtt.user_properties),
         };
     }
     let code = match (*status, version) {
