@@ -3,10 +3,10 @@
 //! ([`apply_answer`]); the protocol reads the rest of the reply
 //! (a subprotocol, MQTT user properties).
 
-use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
+use super::events::json_body;
 use super::handshake::{Identity, Refusal};
 use crate::service::Shared;
 use crate::upstream::{UpstreamAnswer, UpstreamCall};
@@ -32,7 +32,7 @@ pub(crate) fn connect_event<'a>(
         event_id: 0,
         kind: EventType::Connect,
         content_type: "application/json",
-        body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
+        body: json_body(body),
         extra: HeaderMap::new(),
     }
 }

@@ -4,9 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
-use super::events::event_call;
+use super::events::{event_call, json_body};
 use super::streams::sender_gone;
 use crate::hub::Connection;
 use crate::service::Shared;
@@ -31,12 +29,11 @@ pub(crate) fn finish(shared: &Arc<Shared>, conn: &Arc<Connection>, reason: Optio
             Some(link) => link.disconnected_body(reason.as_deref()),
             None => DisconnectedBody::new(reason),
         };
-        let body = serde_json::to_vec(&body).unwrap_or_default();
         let call = event_call(
             &conn,
             EventType::Disconnected,
             "application/json",
-            Bytes::from(body),
+            json_body(&body),
         );
         let _ = shared.upstream.call(shared.settings(&conn.hub), call).await;
     });

@@ -25,12 +25,18 @@ pub(crate) fn raise_connected(shared: &Arc<Shared>, conn: &Arc<Connection>) {
             &conn,
             EventType::Connected,
             "application/json",
-            Bytes::from(serde_json::to_vec(&ConnectedBody::new()).unwrap_or_default()),
+            json_body(&ConnectedBody::new()),
         );
         // The answer to a non-blocking event is not read (state included).
         let _ = shared.upstream.call(shared.settings(&conn.hub), call).await;
         conn.connected_done.send_replace(true);
     });
+}
+
+/// A system event's body (one of `webpubsub::wire`'s body types) as JSON.
+/// They always serialize; an empty body would be the emulator's bug.
+pub(crate) fn json_body(body: &impl serde::Serialize) -> Bytes {
+    Bytes::from(serde_json::to_vec(body).unwrap_or_default())
 }
 
 /// The upstream call of event `kind` of this connection (its state, next event id).
