@@ -74,6 +74,11 @@ impl Envelope {
 pub(crate) enum Encoding {
     /// A `message` frame of the JSON protocol (`protocol/json`).
     Json,
+    /// A QoS 0 PUBLISH of MQTT 3.1.1 (`protocol/mqtt`); QoS 1 ones carry a
+    /// packet id of their recipient's.
+    MqttV4,
+    /// A QoS 0 PUBLISH of MQTT 5.0.
+    MqttV5,
 }
 
 /// A message's frames, one slot per [`Encoding`], each filled by the first
@@ -82,6 +87,8 @@ pub(crate) enum Encoding {
 #[derive(Debug, Default)]
 pub(crate) struct FrameCache {
     json: OnceLock<Message>,
+    mqtt_v4: OnceLock<Message>,
+    mqtt_v5: OnceLock<Message>,
 }
 
 impl FrameCache {
@@ -95,6 +102,8 @@ impl FrameCache {
     ) -> &Message {
         let slot = match encoding {
             Encoding::Json => &self.json,
+            Encoding::MqttV4 => &self.mqtt_v4,
+            Encoding::MqttV5 => &self.mqtt_v5,
         };
         slot.get_or_init(encode)
     }
@@ -106,15 +115,20 @@ pub(crate) enum Outbound {
     Message(Arc<Envelope>),
     Ack {
         id: u64,
-        error: Option<(&'static str, String)>,
+        /// Boxed, as the strings below: a queue's slots are the size of
+        /// the largest variant, and every connection has one.
+        error: Option<Box<(&'static str, String)>>,
     },
     Pong,
+    /// A WebSocket ping: the service's keep-alive, queued by a socket whose
+    /// client has been silent for a while (MQTT clients keep their own).
+    KeepAlive,
     /// A JSON-protocol frame built by the caller (group stream replies:
     /// `streamAck`, `streamNack`, `streamClosed`); raw clients skip it.
-    Frame(String),
+    Frame(Box<str>),
     /// A service-initiated close (REST): JSON clients are told why first.
     Close {
-        reason: String,
+        reason: Box<str>,
     },
 }
 
@@ -124,8 +138,8 @@ impl Outbound {
     pub(crate) fn cost(&self) -> usize {
         let payload = match self {
             Self::Message(envelope) => envelope.data.bytes.len(),
-            Self::Ack { error, .. } => error.as_ref().map_or(0, |(_, m)| m.len()),
-            Self::Pong => 0,
+            Self::Ack { error, .. } => error.as_deref().map_or(0, |(_, m)| m.len()),
+            Self::Pong | Self::KeepAlive => 0,
             Self::Frame(frame) => frame.len(),
             Self::Close { reason } => reason.len(),
         };

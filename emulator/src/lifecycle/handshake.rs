@@ -18,9 +18,11 @@ use webpubsub::names::{GroupName, HubName};
 /// service's limit). A frame announcing more is refused from its header,
 /// before its payload is buffered, with close code 1009.
 pub(crate) const MAX_FRAME: usize = 1024 * 1024;
-/// Bytes read from a socket at a time (tungstenite's default is 128 KiB,
-/// which every idle socket would hold).
-const READ_BUFFER: usize = 4 * 1024;
+/// Bytes read from a socket at a time. Every socket holds this much for its
+/// life (tungstenite's default, 128 KiB, would be 128 KiB per idle client),
+/// and tungstenite zeroes it before each read. Client frames are mostly
+/// small; a larger one grows the buffer while it is read.
+const READ_BUFFER: usize = 1024;
 /// Bytes of frames gathered before they are written to the socket.
 const WRITE_BUFFER: usize = 16 * 1024;
 /// Sets the WebSocket limits of every socket the emulator upgrades.

@@ -425,7 +425,7 @@ fn close_all(shared: &Arc<Shared>, reason: &str) {
             lifecycle::finish(shared, &conn, Some(reason.to_owned()));
         } else {
             conn.send(hub::Outbound::Close {
-                reason: reason.to_owned(),
+                reason: reason.into(),
             });
         }
     }

@@ -7,12 +7,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes};
+use futures_util::SinkExt as _;
 use tokio::sync::mpsc;
 
 use super::ended::Ended;
 use super::outbound::close_frame;
-use super::session::serve;
+use super::session::{serve, Sink, Source};
 use crate::hub::{lock, Connection, Outbound, Protocol};
 use crate::lifecycle::{finish, raise_connected};
 use crate::protocol::json::frames;
@@ -23,15 +24,15 @@ use crate::service::Shared;
 pub(super) async fn start(
     shared: Arc<Shared>,
     conn: Arc<Connection>,
-    mut rx: mpsc::Receiver<Outbound>,
-    mut socket: WebSocket,
+    rx: mpsc::Receiver<Outbound>,
+    (mut sink, stream): (Sink, Source),
     groups: Vec<String>,
     raw: RawMode,
 ) {
     if let Err(refusal) = shared.hubs.add(&conn, &groups) {
         // Another handshake of the same user got in first.
         tracing::info!(target: "webpubsub_emulator::client", connection = %conn.id, reason = %refusal, "refused client");
-        let _ = socket.send(close_frame(1008, &refusal.to_string())).await;
+        let _ = sink.send(close_frame(1008, &refusal.to_string())).await;
         return;
     }
     shared.changed();
@@ -39,7 +40,7 @@ pub(super) async fn start(
         let token =
             (conn.protocol == Protocol::ReliableJson).then_some(conn.reconnection_token.as_str());
         let frame = frames::connected(&conn.id, conn.user_id.as_deref(), token);
-        if socket
+        if sink
             .send(Message::Text(Utf8Bytes::from(frame)))
             .await
             .is_err()
@@ -49,7 +50,7 @@ pub(super) async fn start(
         }
     }
     raise_connected(&shared, &conn);
-    let ended = serve(&shared, &conn, &mut rx, socket, &raw).await;
+    let (ended, rx) = serve(&shared, &conn, rx, (sink, stream), &raw).await;
     after(shared, conn, rx, ended);
 }
 

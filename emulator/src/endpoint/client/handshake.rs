@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use super::connection;
 use super::recovery;
+use super::session::halves;
 use crate::hub::{Connection, NewConnection, Protocol};
 use crate::lifecycle::connect::{self, check_answered_limits, connect_body, connect_event};
 use crate::lifecycle::handshake::{
@@ -226,5 +227,5 @@ fn upgrade(
     tracing::info!(target: "webpubsub_emulator::client", hub = %hub, connection = %conn.id,
         user = conn.user_id.as_deref(), protocol = subprotocol.as_deref().unwrap_or("none"), "client connected");
     let groups = identity.groups;
-    ws.on_upgrade(move |socket| connection::start(shared, conn, rx, socket, groups, raw))
+    ws.on_upgrade(move |socket| connection::start(shared, conn, rx, halves(socket), groups, raw))
 }

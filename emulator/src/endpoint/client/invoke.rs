@@ -151,7 +151,7 @@ impl Invocations {
                 if let Some(done) = pending.remove(&id) {
                     conn.release(done.cost);
                 }
-                conn.send(Outbound::Frame(response(&id, &result)));
+                conn.send(Outbound::Frame(response(&id, &result).into()));
                 drop(pending);
                 let (outcome, error) = match &result {
                     Ok(_) => (Outcome::Success, None),
@@ -200,7 +200,7 @@ impl Invocations {
     /// Answers `success: false` at once.
     fn refuse(&self, id: &str, event: &str, failure: Failure) {
         self.conn
-            .send(Outbound::Frame(response(id, &Err(failure.clone()))));
+            .send(Outbound::Frame(response(id, &Err(failure.clone())).into()));
         let outcome = Outcome::Error;
         record(
             &self.shared,

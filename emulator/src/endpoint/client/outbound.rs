@@ -5,6 +5,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use bytes::Bytes;
 
 use crate::hub::{Connection, Encoding, Outbound, Protocol};
 use crate::protocol::json::frames;
@@ -38,10 +39,11 @@ pub(super) fn write_one(conn: &Connection, message: Outbound) -> Write {
     match (conn.protocol, message) {
         (Protocol::Raw, Outbound::Message(envelope)) => Write::Frame(raw::frame(&envelope.data)),
         (Protocol::Raw, Outbound::Ack { .. } | Outbound::Pong | Outbound::Frame(_)) => Write::Skip,
+        (_, Outbound::KeepAlive) => Write::Frame(Message::Ping(Bytes::new())),
         // MQTT connections are written by `crate::endpoint::mqtt`, never here.
         (Protocol::Mqtt, _) => Write::Skip,
         (Protocol::Raw, Outbound::Close { reason }) => {
-            Write::Close(vec![close_frame(1000, &reason)], reason)
+            Write::Close(vec![close_frame(1000, &reason)], reason.into())
         }
         (Protocol::Json, Outbound::Message(envelope)) => {
             let frame = envelope.frames.get_or_encode(Encoding::Json, || {
@@ -57,15 +59,15 @@ pub(super) fn write_one(conn: &Connection, message: Outbound) -> Write {
                 Some(sequence),
             )))
         }
-        (_, Outbound::Ack { id, error }) => Write::Frame(text(frames::ack(id, error.as_ref()))),
+        (_, Outbound::Ack { id, error }) => Write::Frame(text(frames::ack(id, error.as_deref()))),
         (_, Outbound::Pong) => Write::Frame(text(frames::PONG.to_owned())),
-        (_, Outbound::Frame(frame)) => Write::Frame(text(frame)),
+        (_, Outbound::Frame(frame)) => Write::Frame(text(frame.into())),
         (_, Outbound::Close { reason }) => Write::Close(
             vec![
                 text(frames::disconnected(&reason)),
                 close_frame(1000, &reason),
             ],
-            reason,
+            reason.into(),
         ),
     }
 }

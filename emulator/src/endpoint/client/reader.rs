@@ -106,7 +106,10 @@ impl Reader<'_> {
 
     fn ack(&self, id: Option<u64>, error: Option<(&'static str, String)>) {
         if let Some(id) = id {
-            self.conn.send(Outbound::Ack { id, error });
+            self.conn.send(Outbound::Ack {
+                id,
+                error: error.map(Box::new),
+            });
         }
     }
 

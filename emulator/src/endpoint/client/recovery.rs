@@ -8,15 +8,16 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
 use axum::response::Response;
+use futures_util::SinkExt as _;
 use http::HeaderValue;
 use tokio::sync::mpsc;
 
 use super::connection::after;
 use super::ended::Ended;
 use super::outbound::text;
-use super::session::serve;
+use super::session::{halves, serve, Sink, Source};
 use crate::hub::{lock, Connection, Envelope, Outbound, Protocol};
 use crate::lifecycle::handshake::configure;
 use crate::protocol::json::frames;
@@ -47,7 +48,10 @@ pub(super) fn recover(
     }
     let Some(conn) = conn else {
         tracing::info!(target: "webpubsub_emulator::client", connection = %id, "recovery refused");
-        return ws.on_upgrade(refuse_recovery);
+        return ws.on_upgrade(|socket| async move {
+            let (mut sink, _) = halves(socket);
+            refuse_recovery(&mut sink).await;
+        });
     };
     // The old socket may still be attached (a half-open TCP connection the
     // emulator has not noticed yet): ask it to let go, then take over.
@@ -55,7 +59,9 @@ pub(super) fn recover(
     if parked.is_none() {
         conn.takeover.notify_waiters();
     }
-    ws.on_upgrade(move |socket| async move {
+    ws.on_upgrade(move |socket| {
+      let (mut sink, stream) = halves(socket);
+      async move {
         let rx = match parked {
             Some(rx) => Some(rx),
             None => wait_parked(&conn).await,
@@ -65,13 +71,14 @@ pub(super) fn recover(
                 conn.bump_generation();
                 shared.hubs.attach(&conn);
                 tracing::info!(target: "webpubsub_emulator::client", connection = %conn.id, "connection recovered");
-                resume(shared, conn, rx, socket).await;
+                resume(shared, conn, rx, (sink, stream)).await;
             }
             None => {
                 tracing::info!(target: "webpubsub_emulator::client", connection = %conn.id, "recovery refused: the connection did not come free");
-                refuse_recovery(socket).await;
+                refuse_recovery(&mut sink).await;
             }
         }
+      }
     })
 }
 
@@ -91,8 +98,8 @@ async fn wait_parked(conn: &Connection) -> Option<mpsc::Receiver<Outbound>> {
 
 /// A failed recovery is an upgrade followed by close 1008, so the client
 /// stops retrying and connects anew.
-async fn refuse_recovery(mut socket: WebSocket) {
-    let _ = socket
+async fn refuse_recovery(sink: &mut Sink) {
+    let _ = sink
         .send(Message::Close(Some(CloseFrame {
             code: 1008,
             reason: Utf8Bytes::from_static("The connection cannot be recovered."),
@@ -104,17 +111,17 @@ async fn refuse_recovery(mut socket: WebSocket) {
 async fn resume(
     shared: Arc<Shared>,
     conn: Arc<Connection>,
-    mut rx: mpsc::Receiver<Outbound>,
-    mut socket: WebSocket,
+    rx: mpsc::Receiver<Outbound>,
+    (mut sink, stream): (Sink, Source),
 ) {
     let pending: Vec<(u64, Arc<Envelope>)> = lock(&conn.reliable).frames.iter().cloned().collect();
     for (sequence, envelope) in pending {
         let frame = frames::message(&envelope.origin, &envelope.data, Some(sequence));
-        if socket.send(text(frame)).await.is_err() {
+        if sink.send(text(frame)).await.is_err() {
             after(shared, conn, rx, Ended::Dropped);
             return;
         }
     }
-    let ended = serve(&shared, &conn, &mut rx, socket, &RawMode::default()).await;
+    let (ended, rx) = serve(&shared, &conn, rx, (sink, stream), &RawMode::default()).await;
     after(shared, conn, rx, ended);
 }

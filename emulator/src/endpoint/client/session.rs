@@ -1,6 +1,13 @@
 //! One socket of a connection: the WebSocket limits it is upgraded with,
 //! then [`serve`], which reads client frames and writes queued messages
 //! until the socket ends, and says how it ended.
+//!
+//! Two tasks serve a socket. The writer ([`write`]) owns the send half and
+//! the queue, and does nothing but turn queued messages into frames: a
+//! broadcast wakes it alone, once per burst, and it writes the burst with
+//! one flush. The task that called [`serve`] reads client frames, keeps the
+//! connection alive and watches for the end (a kill, a recovering client
+//! taking over, the writer stopping); it wakes only for those.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -8,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
-use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::mpsc;
 
@@ -33,15 +40,95 @@ fn too_big(error: &axum::Error) -> bool {
     error.to_string().contains("Space limit exceeded")
 }
 
-/// Reads client frames and writes queued messages until the socket ends.
+/// The send half of a socket.
+pub(super) type Sink = SplitSink<WebSocket, Message>;
+/// The receive half of a socket.
+pub(super) type Source = SplitStream<WebSocket>;
+
+/// A socket in its two halves. Split as soon as it is upgraded (in the
+/// `on_upgrade` callback, before the connection's future is made): a whole
+/// `WebSocket` held by that long-lived future would size it by several
+/// hundred bytes more, for nothing.
+pub(super) fn halves(socket: WebSocket) -> (Sink, Source) {
+    socket.split()
+}
+
+/// What the writer task holds: the socket's send half and the queue. It
+/// comes back to [`serve`] when the writer stops, for the goodbye frames
+/// and for a reliable connection's recovery.
+struct Out {
+    sink: Option<Sink>,
+    rx: Option<mpsc::Receiver<Outbound>>,
+}
+
+/// The writer task: queued messages to frames, a burst at a time (at most
+/// 64 frames before a flush), until the queue or the socket ends or the
+/// service closes the socket.
+async fn write(conn: Arc<Connection>, out: Arc<tokio::sync::Mutex<Out>>) -> Ended {
+    let mut out = out.lock_owned().await;
+    let Out {
+        sink: Some(sink),
+        rx: Some(rx),
+    } = &mut *out
+    else {
+        return Ended::Dropped;
+    };
+    loop {
+        let Some(mut message) = rx.recv().await else {
+            return Ended::Dropped;
+        };
+        let mut batch = 0;
+        loop {
+            let cost = message.cost();
+            match write_one(&conn, message) {
+                Write::Frame(frame) => {
+                    if sink.feed(frame).await.is_err() {
+                        return Ended::Dropped;
+                    }
+                }
+                Write::Skip => {}
+                Write::Close(frames, reason) => {
+                    for frame in frames {
+                        let _ = sink.send(frame).await;
+                    }
+                    return Ended::ServiceClosed(reason);
+                }
+            }
+            conn.written(cost);
+            batch += 1;
+            match rx.try_recv() {
+                Ok(next) if batch < 64 => message = next,
+                Ok(next) => {
+                    if sink.flush().await.is_err() {
+                        return Ended::Dropped;
+                    }
+                    batch = 0;
+                    message = next;
+                }
+                Err(_) => break,
+            }
+        }
+        if sink.flush().await.is_err() {
+            return Ended::Dropped;
+        }
+    }
+}
+
+/// Reads client frames while a writer task writes queued messages, until
+/// the socket ends: how it ended, and the queue (kept for a reliable
+/// connection's recovery).
 pub(super) async fn serve(
     shared: &Arc<Shared>,
     conn: &Arc<Connection>,
-    rx: &mut mpsc::Receiver<Outbound>,
-    socket: WebSocket,
+    rx: mpsc::Receiver<Outbound>,
+    (sink, mut stream): (Sink, Source),
     raw: &RawMode,
-) -> Ended {
-    let (mut sink, mut stream) = socket.split();
+) -> (Ended, mpsc::Receiver<Outbound>) {
+    let out = Arc::new(tokio::sync::Mutex::new(Out {
+        sink: Some(sink),
+        rx: Some(rx),
+    }));
+    let mut writer = tokio::spawn(write(conn.clone(), out.clone()));
     // Pending invocations end with their socket: the client rejects them
     // when it closes (dropping `reader` aborts them).
     let mut reader = Reader {
@@ -54,19 +141,30 @@ pub(super) async fn serve(
     let silence = shared.client_timeout.max(Duration::from_millis(30));
     let ping_every = (silence / 3).clamp(Duration::from_millis(10), KEEP_ALIVE);
     let read = async {
+        let mut last_read = tokio::time::Instant::now();
         loop {
-            let frame = match tokio::time::timeout(silence, stream.next()).await {
-                Ok(Some(frame)) => frame,
+            let frame = match tokio::time::timeout(ping_every, stream.next()).await {
+                Ok(Some(frame)) => {
+                    last_read = tokio::time::Instant::now();
+                    frame
+                }
                 Ok(None) => return Ended::Dropped,
-                Err(_) => {
+                Err(_) if last_read.elapsed() >= silence => {
                     tracing::info!(target: "webpubsub_emulator::client", connection = %conn.id,
                         timeout = ?silence, "client silent for too long: dropping its socket");
                     return Ended::Dropped;
                 }
+                Err(_) => {
+                    // Silent for a while: the service pings it.
+                    conn.send(Outbound::KeepAlive);
+                    continue;
+                }
             };
+            // A frame's work (an upstream call, perhaps) is boxed: its
+            // future is large, and this task lives as long as the socket.
             let outcome = match frame {
-                Ok(Message::Text(text)) => reader.text(text.as_str()).await,
-                Ok(Message::Binary(bytes)) => reader.binary(bytes).await,
+                Ok(Message::Text(text)) => Box::pin(reader.text(text.as_str())).await,
+                Ok(Message::Binary(bytes)) => Box::pin(reader.binary(bytes)).await,
                 Ok(Message::Close(_)) => return Ended::ClientClosed,
                 Ok(Message::Ping(_) | Message::Pong(_)) => Ok(()),
                 Err(e) if too_big(&e) => {
@@ -82,57 +180,6 @@ pub(super) async fn serve(
             }
         }
     };
-    let write = async {
-        let mut keep_alive =
-            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-        loop {
-            tokio::select! {
-                message = rx.recv() => {
-                    let Some(mut message) = message else { return Ended::Dropped };
-                    // Write what is queued (up to a batch) before one flush.
-                    let mut batch = 0;
-                    loop {
-                        let cost = message.cost();
-                        match write_one(conn, message) {
-                            Write::Frame(frame) => {
-                                if sink.feed(frame).await.is_err() {
-                                    return Ended::Dropped;
-                                }
-                            }
-                            Write::Skip => {}
-                            Write::Close(frames, reason) => {
-                                for frame in frames {
-                                    let _ = sink.send(frame).await;
-                                }
-                                return Ended::ServiceClosed(reason);
-                            }
-                        }
-                        conn.written(cost);
-                        batch += 1;
-                        match rx.try_recv() {
-                            Ok(next) if batch < 64 => message = next,
-                            Ok(next) => {
-                                if sink.flush().await.is_err() {
-                                    return Ended::Dropped;
-                                }
-                                batch = 0;
-                                message = next;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    if sink.flush().await.is_err() {
-                        return Ended::Dropped;
-                    }
-                }
-                _ = keep_alive.tick() => {
-                    if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                        return Ended::Dropped;
-                    }
-                }
-            }
-        }
-    };
     // A slow reader is cut off even while a write to it is blocked.
     let killed = async {
         conn.kill.notified().await;
@@ -144,13 +191,39 @@ pub(super) async fn serve(
         conn.takeover.notified().await;
         Ended::Dropped
     };
-    let ended = tokio::select! {
-        ended = read => ended,
-        ended = write => ended,
-        ended = killed => ended,
-        ended = taken_over => ended,
+    let (ended, writer_done) = tokio::select! {
+        ended = read => (ended, false),
+        ended = &mut writer => (ended.unwrap_or(Ended::Dropped), true),
+        ended = killed => (ended, false),
+        ended = taken_over => (ended, false),
     };
-    if let Ended::Terminated(code, reason) = &ended {
+    drop(reader);
+    if !writer_done {
+        // Stopped wherever it is (a write to a peer that does not read
+        // included); what it holds comes back when it is gone.
+        writer.abort();
+        let _ = writer.await;
+    }
+    // The writer's task is gone, and the lock with it.
+    let (sink, rx) = {
+        let mut out = out.lock().await;
+        (out.sink.take(), out.rx.take())
+    };
+    // Never `None` (only this function takes them); a closed queue if so.
+    let rx = rx.unwrap_or_else(|| mpsc::channel(1).1);
+    let Some(sink) = sink else {
+        return (ended, rx);
+    };
+    // Boxed: rare, and its futures would otherwise size this task.
+    Box::pin(goodbye(shared, conn, sink, &ended)).await;
+    (ended, rx)
+}
+
+/// The end of a socket: a terminated one is finished and told why (close
+/// code and, for JSON clients, a `disconnected` frame); a client's close is
+/// answered.
+async fn goodbye(shared: &Arc<Shared>, conn: &Arc<Connection>, mut sink: Sink, ended: &Ended) {
+    if let Ended::Terminated(code, reason) = ended {
         // Gone for good from now on, whatever the goodbye below takes.
         finish(shared, conn, Some(reason.clone()));
         // The peer may not be reading: say goodbye, but not forever.
@@ -167,5 +240,4 @@ pub(super) async fn serve(
     if let Ended::ClientClosed = ended {
         let _ = sink.close().await;
     }
-    ended
 }

@@ -69,7 +69,7 @@ pub(crate) const USER_ERROR: &str = "UserError";
 
 /// Queues a reply frame to the sender.
 fn reply(conn: &Connection, frame: String) {
-    conn.send(Outbound::Frame(frame));
+    conn.send(Outbound::Frame(frame.into()));
 }
 
 /// `streamClosed` with an error.
@@ -109,7 +109,7 @@ pub(super) fn open(
         if let Some(id) = ack_id {
             conn.send(Outbound::Ack {
                 id,
-                error: error.map(|(name, message)| (name, message.to_owned())),
+                error: error.map(|(name, message)| Box::new((name, message.to_owned()))),
             });
         }
     };

@@ -199,7 +199,7 @@ pub(super) fn park(
                     }
                     return;
                 }
-                Wake::Message(Some(Outbound::Close { reason })) => return end(Some(reason)),
+                Wake::Message(Some(Outbound::Close { reason })) => return end(Some(reason.into())),
                 Wake::Message(Some(message)) => {
                     backlog.push(message);
                     if backlog.len() > shared.queue {

@@ -107,7 +107,7 @@ impl Call<'_> {
                 finish(self.shared, &conn, Some(reason.clone()));
             } else {
                 conn.send(Outbound::Close {
-                    reason: reason.clone(),
+                    reason: reason.as_str().into(),
                 });
             }
         }
