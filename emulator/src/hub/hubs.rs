@@ -394,33 +394,55 @@ impl Hubs {
         filter: Option<&ODataFilter>,
     ) -> Vec<Arc<Connection>> {
         self.read(hub, |state| {
-            let ids: Vec<Arc<str>> = match target {
-                Target::All => state.conns.keys().cloned().collect(),
-                Target::Group(group) => state
-                    .groups
-                    .get(group)
-                    .map(|s| s.iter().cloned().collect())
-                    .unwrap_or_default(),
-                Target::User(user) => state.user_connections(user),
-                Target::Connection(id) => state
-                    .conns
-                    .get_key_value(id)
-                    .map(|(k, _)| vec![k.clone()])
-                    .unwrap_or_default(),
-            };
-            ids.iter()
-                .filter(|id| !excluded.iter().any(|e| e.as_str() == &***id))
-                .filter_map(|id| state.conns.get(id))
-                .filter(|entry| {
-                    filter.is_none_or(|f| {
+            let wanted = |id: &str, entry: &Entry| {
+                !excluded.iter().any(|e| e.as_str() == id)
+                    && filter.is_none_or(|f| {
                         f.matches(&Subject {
                             conn: &entry.conn,
                             groups: &entry.groups,
                         })
                     })
-                })
-                .map(|entry| entry.conn.clone())
-                .collect()
+            };
+            let mut targets = Vec::new();
+            match target {
+                // The common broadcast: every entry, no lookup by id.
+                Target::All => {
+                    targets.reserve(state.conns.len());
+                    for (id, entry) in &state.conns {
+                        if wanted(id, entry) {
+                            targets.push(entry.conn.clone());
+                        }
+                    }
+                }
+                Target::Group(group) => {
+                    let members = state.groups.get(group);
+                    targets.reserve(members.map_or(0, BTreeSet::len));
+                    for id in members.into_iter().flatten() {
+                        if let Some(entry) = state.conns.get(id) {
+                            if wanted(id, entry) {
+                                targets.push(entry.conn.clone());
+                            }
+                        }
+                    }
+                }
+                Target::User(user) => {
+                    for id in state.user_connections(user) {
+                        if let Some(entry) = state.conns.get(&id) {
+                            if wanted(&id, entry) {
+                                targets.push(entry.conn.clone());
+                            }
+                        }
+                    }
+                }
+                Target::Connection(id) => {
+                    if let Some((id, entry)) = state.conns.get_key_value(id) {
+                        if wanted(id, entry) {
+                            targets.push(entry.conn.clone());
+                        }
+                    }
+                }
+            }
+            targets
         })
         .unwrap_or_default()
     }
