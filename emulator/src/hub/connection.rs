@@ -135,7 +135,10 @@ pub(crate) struct Connection {
     /// Turns `true` once the upstream has had the `connected` event; later
     /// events (user events, `disconnected`) wait for it, so the upstream
     /// sees them in order.
-    pub(crate) connected_done: tokio::sync::watch::Sender<bool>,
+    /// (A flag and a `Notify`, not a `watch` channel: every connection has
+    /// one, and a `watch` channel allocates several hundred bytes.)
+    connected_done: AtomicBool,
+    connected_signal: Notify,
     /// The group streams this connection sends (`stream.rs`).
     pub(crate) streams: Mutex<Streams>,
     /// What an MQTT connection adds (`None` for the other protocols).
@@ -229,7 +232,8 @@ impl Connection {
             detached_budget: new.detached_bytes.min(new.queue_bytes),
             detached: AtomicBool::new(false),
             takeover: Notify::new(),
-            connected_done: tokio::sync::watch::channel(false).0,
+            connected_done: AtomicBool::new(false),
+            connected_signal: Notify::new(),
             streams: Mutex::new(Streams::default()),
             mqtt: new.mqtt,
         });
@@ -246,8 +250,22 @@ impl Connection {
 
     /// Waits until the `connected` event has been delivered (or given up on).
     pub(crate) async fn connected_delivered(&self) {
-        let mut done = self.connected_done.subscribe();
-        let _ = done.wait_for(|done| *done).await;
+        loop {
+            // Registered before the flag is read, so a `connected_over`
+            // between the two is not missed.
+            let signal = self.connected_signal.notified();
+            if self.connected_done.load(Ordering::Acquire) {
+                return;
+            }
+            signal.await;
+        }
+    }
+
+    /// The `connected` event has been delivered (or given up on): later
+    /// events may go.
+    pub(crate) fn connected_over(&self) {
+        self.connected_done.store(true, Ordering::Release);
+        self.connected_signal.notify_waiters();
     }
 
     /// The next `ce-id` for an event after `connect`.

@@ -29,7 +29,7 @@ pub(crate) fn raise_connected(shared: &Arc<Shared>, conn: &Arc<Connection>) {
         );
         // The answer to a non-blocking event is not read (state included).
         let _ = shared.upstream.call(shared.settings(&conn.hub), call).await;
-        conn.connected_done.send_replace(true);
+        conn.connected_over();
     });
 }
 

@@ -4,10 +4,12 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use axum::extract::ws::Message;
+
 use super::end::End;
 use super::session::Session;
-use crate::hub::{Origin, Outbound};
-use crate::protocol::mqtt::{v5, Outgoing, Properties, Publish, SERVER_MESSAGES};
+use crate::hub::{Encoding, Envelope, Origin, Outbound};
+use crate::protocol::mqtt::{v5, Outgoing, Properties, Publish, SERVER_MESSAGES, V4, V5};
 use webpubsub::events::DataType;
 
 /// At most this many QoS 1 messages to a client wait for its PUBACK; one
@@ -19,17 +21,47 @@ fn inflight_cost(publish: &Publish) -> usize {
     publish.topic.len() + publish.payload.len() + 64
 }
 
+/// The PUBLISH of a queued message on `topic` (no packet id yet); 5.0
+/// packets carry the content type.
+fn publish_of(envelope: &Envelope, topic: &str, qos: u8, v5: bool) -> Publish {
+    let content_type = match envelope.data.kind {
+        DataType::Text if v5 => Some("text/plain".to_owned()),
+        DataType::Json if v5 => Some("application/json".to_owned()),
+        _ => None,
+    };
+    Publish {
+        dup: false,
+        qos,
+        retain: false,
+        topic: topic.to_owned(),
+        packet_id: 0,
+        properties: Properties {
+            content_type,
+            ..Properties::default()
+        },
+        payload: envelope.data.bytes.clone(),
+    }
+}
+
+/// What the packet loop writes: a packet to encode for the client's
+/// version, or a frame already encoded and shared by many recipients.
+pub(super) enum Wire {
+    /// Boxed: the loop keeps a few wires' room between bursts.
+    Packet(Box<Outgoing>),
+    Frame(Message),
+}
+
 impl Session {
     /// A resumed session's first packets: unacknowledged messages again
     /// (DUP), then those that arrived while it was detached.
-    pub(super) fn replay(&mut self, backlog: Vec<Outbound>) -> Result<Vec<Outgoing>, End> {
-        let mut replay: Vec<Outgoing> = self
+    pub(super) fn replay(&mut self, backlog: Vec<Outbound>) -> Result<Vec<Wire>, End> {
+        let mut replay: Vec<Wire> = self
             .inflight
             .values()
             .map(|p| {
                 let mut p = p.clone();
                 p.dup = true;
-                Outgoing::Publish(p)
+                Wire::Packet(Box::new(Outgoing::Publish(p)))
             })
             .collect();
         for message in backlog {
@@ -47,48 +79,57 @@ impl Session {
         }
     }
 
-    /// A queued message as packets for this client.
-    pub(super) fn delivery(&mut self, message: Outbound) -> Result<Vec<Outgoing>, End> {
+    /// A queued message as what to write to this client (nothing, for a
+    /// message not meant for MQTT clients or over its maximum packet size).
+    /// A QoS 0 PUBLISH is the same bytes for every recipient of its
+    /// protocol version: encoded once per message ([`Encoding::MqttV4`],
+    /// [`Encoding::MqttV5`]) and shared.
+    pub(super) fn delivery(&mut self, message: Outbound) -> Result<Option<Wire>, End> {
         match message {
             Outbound::Message(envelope) => {
                 let (topic, qos) = match &envelope.origin {
                     Origin::Group { group, stream, .. } => {
                         if stream.is_some() && envelope.data.bytes.is_empty() {
-                            return Ok(Vec::new());
+                            return Ok(None);
                         }
                         // Groups joined by the token, the connect answer or
                         // REST count as QoS 1 subscriptions.
                         let qos = self.subscriptions.get(&**group).copied().unwrap_or(1);
-                        (group.to_string(), qos.min(1))
+                        (&**group, qos.min(1))
                     }
-                    Origin::Server => (SERVER_MESSAGES.to_owned(), 1),
+                    Origin::Server => (SERVER_MESSAGES, 1),
                 };
-                let content_type = match envelope.data.kind {
-                    DataType::Text => Some("text/plain".to_owned()),
-                    DataType::Json => Some("application/json".to_owned()),
-                    _ => None,
-                };
-                let publish = Publish {
-                    dup: false,
-                    qos,
-                    retain: false,
-                    topic,
-                    packet_id: 0,
-                    properties: Properties {
-                        content_type,
-                        ..Properties::default()
-                    },
-                    payload: envelope.data.bytes.clone(),
-                };
-                Ok(self.outgoing_publish(publish).into_iter().collect())
+                if qos == 0 {
+                    let (encoding, version) = if self.v5() {
+                        (Encoding::MqttV5, V5)
+                    } else {
+                        (Encoding::MqttV4, V4)
+                    };
+                    let frame = envelope.frames.get_or_encode(encoding, || {
+                        let publish = publish_of(&envelope, topic, 0, version == V5);
+                        Message::Binary(Outgoing::Publish(publish).encode(version))
+                    });
+                    if let (Some(max), Message::Binary(bytes)) = (self.client_max, frame) {
+                        if bytes.len() > max {
+                            return Ok(None);
+                        }
+                    }
+                    return Ok(Some(Wire::Frame(frame.clone())));
+                }
+                let publish = publish_of(&envelope, topic, qos, self.v5());
+                Ok(self
+                    .outgoing_publish(publish)
+                    .map(|p| Wire::Packet(Box::new(p))))
             }
             Outbound::Close { reason } => {
                 let mut end = End::service(v5::ADMINISTRATIVE_ACTION, reason);
                 end.ends_session = true;
                 Err(end)
             }
-            // JSON-protocol replies: not for MQTT clients.
-            Outbound::Ack { .. } | Outbound::Pong | Outbound::Frame(_) => Ok(Vec::new()),
+            // JSON-protocol replies and WebSocket pings: not for MQTT clients.
+            Outbound::Ack { .. } | Outbound::Pong | Outbound::KeepAlive | Outbound::Frame(_) => {
+                Ok(None)
+            }
         }
     }
 

@@ -58,5 +58,5 @@ fn accept_mqtt(
     };
     let mut ws = configure(ws);
     ws.set_selected_protocol(HeaderValue::from_static(crate::protocol::mqtt::SUBPROTOCOL));
-    Ok(ws.on_upgrade(move |socket| super::serve(shared, socket, client)))
+    Ok(ws.on_upgrade(move |socket| super::serve(shared, super::halves(socket), Box::new(client))))
 }

@@ -19,28 +19,84 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::connect::{accept, connack_refused, Client};
+use super::delivery::Wire;
 use super::end::End;
 use super::session::{park, Cleanup, Kept, Parked, Session};
 use super::user_event::Pending;
 use super::will::will_cost;
-use crate::hub::{lock, EndReport, Outbound};
+use crate::hub::{lock, Connection, EndReport, Outbound};
 use crate::lifecycle::{finish, raise_connected};
 use crate::protocol::mqtt::{self as mqtt, v4, v5, Outgoing, Packet, MAX_PACKET, V4, V5};
 use crate::service::Shared;
 
-type Sink = SplitSink<WebSocket, Message>;
-type Stream = SplitStream<WebSocket>;
+pub(crate) type Sink = SplitSink<WebSocket, Message>;
+pub(crate) type Stream = SplitStream<WebSocket>;
+
+/// Splits an upgraded socket into its halves, before [`serve`]'s future is
+/// made: a whole `WebSocket` held by that long-lived future would size it by
+/// several hundred bytes more, for nothing.
+pub(crate) fn halves(socket: WebSocket) -> (Sink, Stream) {
+    socket.split()
+}
 
 /// Serves an MQTT client's socket from its CONNECT packet to its end.
-pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client) {
-    let (mut sink, mut stream) = socket.split();
+///
+/// The CONNECT and the end are boxed futures of their own ([`open`],
+/// [`Session::end`]): they run once, and their futures (an upstream call)
+/// would otherwise size this one, which lives as long as the socket.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    (sink, stream): (Sink, Stream),
+    client: Box<Client>,
+) {
+    let Some(opened) = Box::pin(open(shared, sink, stream, client)).await else {
+        return;
+    };
+    let Opened {
+        mut session,
+        mut sink,
+        stream,
+        mut rx,
+        buf,
+        backlog,
+        guard,
+    } = opened;
+    let end = session.run(&mut sink, stream, &mut rx, buf, backlog).await;
+    Box::pin(session.end(sink, end, rx)).await;
+    guard.disarm();
+}
+
+/// An accepted MQTT connection, its CONNACK written, ready for its packet
+/// loop.
+struct Opened {
+    session: Session,
+    sink: Sink,
+    stream: Stream,
+    rx: mpsc::Receiver<Outbound>,
+    /// Bytes read after the CONNECT.
+    buf: BytesMut,
+    /// What a resumed session's queue held while it was detached.
+    backlog: Vec<Outbound>,
+    guard: Cleanup,
+}
+
+/// Reads the CONNECT packet and answers it: `Some` once the connection is
+/// accepted, its CONNACK written and `connected` raised; `None` when the
+/// socket is done with (refused, or lost before it began).
+async fn open(
+    shared: Arc<Shared>,
+    mut sink: Sink,
+    mut stream: Stream,
+    client: Box<Client>,
+) -> Option<Opened> {
     let mut buf = BytesMut::new();
     let wait = shared.client_timeout.max(Duration::from_secs(1));
     let first = match tokio::time::timeout(wait, next_packet(&mut stream, &mut buf, V4)).await {
         Ok(Ok(Packet::Connect(connect))) => connect,
         Ok(Ok(_)) => {
             tracing::info!(target: "webpubsub_emulator::mqtt", "first packet is not CONNECT: closing");
-            return close(sink).await;
+            close(sink).await;
+            return None;
         }
         Ok(Err(End {
             disconnect: Some((v5::QUOTA_EXCEEDED, reason)),
@@ -53,9 +109,13 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
                 V5,
             )
             .await;
-            return close(sink).await;
+            close(sink).await;
+            return None;
         }
-        Ok(Err(_)) | Err(_) => return close(sink).await,
+        Ok(Err(_)) | Err(_) => {
+            close(sink).await;
+            return None;
+        }
     };
     let version = first.version;
     if version != V4 && version != V5 {
@@ -66,13 +126,13 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
             (v4::UNACCEPTABLE_VERSION, V4)
         };
         let _ = send(&mut sink, connack_refused(code, None, Vec::new()), format).await;
-        return close(sink).await;
+        close(sink).await;
+        return None;
     }
     let physical_id = uuid::Uuid::new_v4().simple().to_string();
     match accept(&shared, &client, &first, &physical_id).await {
-        Ok((conn, mut rx, mut connack, resumed)) => {
-            let link = conn.mqtt.clone();
-            let Some(link) = link else { return };
+        Ok((conn, rx, mut connack, resumed)) => {
+            let link = conn.mqtt.clone()?;
             // Whatever ends this task, a panic included, the connection
             // does not stay registered without it.
             let guard = Cleanup {
@@ -117,7 +177,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
             };
             let fresh = resumed.is_none();
             let (kept, backlog) = resumed.unwrap_or_default();
-            let mut session = Session {
+            let session = Session {
                 shared: shared.clone(),
                 conn,
                 link,
@@ -140,16 +200,20 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
                 }
                 session.end(sink, End::lost(), rx).await;
                 guard.disarm();
-                return;
+                return None;
             }
             if fresh {
                 raise_connected(&shared, &session.conn);
             }
-            let end = session
-                .run(&mut sink, &mut stream, &mut rx, buf, backlog)
-                .await;
-            session.end(sink, end, rx).await;
-            guard.disarm();
+            Some(Opened {
+                session,
+                sink,
+                stream,
+                rx,
+                buf,
+                backlog,
+                guard,
+            })
         }
         Err(refused) => {
             tracing::info!(target: "webpubsub_emulator::mqtt", hub = %client.hub, client = %first.client_id,
@@ -157,6 +221,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
             let packet = connack_refused(refused.code, refused.reason, refused.user_properties);
             let _ = send(&mut sink, packet, version).await;
             close(sink).await;
+            None
         }
     }
 }
@@ -164,7 +229,14 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: WebSocket, client: Client
 async fn next_packet(stream: &mut Stream, buf: &mut BytesMut, version: u8) -> Result<Packet, End> {
     loop {
         match mqtt::decode(buf, version, MAX_PACKET) {
-            Ok(Some(packet)) => return Ok(packet),
+            Ok(Some(packet)) => {
+                if buf.is_empty() {
+                    // Nothing left over: give back what a large packet grew
+                    // it to, rather than hold it for the socket's life.
+                    *buf = BytesMut::new();
+                }
+                return Ok(packet);
+            }
             Ok(None) => {}
             Err(e) => return Err(End::decode(&e)),
         }
@@ -202,91 +274,179 @@ async fn close(mut sink: Sink) {
     let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
 }
 
+/// Most queued messages written before one flush.
+const BURST: usize = 64;
+
+/// A packet read, or how reading ended. Boxed in the channel: a channel
+/// allocates its slots up front (32 of them), and a `Packet` is large.
+type Read = Box<Result<Packet, End>>;
+
+/// The packet reader's task: packets decoded from the socket, handed to the
+/// packet loop through `tx` (a few ahead at most), until the socket ends or
+/// breaks the protocol (the last item is the `End`).
+async fn read_packets(mut stream: Stream, mut buf: BytesMut, version: u8, tx: mpsc::Sender<Read>) {
+    loop {
+        let packet = next_packet(&mut stream, &mut buf, version).await;
+        let last = packet.is_err();
+        if tx.send(Box::new(packet)).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Aborts a task when dropped: the packet reader goes with its loop.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Writes `wires` (emptying it) with one flush at the end.
+async fn write_all(sink: &mut Sink, wires: &mut Vec<Wire>, version: u8) -> Result<(), axum::Error> {
+    for wire in wires.drain(..) {
+        let frame = match wire {
+            Wire::Packet(packet) => Message::Binary(packet.encode(version)),
+            Wire::Frame(frame) => frame,
+        };
+        sink.feed(frame).await?;
+    }
+    // A burst's worth of room is not kept for the socket's life.
+    wires.shrink_to(4);
+    sink.flush().await
+}
+
 impl Session {
     /// Reads packets and writes queued messages until the connection ends.
+    ///
+    /// Packets are read by a task of their own ([`read_packets`]), so a
+    /// wake-up for queued messages does not poll the socket's read half;
+    /// the keep-alive timer and the kill and take-over signals are created
+    /// once, not per wake-up; queued messages are written a burst at a
+    /// time with one flush.
     async fn run(
         &mut self,
         sink: &mut Sink,
-        stream: &mut Stream,
+        stream: Stream,
         rx: &mut mpsc::Receiver<Outbound>,
-        mut buf: BytesMut,
+        buf: BytesMut,
         backlog: Vec<Outbound>,
     ) -> End {
-        let replay = match self.replay(backlog) {
-            Ok(packets) => packets,
+        let mut wires = match self.replay(backlog) {
+            Ok(wires) => wires,
             Err(end) => return end,
         };
-        for packet in replay {
-            if send(sink, packet, self.version).await.is_err() {
-                return End::lost();
-            }
+        if !wires.is_empty() && write_all(sink, &mut wires, self.version).await.is_err() {
+            return End::lost();
         }
+        let (packet_tx, mut packets) = mpsc::channel(4);
+        let _reader = AbortOnDrop(tokio::spawn(read_packets(
+            stream,
+            buf,
+            self.version,
+            packet_tx,
+        )));
         // Keep-alive: 1.5 times the client's, from its last packet.
         let window =
             (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
         let far = Duration::from_secs(86_400 * 365);
-        let mut deadline = Instant::now() + window.unwrap_or(far);
-        let mut pending: Option<Pending> = None;
+        let silence = tokio::time::sleep_until(Instant::now() + window.unwrap_or(far));
+        tokio::pin!(silence);
         let conn = self.conn.clone();
+        let killed = conn.kill.notified();
+        tokio::pin!(killed);
+        let taken_over = conn.takeover.notified();
+        tokio::pin!(taken_over);
+        let killed_end = |conn: &Connection| {
+            let reason = lock(&conn.kill_reason).clone().unwrap_or_default();
+            End::service(v5::QUOTA_EXCEEDED, reason)
+        };
+        let taken_over_end = || {
+            let mut end = End::service(v5::SESSION_TAKEN_OVER, "Session taken over.");
+            end.taken_over = true;
+            end
+        };
+        let mut pending: Option<Pending> = None;
         loop {
-            let outcome: Result<Vec<Outgoing>, End> = tokio::select! {
-                packet = next_packet(stream, &mut buf, self.version), if pending.is_none() => {
-                    deadline = Instant::now() + window.unwrap_or(far);
-                    match packet {
-                        Ok(packet) => self.packet(packet, &mut pending),
-                        Err(end) => Err(end),
+            // What to write, then whether the connection ends after it.
+            let ends: Option<End> = tokio::select! {
+                packet = packets.recv(), if pending.is_none() => {
+                    silence.as_mut().reset(Instant::now() + window.unwrap_or(far));
+                    match packet.map_or_else(|| Err(End::lost()), |read| *read) {
+                        Ok(packet) => match self.packet(packet, &mut pending) {
+                            Ok(packets) => {
+                                wires.extend(packets.into_iter().map(|p| Wire::Packet(Box::new(p))));
+                                None
+                            }
+                            Err(end) => Some(end),
+                        },
+                        Err(end) => Some(end),
                     }
                 }
-                () = tokio::time::sleep_until(deadline), if pending.is_none() => {
-                    Err(End::service(v5::KEEP_ALIVE_TIMEOUT, "Keep-alive timeout."))
+                () = &mut silence, if pending.is_none() => {
+                    Some(End::service(v5::KEEP_ALIVE_TIMEOUT, "Keep-alive timeout."))
                 }
                 answer = async { match pending.as_mut() { Some(f) => f.await, None => None } }, if pending.is_some() => {
                     pending = None;
-                    deadline = Instant::now() + window.unwrap_or(far);
-                    Ok(answer.map(|p| self.outgoing_publish(p)).into_iter().flatten().collect())
+                    silence.as_mut().reset(Instant::now() + window.unwrap_or(far));
+                    if let Some(packet) = answer.and_then(|p| self.outgoing_publish(p)) {
+                        wires.push(Wire::Packet(Box::new(packet)));
+                    }
+                    None
                 }
                 message = rx.recv() => match message {
-                    Some(message) => {
-                        conn.written(message.cost());
-                        self.delivery(message)
-                    }
-                    None => Err(End::lost()),
+                    Some(message) => self.burst(message, rx, &mut wires),
+                    None => Some(End::lost()),
                 },
-                () = conn.kill.notified() => {
-                    let reason = lock(&conn.kill_reason).clone().unwrap_or_default();
-                    Err(End::service(v5::QUOTA_EXCEEDED, reason))
-                }
-                () = conn.takeover.notified() => {
-                    let mut end = End::service(v5::SESSION_TAKEN_OVER, "Session taken over.");
-                    end.taken_over = true;
-                    Err(end)
-                }
+                () = &mut killed => return killed_end(&conn),
+                () = &mut taken_over => return taken_over_end(),
             };
-            match outcome {
-                Ok(packets) => {
-                    for packet in packets {
-                        // A client that never reads blocks this write: it is
-                        // cut off all the same when its queue overflows (or
-                        // it is taken over), as for the other protocols.
-                        let sent = tokio::select! {
-                            sent = send(sink, packet, self.version) => sent,
-                            () = conn.kill.notified() => {
-                                let reason = lock(&conn.kill_reason).clone().unwrap_or_default();
-                                return End::service(v5::QUOTA_EXCEEDED, reason);
-                            }
-                            () = conn.takeover.notified() => {
-                                let mut end = End::service(v5::SESSION_TAKEN_OVER, "Session taken over.");
-                                end.taken_over = true;
-                                return end;
-                            }
-                        };
-                        if sent.is_err() {
-                            return End::lost();
-                        }
-                    }
+            if !wires.is_empty() {
+                // A client that never reads blocks this write: it is cut
+                // off all the same when its queue overflows (or it is taken
+                // over), as for the other protocols.
+                let sent = tokio::select! {
+                    sent = write_all(sink, &mut wires, self.version) => sent,
+                    () = &mut killed => return killed_end(&conn),
+                    () = &mut taken_over => return taken_over_end(),
+                };
+                if sent.is_err() {
+                    return End::lost();
                 }
-                Err(end) => return end,
             }
+            if let Some(end) = ends {
+                return end;
+            }
+        }
+    }
+
+    /// Queued messages, `first` and what else is queued (up to [`BURST`]),
+    /// as wires; stops at a message that ends the connection, whose `End`
+    /// it returns (the wires before it are written first).
+    fn burst(
+        &mut self,
+        first: Outbound,
+        rx: &mut mpsc::Receiver<Outbound>,
+        wires: &mut Vec<Wire>,
+    ) -> Option<End> {
+        let mut message = first;
+        let mut taken = 1;
+        loop {
+            self.conn.written(message.cost());
+            match self.delivery(message) {
+                Ok(Some(wire)) => wires.push(wire),
+                Ok(None) => {}
+                Err(end) => return Some(end),
+            }
+            if taken == BURST {
+                return None;
+            }
+            match rx.try_recv() {
+                Ok(next) => message = next,
+                Err(_) => return None,
+            }
+            taken += 1;
         }
     }
 
