@@ -69,7 +69,8 @@ pub struct Opts {
     connect_timeout: Duration,
     settle: Duration,
     payload_pad: usize,
-    /// Makes MQTT client ids unique per run.
+    /// Makes MQTT client ids unique per run (ids stay alphanumeric: the
+    /// emulator accepts only 0-9 a-z A-Z).
     run_tag: String,
 }
 
@@ -261,6 +262,7 @@ async fn broadcast_rounds(o: &Opts, board: &Board, trigger: &mut Trigger, out: &
         tokio::time::sleep(o.gap).await;
     }
     let (server_cpu, client_cpu, _) = cpu.expect("rounds >= 1").since(o.server_pid);
+    let in_order = last.clone();
     let last = sorted(last);
     let first = sorted(first);
     let answered = sorted(answered);
@@ -290,7 +292,8 @@ async fn broadcast_rounds(o: &Opts, board: &Board, trigger: &mut Trigger, out: &
         ("answer_p99_ms", r3(pct(&answered, 0.99))),
         ("rounds_server_cpu_s", r3(server_cpu)),
         ("rounds_client_cpu_s", r3(client_cpu)),
-        ("latencies_ms", json!(last.iter().map(|x| (x * 1000.0).round() / 1000.0).collect::<Vec<_>>())),
+        // Round order, for a look at drift within the sample.
+        ("latencies_ms", json!(in_order.iter().map(|x| (x * 1000.0).round() / 1000.0).collect::<Vec<_>>())),
     ] {
         out.insert(k.into(), v);
     }
@@ -302,7 +305,7 @@ async fn sustained(o: &Rc<Opts>, board: &Rc<Board>, first: Trigger, out: &mut se
     let topic = o.trigger_topic.as_deref().unwrap_or(&o.topic);
     let mut triggers = vec![first];
     for k in 1..o.triggerers {
-        triggers.push(Trigger::open(&o.trigger, o.trigger_key.as_deref(), topic, format!("fo{}-pub{k}", o.run_tag)).await?);
+        triggers.push(Trigger::open(&o.trigger, o.trigger_key.as_deref(), topic, format!("fo{}p{k}", o.run_tag)).await?);
     }
     let cpu = CpuMark::now(o.server_pid);
     let start = Instant::now();
@@ -391,7 +394,7 @@ async fn run(o: Rc<Opts>, board: Rc<Board>, out: &mut serde_json::Map<String, Va
     out.insert("rss_idle_kib".into(), json!(status_kib(o.server_pid, "VmRSS")));
 
     let topic = o.trigger_topic.as_deref().unwrap_or(&o.topic);
-    let mut trigger = Trigger::open(&o.trigger, o.trigger_key.as_deref(), topic, format!("fo{}-pub0", o.run_tag)).await?;
+    let mut trigger = Trigger::open(&o.trigger, o.trigger_key.as_deref(), topic, format!("fo{}p0", o.run_tag)).await?;
     broadcast_rounds(&o, &board, &mut trigger, out).await?;
     out.insert("rss_after_rounds_kib".into(), json!(status_kib(o.server_pid, "VmRSS")));
 

@@ -88,7 +88,7 @@ async fn open_client(o: &Opts, i: usize, pending: &mut Vec<u8>) -> Result<Ws, St
         }
         Mode::Mqtt => {
             let mut ws = open_ws(&url, Some("mqtt")).await?;
-            let id = format!("fo{}-{i}", o.run_tag);
+            let id = format!("fo{}c{i}", o.run_tag);
             ws.send(Message::Binary(wire::mqtt_connect(&id).into())).await.map_err(|e| e.to_string())?;
             let connack = mqtt_wait_for(&mut ws, pending, 2).await?;
             if connack.get(1) != Some(&0) {
