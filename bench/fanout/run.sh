@@ -16,7 +16,8 @@
 # Knobs (environment variables, defaults in brackets):
 #   NS ["1000 10000"]   numbers of clients
 #   REPS [3]            repetitions (interleaved)
-#   ROUNDS [200]        measured broadcast rounds; ROUNDS_BIG [100] for N >= 5000
+#   ROUNDS [200]        measured broadcast rounds; ROUNDS_BIG for N >= 5000
+#                       [100, or ROUNDS when only ROUNDS is set]
 #   WARMUP [20]         unmeasured rounds before them
 #   GAP_MS [5]          pause after each round
 #   SUSTAIN [10]        seconds of the sustained phase (0: none)
@@ -44,8 +45,9 @@ if [ $# -gt 0 ]; then PEERS=("$@"); else read -r -a PEERS <<< "$KNOWN_PEERS"; fi
 
 NS=${NS:-"1000 10000"}
 REPS=${REPS:-3}
+# A ROUNDS given without ROUNDS_BIG applies to every N.
+ROUNDS_BIG=${ROUNDS_BIG:-${ROUNDS:-100}}
 ROUNDS=${ROUNDS:-200}
-ROUNDS_BIG=${ROUNDS_BIG:-100}
 WARMUP=${WARMUP:-20}
 GAP_MS=${GAP_MS:-5}
 SUSTAIN=${SUSTAIN:-10}
