@@ -9,6 +9,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Notify};
 
 use super::message::{Envelope, Outbound};
+
+/// The receiving end of a connection's queue: what its socket's writer
+/// (or, while it has none, its parked session) takes messages from.
+pub(crate) type Queue = mpsc::UnboundedReceiver<Outbound>;
 use super::refusal::Refusal;
 use super::stream::Streams;
 use crate::permissions::Permissions;
@@ -103,9 +107,13 @@ pub(crate) struct Connection {
     pub(crate) state: Mutex<Option<String>>,
     /// The last `ce-id` used (`connect` is 0).
     event_id: AtomicU64,
-    tx: mpsc::Sender<Outbound>,
+    tx: mpsc::UnboundedSender<Outbound>,
+    /// Messages in the queue now, held to `queue_cap` by [`send`](Self::send).
+    queued: AtomicUsize,
+    /// Most messages queued for it.
+    queue_cap: usize,
     /// The receiving end while no socket serves the connection (recovery).
-    pub(crate) parked: Mutex<Option<mpsc::Receiver<Outbound>>>,
+    pub(crate) parked: Mutex<Option<Queue>>,
     pub(crate) reliable: Mutex<ReliableBuffer>,
     killed: AtomicBool,
     pub(crate) kill_reason: Mutex<Option<String>>,
@@ -203,8 +211,8 @@ impl AckIds {
 }
 
 impl Connection {
-    pub(crate) fn new(new: NewConnection) -> (Arc<Self>, mpsc::Receiver<Outbound>) {
-        let (tx, rx) = mpsc::channel(new.queue.max(1));
+    pub(crate) fn new(new: NewConnection) -> (Arc<Self>, Queue) {
+        let (tx, rx) = mpsc::unbounded_channel();
         let conn = Arc::new(Self {
             id: new.id,
             hub: new.hub,
@@ -216,6 +224,8 @@ impl Connection {
             state: Mutex::new(new.state),
             event_id: AtomicU64::new(0),
             tx,
+            queued: AtomicUsize::new(0),
+            queue_cap: new.queue.max(1),
             parked: Mutex::new(None),
             reliable: Mutex::new(ReliableBuffer {
                 next_sequence: 1,
@@ -276,25 +286,36 @@ impl Connection {
     /// Queues a message. A queue over its message count, or a connection
     /// over its byte budget, means a slow reader, which is disconnected
     /// (logged once).
+    ///
+    /// The count is kept here, beside the bytes, rather than by a bounded
+    /// channel: a bounded channel's permits cost a compare-and-swap to take
+    /// and a lock to give back, per message and per connection.
     pub(crate) fn send(&self, message: Outbound) {
         let cost = message.cost();
         if let Err(held) = self.hold(cost) {
             self.too_slow(held);
             return;
         }
-        match self.tx.try_send(message) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.written(cost);
-                self.too_slow(self.held());
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.written(cost),
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.queue_cap {
+            self.written(cost);
+            self.too_slow(self.held());
+            return;
+        }
+        if self.tx.send(message).is_err() {
+            // No socket and no parked queue: the connection is gone.
+            self.written(cost);
         }
     }
 
-    /// Releases `cost` bytes of the budget once a message left the queue.
+    /// Gives back what a message counted once it left the queue: `cost`
+    /// bytes of the budget and its place in the queue.
     pub(crate) fn written(&self, cost: usize) {
         self.release(cost);
+        let _ = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(1))
+            });
     }
 
     /// The budget in force: the smaller one while detached.
@@ -391,5 +412,77 @@ impl Connection {
 
     pub(crate) fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection(queue: usize, queue_bytes: usize) -> (Arc<Connection>, Queue) {
+        Connection::new(NewConnection {
+            id: Arc::from("c"),
+            hub: Arc::from("hub"),
+            user_id: None,
+            protocol: Protocol::Json,
+            subprotocol: None,
+            roles: Vec::new(),
+            reconnection_token: String::new(),
+            state: None,
+            queue,
+            queue_bytes,
+            detached_bytes: queue_bytes,
+            ack_ids: 4,
+            mqtt: None,
+        })
+    }
+
+    #[test]
+    fn a_queue_over_its_message_count_ends_the_connection_and_counts_nothing_more() {
+        let (conn, mut rx) = connection(2, 1 << 20);
+        conn.send(Outbound::Pong);
+        conn.send(Outbound::Pong);
+        assert!(!conn.is_killed(), "two messages fit a queue of two");
+        assert_eq!(conn.held(), 2 * Outbound::Pong.cost());
+        conn.send(Outbound::Pong);
+        assert!(conn.is_killed(), "the third one is a slow reader");
+        assert_eq!(
+            conn.held(),
+            2 * Outbound::Pong.cost(),
+            "the refused message is not held"
+        );
+        // Taking a message out gives back its place and its bytes.
+        let message = rx.try_recv().expect("queued");
+        conn.written(message.cost());
+        assert_eq!(conn.held(), Outbound::Pong.cost());
+        assert_eq!(conn.queued.load(Ordering::Acquire), 1);
+        assert!(
+            rx.try_recv().is_ok() && rx.try_recv().is_err(),
+            "two queued, not three"
+        );
+    }
+
+    #[test]
+    fn a_queue_over_its_bytes_ends_the_connection_before_its_count_does() {
+        let cost = Outbound::Pong.cost();
+        let (conn, _rx) = connection(100, 3 * cost);
+        for _ in 0..3 {
+            conn.send(Outbound::Pong);
+        }
+        assert!(!conn.is_killed());
+        conn.send(Outbound::Pong);
+        assert!(conn.is_killed());
+        assert_eq!(conn.held(), 3 * cost);
+        assert_eq!(conn.queued.load(Ordering::Acquire), 3);
+    }
+
+    #[test]
+    fn a_message_to_a_closed_queue_is_given_back() {
+        let (conn, rx) = connection(4, 1 << 20);
+        drop(rx);
+        conn.send(Outbound::Pong);
+        assert!(!conn.is_killed());
+        assert_eq!(conn.held(), 0);
+        assert_eq!(conn.queued.load(Ordering::Acquire), 0);
     }
 }

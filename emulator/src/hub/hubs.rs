@@ -393,7 +393,25 @@ impl Hubs {
         excluded: &[String],
         filter: Option<&ODataFilter>,
     ) -> Vec<Arc<Connection>> {
-        self.read(hub, |state| {
+        let mut targets = Vec::new();
+        self.each_target(hub, target, excluded, filter, |conn| {
+            targets.push(conn.clone());
+        });
+        targets
+    }
+
+    /// Calls `f` on each connection a target names, minus `excluded`, where
+    /// `filter` holds, under the hubs' lock: a send to many connections
+    /// makes no list of them. `f` must not call back into `Hubs`.
+    pub(crate) fn each_target(
+        &self,
+        hub: &str,
+        target: Target<'_>,
+        excluded: &[String],
+        filter: Option<&ODataFilter>,
+        mut f: impl FnMut(&Arc<Connection>),
+    ) {
+        let _ = self.read(hub, |state| {
             let wanted = |id: &str, entry: &Entry| {
                 !excluded.iter().any(|e| e.as_str() == id)
                     && filter.is_none_or(|f| {
@@ -403,48 +421,39 @@ impl Hubs {
                         })
                     })
             };
-            let mut targets = Vec::new();
+            let mut visit = |id: &str, entry: &Entry| {
+                if wanted(id, entry) {
+                    f(&entry.conn);
+                }
+            };
             match target {
                 // The common broadcast: every entry, no lookup by id.
                 Target::All => {
-                    targets.reserve(state.conns.len());
                     for (id, entry) in &state.conns {
-                        if wanted(id, entry) {
-                            targets.push(entry.conn.clone());
-                        }
+                        visit(id, entry);
                     }
                 }
                 Target::Group(group) => {
-                    let members = state.groups.get(group);
-                    targets.reserve(members.map_or(0, BTreeSet::len));
-                    for id in members.into_iter().flatten() {
+                    for id in state.groups.get(group).into_iter().flatten() {
                         if let Some(entry) = state.conns.get(id) {
-                            if wanted(id, entry) {
-                                targets.push(entry.conn.clone());
-                            }
+                            visit(id, entry);
                         }
                     }
                 }
                 Target::User(user) => {
                     for id in state.user_connections(user) {
                         if let Some(entry) = state.conns.get(&id) {
-                            if wanted(&id, entry) {
-                                targets.push(entry.conn.clone());
-                            }
+                            visit(&id, entry);
                         }
                     }
                 }
                 Target::Connection(id) => {
                     if let Some((id, entry)) = state.conns.get_key_value(id) {
-                        if wanted(id, entry) {
-                            targets.push(entry.conn.clone());
-                        }
+                        visit(id, entry);
                     }
                 }
             }
-            targets
-        })
-        .unwrap_or_default()
+        });
     }
 
     /// Adds (or removes) every connection where `filter` holds to (from)

@@ -9,12 +9,11 @@ use std::sync::Arc;
 
 use axum::extract::ws::{Message, Utf8Bytes};
 use futures_util::SinkExt as _;
-use tokio::sync::mpsc;
 
 use super::ended::Ended;
 use super::outbound::close_frame;
 use super::session::{serve, Sink, Source};
-use crate::hub::{lock, Connection, Outbound, Protocol};
+use crate::hub::{lock, Connection, Protocol, Queue};
 use crate::lifecycle::{finish, raise_connected};
 use crate::protocol::json::frames;
 use crate::protocol::raw::RawMode;
@@ -24,7 +23,7 @@ use crate::service::Shared;
 pub(super) async fn start(
     shared: Arc<Shared>,
     conn: Arc<Connection>,
-    rx: mpsc::Receiver<Outbound>,
+    rx: Queue,
     (mut sink, stream): (Sink, Source),
     groups: Vec<String>,
     raw: RawMode,
@@ -56,12 +55,7 @@ pub(super) async fn start(
 
 /// What happens once a socket is gone: keep a reliable connection for
 /// recovery, or end the connection.
-pub(super) fn after(
-    shared: Arc<Shared>,
-    conn: Arc<Connection>,
-    rx: mpsc::Receiver<Outbound>,
-    ended: Ended,
-) {
+pub(super) fn after(shared: Arc<Shared>, conn: Arc<Connection>, rx: Queue, ended: Ended) {
     match ended {
         Ended::Dropped if conn.protocol == Protocol::ReliableJson && !conn.is_killed() => {
             // Kept without a socket only within the detached caps.

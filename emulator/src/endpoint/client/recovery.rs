@@ -12,13 +12,12 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::SinkExt as _;
 use http::HeaderValue;
-use tokio::sync::mpsc;
 
 use super::connection::after;
 use super::ended::Ended;
 use super::outbound::text;
 use super::session::{halves, serve, Sink, Source};
-use crate::hub::{lock, Connection, Envelope, Outbound, Protocol};
+use crate::hub::{lock, Connection, Envelope, Protocol, Queue};
 use crate::lifecycle::handshake::configure;
 use crate::protocol::json::frames;
 use crate::protocol::raw::RawMode;
@@ -83,7 +82,7 @@ pub(super) fn recover(
 }
 
 /// Waits (up to 2 s) for the socket serving a connection to let it go.
-async fn wait_parked(conn: &Connection) -> Option<mpsc::Receiver<Outbound>> {
+async fn wait_parked(conn: &Connection) -> Option<Queue> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     loop {
         if let Some(rx) = lock(&conn.parked).take() {
@@ -111,7 +110,7 @@ async fn refuse_recovery(sink: &mut Sink) {
 async fn resume(
     shared: Arc<Shared>,
     conn: Arc<Connection>,
-    rx: mpsc::Receiver<Outbound>,
+    rx: Queue,
     (mut sink, stream): (Sink, Source),
 ) {
     let pending: Vec<(u64, Arc<Envelope>)> = lock(&conn.reliable).frames.iter().cloned().collect();

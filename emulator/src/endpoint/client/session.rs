@@ -23,7 +23,7 @@ use super::ended::Ended;
 use super::invoke::Invocations;
 use super::outbound::{close_frame, write_one, Write};
 use super::reader::Reader;
-use crate::hub::{lock, Connection, Outbound};
+use crate::hub::{lock, Connection, Outbound, Queue};
 use crate::lifecycle::finish;
 use crate::lifecycle::handshake::MAX_FRAME;
 use crate::protocol::json::frames;
@@ -58,7 +58,7 @@ pub(super) fn halves(socket: WebSocket) -> (Sink, Source) {
 /// and for a reliable connection's recovery.
 struct Out {
     sink: Option<Sink>,
-    rx: Option<mpsc::Receiver<Outbound>>,
+    rx: Option<Queue>,
 }
 
 /// The writer task: queued messages to frames, a burst at a time (at most
@@ -120,10 +120,10 @@ async fn write(conn: Arc<Connection>, out: Arc<tokio::sync::Mutex<Out>>) -> Ende
 pub(super) async fn serve(
     shared: &Arc<Shared>,
     conn: &Arc<Connection>,
-    rx: mpsc::Receiver<Outbound>,
+    rx: Queue,
     (sink, mut stream): (Sink, Source),
     raw: &RawMode,
-) -> (Ended, mpsc::Receiver<Outbound>) {
+) -> (Ended, Queue) {
     let out = Arc::new(tokio::sync::Mutex::new(Out {
         sink: Some(sink),
         rx: Some(rx),
@@ -210,7 +210,7 @@ pub(super) async fn serve(
         (out.sink.take(), out.rx.take())
     };
     // Never `None` (only this function takes them); a closed queue if so.
-    let rx = rx.unwrap_or_else(|| mpsc::channel(1).1);
+    let rx = rx.unwrap_or_else(|| mpsc::unbounded_channel().1);
     let Some(sink) = sink else {
         return (ended, rx);
     };

@@ -9,12 +9,11 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http::StatusCode;
-use tokio::sync::mpsc;
 
 use super::session::{ask, take_session, Kept};
 use crate::hub::{
     ids_headers, lock, property_pairs, user_properties, Connection, EndReport, Link, NewConnection,
-    Outbound, Protocol,
+    Outbound, Protocol, Queue,
 };
 use crate::lifecycle::connect::{apply_answer, connect_event};
 use crate::lifecycle::finish;
@@ -239,7 +238,7 @@ pub(super) async fn accept(
 ) -> Result<
     (
         Arc<Connection>,
-        mpsc::Receiver<Outbound>,
+        Queue,
         Outgoing,
         Option<(Kept, Vec<Outbound>)>,
     ),

@@ -24,7 +24,7 @@ use super::end::End;
 use super::session::{park, Cleanup, Kept, Parked, Session};
 use super::user_event::Pending;
 use super::will::will_cost;
-use crate::hub::{lock, Connection, EndReport, Outbound};
+use crate::hub::{lock, Connection, EndReport, Outbound, Queue};
 use crate::lifecycle::{finish, raise_connected};
 use crate::protocol::mqtt::{self as mqtt, v4, v5, Outgoing, Packet, MAX_PACKET, V4, V5};
 use crate::service::Shared;
@@ -72,7 +72,7 @@ struct Opened {
     session: Session,
     sink: Sink,
     stream: Stream,
-    rx: mpsc::Receiver<Outbound>,
+    rx: Queue,
     /// Bytes read after the CONNECT.
     buf: BytesMut,
     /// What a resumed session's queue held while it was detached.
@@ -329,7 +329,7 @@ impl Session {
         &mut self,
         sink: &mut Sink,
         stream: Stream,
-        rx: &mut mpsc::Receiver<Outbound>,
+        rx: &mut Queue,
         buf: BytesMut,
         backlog: Vec<Outbound>,
     ) -> End {
@@ -424,12 +424,7 @@ impl Session {
     /// Queued messages, `first` and what else is queued (up to [`BURST`]),
     /// as wires; stops at a message that ends the connection, whose `End`
     /// it returns (the wires before it are written first).
-    fn burst(
-        &mut self,
-        first: Outbound,
-        rx: &mut mpsc::Receiver<Outbound>,
-        wires: &mut Vec<Wire>,
-    ) -> Option<End> {
+    fn burst(&mut self, first: Outbound, rx: &mut Queue, wires: &mut Vec<Wire>) -> Option<End> {
         let mut message = first;
         let mut taken = 1;
         loop {
@@ -513,7 +508,7 @@ impl Session {
 
     /// Ends the connection: `disconnected` (unless taken over, which raised
     /// it already), the will when due, the DISCONNECT (5.0) and close.
-    async fn end(self, mut sink: Sink, end: End, rx: mpsc::Receiver<Outbound>) {
+    async fn end(self, mut sink: Sink, end: End, rx: Queue) {
         let v5 = self.v5();
         let mut report = end.report;
         if let Some((code, _)) = &end.disconnect {

@@ -11,10 +11,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::hub::{lock, Connection, Link, Outbound, ResumeRequest};
+use crate::hub::{lock, Connection, Link, Outbound, Queue, ResumeRequest};
 use crate::lifecycle::finish;
 use crate::protocol::mqtt::{Publish, Will, V5};
 use crate::service::Shared;
@@ -36,7 +36,7 @@ pub(super) struct Kept {
 #[derive(Debug)]
 pub(super) struct Parked {
     /// The connection's queue, still filled while detached.
-    pub(super) rx: mpsc::Receiver<Outbound>,
+    pub(super) rx: Queue,
     /// What the session keeps.
     pub(super) kept: Kept,
     /// Messages that arrived while detached, oldest first.

@@ -82,14 +82,14 @@ impl Call<'_> {
                 bytes: self.body.clone(),
             },
         );
-        let targets = self
-            .shared
+        let mut recipients = 0usize;
+        self.shared
             .hubs
-            .targets(hub, target, &excluded, filter.as_ref());
-        tracing::debug!(target: "webpubsub_emulator::rest", hub, recipients = targets.len(), "send");
-        for conn in targets {
-            conn.send(Outbound::Message(envelope.clone()));
-        }
+            .each_target(hub, target, &excluded, filter.as_ref(), |conn| {
+                conn.send(Outbound::Message(envelope.clone()));
+                recipients += 1;
+            });
+        tracing::debug!(target: "webpubsub_emulator::rest", hub, recipients, "send");
         status(StatusCode::ACCEPTED)
     }
 
