@@ -416,6 +416,7 @@ impl Connection {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 
