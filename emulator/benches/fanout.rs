@@ -1,4 +1,4 @@
-//! Fan-out through the emulator, on 127.0.0.1:
+//! Fan-out through the emulator, in one process, on 127.0.0.1:
 //!
 //! - **broadcast latency**: 1,000 WebSocket clients (JSON subprotocol) are
 //!   connected; one REST `send_to_all` is made and the time until the *last*
@@ -10,6 +10,15 @@
 //! Run with `cargo bench -p webpubsub-emulator --bench fanout`
 //! (`FANOUT_CLIENTS`, `FANOUT_ROUNDS` change the sizes). Not a criterion
 //! benchmark: one sample is a 1,000-socket round, so it reports percentiles.
+//!
+//! What it is for: a quick check, with nothing but cargo, that the whole
+//! path (REST call → queues → 1,000 real sockets) still works at size and
+//! has not grown slower from one commit to the next on the same machine.
+//! What it is not: the server's figure. The clients and the emulator share
+//! the process and both cores, so a round's time is mostly the clients'
+//! (about 2.5 times the server-only latency). The server's figures, beside
+//! a bare tokio server, Node `ws` and mosquitto, come from
+//! `bench/fanout/run.sh` (`bench/fanout/RESULTS.md`).
 
 #![allow(missing_docs)]
 

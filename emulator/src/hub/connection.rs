@@ -310,11 +310,17 @@ impl Connection {
     /// Gives back what a message counted once it left the queue: `cost`
     /// bytes of the budget and its place in the queue.
     pub(crate) fn written(&self, cost: usize) {
-        self.release(cost);
+        self.written_many(1, cost);
+    }
+
+    /// [`written`](Self::written) for `count` messages of `bytes` in all:
+    /// a writer that takes a burst from the queue gives it back at once.
+    pub(crate) fn written_many(&self, count: usize, bytes: usize) {
+        self.release(bytes);
         let _ = self
             .queued
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
-                Some(q.saturating_sub(1))
+                Some(q.saturating_sub(count))
             });
     }
 

@@ -77,40 +77,69 @@ async fn write(conn: Arc<Connection>, out: Arc<tokio::sync::Mutex<Out>>) -> Ende
         let Some(mut message) = rx.recv().await else {
             return Ended::Dropped;
         };
-        let mut batch = 0;
+        // What the burst's messages counted, given back once per burst
+        // (before the flush, and before any return: a reliable connection's
+        // budget outlives this socket).
+        let mut taken = Taken::default();
         loop {
-            let cost = message.cost();
+            taken.add(message.cost());
             match write_one(&conn, message) {
                 Write::Frame(frame) => {
                     if sink.feed(frame).await.is_err() {
+                        taken.give_back(&conn);
                         return Ended::Dropped;
                     }
                 }
                 Write::Skip => {}
                 Write::Close(frames, reason) => {
+                    taken.give_back(&conn);
                     for frame in frames {
                         let _ = sink.send(frame).await;
                     }
                     return Ended::ServiceClosed(reason);
                 }
             }
-            conn.written(cost);
-            batch += 1;
             match rx.try_recv() {
-                Ok(next) if batch < 64 => message = next,
+                Ok(next) if taken.count < BURST => message = next,
                 Ok(next) => {
+                    taken.give_back(&conn);
                     if sink.flush().await.is_err() {
                         return Ended::Dropped;
                     }
-                    batch = 0;
                     message = next;
                 }
                 Err(_) => break,
             }
         }
+        taken.give_back(&conn);
         if sink.flush().await.is_err() {
             return Ended::Dropped;
         }
+    }
+}
+
+/// Most queued messages written before one flush.
+const BURST: usize = 64;
+
+/// Messages taken from the queue and not yet given back to its count and
+/// byte budget ([`Connection::written_many`]).
+#[derive(Default)]
+struct Taken {
+    count: usize,
+    bytes: usize,
+}
+
+impl Taken {
+    fn add(&mut self, cost: usize) {
+        self.count += 1;
+        self.bytes = self.bytes.saturating_add(cost);
+    }
+
+    fn give_back(&mut self, conn: &Connection) {
+        if self.count > 0 {
+            conn.written_many(self.count, self.bytes);
+        }
+        *self = Self::default();
     }
 }
 

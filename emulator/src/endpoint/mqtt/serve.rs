@@ -15,7 +15,7 @@ use axum::extract::ws::{Message, WebSocket};
 use bytes::BytesMut;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
 use super::connect::{accept, connack_refused, Client};
@@ -282,10 +282,21 @@ const BURST: usize = 64;
 type Read = Box<Result<Packet, End>>;
 
 /// The packet reader's task: packets decoded from the socket, handed to the
-/// packet loop through `tx` (a few ahead at most), until the socket ends or
-/// breaks the protocol (the last item is the `End`).
-async fn read_packets(mut stream: Stream, mut buf: BytesMut, version: u8, tx: mpsc::Sender<Read>) {
+/// packet loop through `tx`, until the socket ends or breaks the protocol
+/// (the last item is the `End`). It reads a packet only when the loop asks
+/// for one (`wanted`): while the loop waits for the upstream's answer to a
+/// user event, the next packet stays in the socket, as it did before the
+/// reader had a task of its own, so no connection holds more packets than
+/// one.
+async fn read_packets(
+    mut stream: Stream,
+    mut buf: BytesMut,
+    version: u8,
+    wanted: Arc<Notify>,
+    tx: mpsc::Sender<Read>,
+) {
     loop {
+        wanted.notified().await;
         let packet = next_packet(&mut stream, &mut buf, version).await;
         let last = packet.is_err();
         if tx.send(Box::new(packet)).await.is_err() || last {
@@ -340,13 +351,18 @@ impl Session {
         if !wires.is_empty() && write_all(sink, &mut wires, self.version).await.is_err() {
             return End::lost();
         }
-        let (packet_tx, mut packets) = mpsc::channel(4);
+        let (packet_tx, mut packets) = mpsc::channel(1);
+        let wanted = Arc::new(Notify::new());
         let _reader = AbortOnDrop(tokio::spawn(read_packets(
             stream,
             buf,
             self.version,
+            wanted.clone(),
             packet_tx,
         )));
+        // The first packet is wanted at once; each next one once the loop
+        // is done with the last (and with its user event, if it raised one).
+        wanted.notify_one();
         // Keep-alive: 1.5 times the client's, from its last packet.
         let window =
             (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
@@ -377,6 +393,9 @@ impl Session {
                         Ok(packet) => match self.packet(packet, &mut pending) {
                             Ok(packets) => {
                                 wires.extend(packets.into_iter().map(|p| Wire::Packet(Box::new(p))));
+                                if pending.is_none() {
+                                    wanted.notify_one();
+                                }
                                 None
                             }
                             Err(end) => Some(end),
@@ -389,6 +408,7 @@ impl Session {
                 }
                 answer = async { match pending.as_mut() { Some(f) => f.await, None => None } }, if pending.is_some() => {
                     pending = None;
+                    wanted.notify_one();
                     silence.as_mut().reset(Instant::now() + window.unwrap_or(far));
                     if let Some(packet) = answer.and_then(|p| self.outgoing_publish(p)) {
                         wires.push(Wire::Packet(Box::new(packet)));
