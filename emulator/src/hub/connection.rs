@@ -91,6 +91,40 @@ impl ReliableBuffer {
     }
 }
 
+/// Most queued messages a writer takes before it flushes, whatever the
+/// protocol.
+pub(crate) const BURST: usize = 64;
+
+/// Messages a writer took from a connection's queue and has not yet given
+/// back to its count and byte budget: a burst is given back at once
+/// ([`Connection::written_many`]), not message by message.
+#[derive(Debug, Default)]
+pub(crate) struct Taken {
+    count: usize,
+    bytes: usize,
+}
+
+impl Taken {
+    /// One more message, of `cost` ([`Outbound::cost`]).
+    pub(crate) fn add(&mut self, cost: usize) {
+        self.count += 1;
+        self.bytes = self.bytes.saturating_add(cost);
+    }
+
+    /// Messages taken since the last [`give_back`](Self::give_back).
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Gives the messages back to `conn` and starts again from none.
+    pub(crate) fn give_back(&mut self, conn: &Connection) {
+        if self.count > 0 {
+            conn.written_many(self.count, self.bytes);
+        }
+        *self = Self::default();
+    }
+}
+
 /// One logical client connection.
 #[derive(Debug)]
 pub(crate) struct Connection {

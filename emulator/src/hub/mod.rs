@@ -24,7 +24,7 @@ mod refusal;
 mod stream;
 mod view;
 
-pub(crate) use connection::{Connection, NewConnection, Protocol, Queue};
+pub(crate) use connection::{Connection, NewConnection, Protocol, Queue, Taken, BURST};
 pub(crate) use hubs::{Caps, Hubs, Target};
 pub(crate) use message::{Data, Encoding, Envelope, Origin, Outbound, StreamError, StreamTag};
 pub(crate) use mqtt_link::{

@@ -4,8 +4,10 @@
 //! ([`configure`]).
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::StreamExt as _;
 use http::{HeaderMap, StatusCode, Uri};
 use serde_json::{Map, Value};
 
@@ -35,6 +37,19 @@ pub(crate) fn configure(ws: WebSocketUpgrade) -> WebSocketUpgrade {
         .max_frame_size(MAX_FRAME)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
+}
+
+/// The send half of an upgraded socket.
+pub(crate) type Sink = SplitSink<WebSocket, Message>;
+/// The receive half of an upgraded socket.
+pub(crate) type Source = SplitStream<WebSocket>;
+
+/// An upgraded socket in its two halves, for every protocol. Split in the
+/// `on_upgrade` callback, before the connection's future is made: a whole
+/// `WebSocket` held by that long-lived future would size it by several
+/// hundred bytes more, for nothing.
+pub(crate) fn halves(socket: WebSocket) -> (Sink, Source) {
+    socket.split()
 }
 
 /// Why the handshake refuses a client.

@@ -12,8 +12,9 @@ use futures_util::SinkExt as _;
 
 use super::ended::Ended;
 use super::outbound::close_frame;
-use super::session::{serve, Sink, Source};
+use super::session::serve;
 use crate::hub::{lock, Connection, Protocol, Queue};
+use crate::lifecycle::handshake::{Sink, Source};
 use crate::lifecycle::{finish, raise_connected};
 use crate::protocol::json::frames;
 use crate::protocol::raw::RawMode;

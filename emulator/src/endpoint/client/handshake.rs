@@ -15,11 +15,10 @@ use serde_json::{Map, Value};
 
 use super::connection;
 use super::recovery;
-use super::session::halves;
 use crate::hub::{Connection, NewConnection, Protocol};
 use crate::lifecycle::connect::{self, check_answered_limits, connect_body, connect_event};
 use crate::lifecycle::handshake::{
-    authenticate, configure, upgrade_request, ClientRequest, Identity, Refusal,
+    authenticate, configure, halves, upgrade_request, ClientRequest, Identity, Refusal,
 };
 use crate::protocol::raw::RawMode;
 use crate::service::Shared;

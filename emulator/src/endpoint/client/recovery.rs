@@ -16,9 +16,9 @@ use http::HeaderValue;
 use super::connection::after;
 use super::ended::Ended;
 use super::outbound::text;
-use super::session::{halves, serve, Sink, Source};
+use super::session::serve;
 use crate::hub::{lock, Connection, Envelope, Protocol, Queue};
-use crate::lifecycle::handshake::configure;
+use crate::lifecycle::handshake::{configure, halves, Sink, Source};
 use crate::protocol::json::frames;
 use crate::protocol::raw::RawMode;
 use crate::service::Shared;
@@ -58,27 +58,33 @@ pub(super) fn recover(
     if parked.is_none() {
         conn.takeover.notify_waiters();
     }
-    ws.on_upgrade(move |socket| {
-      let (mut sink, stream) = halves(socket);
-      async move {
-        let rx = match parked {
-            Some(rx) => Some(rx),
-            None => wait_parked(&conn).await,
-        };
-        match rx {
-            Some(rx) => {
-                conn.bump_generation();
-                shared.hubs.attach(&conn);
-                tracing::info!(target: "webpubsub_emulator::client", connection = %conn.id, "connection recovered");
-                resume(shared, conn, rx, (sink, stream)).await;
-            }
-            None => {
-                tracing::info!(target: "webpubsub_emulator::client", connection = %conn.id, "recovery refused: the connection did not come free");
-                refuse_recovery(&mut sink).await;
-            }
+    ws.on_upgrade(move |socket| take_over(shared, conn, parked, halves(socket)))
+}
+
+/// The recovering socket takes the connection over once its queue is free
+/// (parked, or let go by the old socket), or is refused.
+async fn take_over(
+    shared: Arc<Shared>,
+    conn: Arc<Connection>,
+    parked: Option<Queue>,
+    (mut sink, stream): (Sink, Source),
+) {
+    let rx = match parked {
+        Some(rx) => Some(rx),
+        None => wait_parked(&conn).await,
+    };
+    match rx {
+        Some(rx) => {
+            conn.bump_generation();
+            shared.hubs.attach(&conn);
+            tracing::info!(target: "webpubsub_emulator::client", connection = %conn.id, "connection recovered");
+            resume(shared, conn, rx, (sink, stream)).await;
         }
-      }
-    })
+        None => {
+            tracing::info!(target: "webpubsub_emulator::client", connection = %conn.id, "recovery refused: the connection did not come free");
+            refuse_recovery(&mut sink).await;
+        }
+    }
 }
 
 /// Waits (up to 2 s) for the socket serving a connection to let it go.

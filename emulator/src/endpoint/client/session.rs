@@ -14,8 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
+use axum::extract::ws::{Message, Utf8Bytes};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::mpsc;
 
@@ -23,9 +22,9 @@ use super::ended::Ended;
 use super::invoke::Invocations;
 use super::outbound::{close_frame, write_one, Write};
 use super::reader::Reader;
-use crate::hub::{lock, Connection, Outbound, Queue};
+use crate::hub::{lock, Connection, Outbound, Queue, Taken, BURST};
 use crate::lifecycle::finish;
-use crate::lifecycle::handshake::MAX_FRAME;
+use crate::lifecycle::handshake::{Sink, Source, MAX_FRAME};
 use crate::protocol::json::frames;
 use crate::protocol::raw::RawMode;
 use crate::service::Shared;
@@ -38,19 +37,6 @@ const KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// message: `Space limit exceeded: Message too long: … > …`.
 fn too_big(error: &axum::Error) -> bool {
     error.to_string().contains("Space limit exceeded")
-}
-
-/// The send half of a socket.
-pub(super) type Sink = SplitSink<WebSocket, Message>;
-/// The receive half of a socket.
-pub(super) type Source = SplitStream<WebSocket>;
-
-/// A socket in its two halves. Split as soon as it is upgraded (in the
-/// `on_upgrade` callback, before the connection's future is made): a whole
-/// `WebSocket` held by that long-lived future would size it by several
-/// hundred bytes more, for nothing.
-pub(super) fn halves(socket: WebSocket) -> (Sink, Source) {
-    socket.split()
 }
 
 /// What the writer task holds: the socket's send half and the queue. It
@@ -77,9 +63,8 @@ async fn write(conn: Arc<Connection>, out: Arc<tokio::sync::Mutex<Out>>) -> Ende
         let Some(mut message) = rx.recv().await else {
             return Ended::Dropped;
         };
-        // What the burst's messages counted, given back once per burst
-        // (before the flush, and before any return: a reliable connection's
-        // budget outlives this socket).
+        // Given back before the flush, and before any return: a reliable
+        // connection's budget outlives this socket.
         let mut taken = Taken::default();
         loop {
             taken.add(message.cost());
@@ -100,7 +85,7 @@ async fn write(conn: Arc<Connection>, out: Arc<tokio::sync::Mutex<Out>>) -> Ende
                 }
             }
             match rx.try_recv() {
-                Ok(next) if taken.count < BURST => message = next,
+                Ok(next) if taken.count() < BURST => message = next,
                 Ok(next) => {
                     taken.give_back(&conn);
                     if sink.flush().await.is_err() {
@@ -115,31 +100,6 @@ async fn write(conn: Arc<Connection>, out: Arc<tokio::sync::Mutex<Out>>) -> Ende
         if sink.flush().await.is_err() {
             return Ended::Dropped;
         }
-    }
-}
-
-/// Most queued messages written before one flush.
-const BURST: usize = 64;
-
-/// Messages taken from the queue and not yet given back to its count and
-/// byte budget ([`Connection::written_many`]).
-#[derive(Default)]
-struct Taken {
-    count: usize,
-    bytes: usize,
-}
-
-impl Taken {
-    fn add(&mut self, cost: usize) {
-        self.count += 1;
-        self.bytes = self.bytes.saturating_add(cost);
-    }
-
-    fn give_back(&mut self, conn: &Connection) {
-        if self.count > 0 {
-            conn.written_many(self.count, self.bytes);
-        }
-        *self = Self::default();
     }
 }
 

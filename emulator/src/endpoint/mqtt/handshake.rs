@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 
 use crate::lifecycle::connect::connect_body;
 use crate::lifecycle::handshake::{
-    authenticate, configure, upgrade_request, ClientRequest, Identity, Refusal,
+    authenticate, configure, halves, upgrade_request, ClientRequest, Identity, Refusal,
 };
 use crate::service::Shared;
 
@@ -58,5 +58,5 @@ fn accept_mqtt(
     };
     let mut ws = configure(ws);
     ws.set_selected_protocol(HeaderValue::from_static(crate::protocol::mqtt::SUBPROTOCOL));
-    Ok(ws.on_upgrade(move |socket| super::serve(shared, super::halves(socket), Box::new(client))))
+    Ok(ws.on_upgrade(move |socket| super::serve(shared, halves(socket), Box::new(client))))
 }

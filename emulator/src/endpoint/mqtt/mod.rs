@@ -32,4 +32,4 @@ mod will;
 
 pub(crate) use connect::Client;
 pub(crate) use handshake::mqtt_handshake;
-pub(crate) use serve::{halves, serve};
+pub(crate) use serve::serve;

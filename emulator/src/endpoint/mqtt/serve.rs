@@ -11,9 +11,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::Message;
 use bytes::BytesMut;
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
@@ -24,20 +23,11 @@ use super::end::End;
 use super::session::{park, Cleanup, Kept, Parked, Session};
 use super::user_event::Pending;
 use super::will::will_cost;
-use crate::hub::{lock, Connection, EndReport, Outbound, Queue};
+use crate::hub::{lock, Connection, EndReport, Outbound, Queue, BURST};
+use crate::lifecycle::handshake::{Sink, Source};
 use crate::lifecycle::{finish, raise_connected};
 use crate::protocol::mqtt::{self as mqtt, v4, v5, Outgoing, Packet, MAX_PACKET, V4, V5};
 use crate::service::Shared;
-
-pub(crate) type Sink = SplitSink<WebSocket, Message>;
-pub(crate) type Stream = SplitStream<WebSocket>;
-
-/// Splits an upgraded socket into its halves, before [`serve`]'s future is
-/// made: a whole `WebSocket` held by that long-lived future would size it by
-/// several hundred bytes more, for nothing.
-pub(crate) fn halves(socket: WebSocket) -> (Sink, Stream) {
-    socket.split()
-}
 
 /// Serves an MQTT client's socket from its CONNECT packet to its end.
 ///
@@ -46,7 +36,7 @@ pub(crate) fn halves(socket: WebSocket) -> (Sink, Stream) {
 /// would otherwise size this one, which lives as long as the socket.
 pub(crate) async fn serve(
     shared: Arc<Shared>,
-    (sink, stream): (Sink, Stream),
+    (sink, stream): (Sink, Source),
     client: Box<Client>,
 ) {
     let Some(opened) = Box::pin(open(shared, sink, stream, client)).await else {
@@ -71,7 +61,7 @@ pub(crate) async fn serve(
 struct Opened {
     session: Session,
     sink: Sink,
-    stream: Stream,
+    stream: Source,
     rx: Queue,
     /// Bytes read after the CONNECT.
     buf: BytesMut,
@@ -86,7 +76,7 @@ struct Opened {
 async fn open(
     shared: Arc<Shared>,
     mut sink: Sink,
-    mut stream: Stream,
+    mut stream: Source,
     client: Box<Client>,
 ) -> Option<Opened> {
     let mut buf = BytesMut::new();
@@ -226,7 +216,7 @@ async fn open(
     }
 }
 /// Reads the next packet, gathering WebSocket frames as needed.
-async fn next_packet(stream: &mut Stream, buf: &mut BytesMut, version: u8) -> Result<Packet, End> {
+async fn next_packet(stream: &mut Source, buf: &mut BytesMut, version: u8) -> Result<Packet, End> {
     loop {
         match mqtt::decode(buf, version, MAX_PACKET) {
             Ok(Some(packet)) => {
@@ -274,9 +264,6 @@ async fn close(mut sink: Sink) {
     let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
 }
 
-/// Most queued messages written before one flush.
-const BURST: usize = 64;
-
 /// A packet read, or how reading ended. Boxed in the channel: a channel
 /// allocates its slots up front (32 of them), and a `Packet` is large.
 type Read = Box<Result<Packet, End>>;
@@ -289,7 +276,7 @@ type Read = Box<Result<Packet, End>>;
 /// reader had a task of its own, so no connection holds more packets than
 /// one.
 async fn read_packets(
-    mut stream: Stream,
+    mut stream: Source,
     mut buf: BytesMut,
     version: u8,
     wanted: Arc<Notify>,
@@ -339,7 +326,7 @@ impl Session {
     async fn run(
         &mut self,
         sink: &mut Sink,
-        stream: Stream,
+        stream: Source,
         rx: &mut Queue,
         buf: BytesMut,
         backlog: Vec<Outbound>,
@@ -448,6 +435,9 @@ impl Session {
         let mut message = first;
         let mut taken = 1;
         loop {
+            // Given back one by one, before `delivery`: a QoS 1 message
+            // then counts in flight, and must not count in the queue too
+            // when `delivery` checks the budget (so no `Taken` here).
             self.conn.written(message.cost());
             match self.delivery(message) {
                 Ok(Some(wire)) => wires.push(wire),
