@@ -3,16 +3,13 @@
 //! it used.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 use super::message::{Envelope, Outbound};
-
-/// The receiving end of a connection's queue: what its socket's writer
-/// (or, while it has none, its parked session) takes messages from.
-pub(crate) type Queue = mpsc::UnboundedReceiver<Outbound>;
+use super::queue::{Outbox, Queue, Refused};
 use super::refusal::Refusal;
 use super::stream::Streams;
 use crate::permissions::Permissions;
@@ -141,9 +138,8 @@ pub(crate) struct Connection {
     pub(crate) state: Mutex<Option<String>>,
     /// The last `ce-id` used (`connect` is 0).
     event_id: AtomicU64,
-    tx: mpsc::UnboundedSender<Outbound>,
-    /// Messages in the queue now, held to `queue_cap` by [`send`](Self::send).
-    queued: AtomicUsize,
+    /// Its queue and the bytes it holds ([`Outbox`]).
+    outbox: Arc<Outbox>,
     /// Most messages queued for it.
     queue_cap: usize,
     /// The receiving end while no socket serves the connection (recovery).
@@ -158,12 +154,10 @@ pub(crate) struct Connection {
     generation: AtomicU64,
     /// The last ack ids the client used (kept across recovery).
     pub(crate) acks: Mutex<AckIds>,
-    /// Bytes the connection makes the emulator hold: its queue
-    /// ([`Outbound::cost`]), unacknowledged reliable and MQTT messages,
-    /// pending invocations, its MQTT will and properties. One budget for all
-    /// ([`hold`](Self::hold)).
-    held_bytes: AtomicUsize,
-    /// Most bytes it may hold while a socket serves it.
+    /// Most bytes it may hold while a socket serves it. What it holds is
+    /// counted in its [`Outbox`]: its queue ([`Outbound::cost`]),
+    /// unacknowledged reliable and MQTT messages, pending invocations, its
+    /// MQTT will and properties. One budget for all ([`hold`](Self::hold)).
     budget: usize,
     /// Most bytes it may hold while detached (a parked reliable connection,
     /// a detached MQTT session).
@@ -246,7 +240,7 @@ impl AckIds {
 
 impl Connection {
     pub(crate) fn new(new: NewConnection) -> (Arc<Self>, Queue) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (outbox, rx) = Outbox::new();
         let conn = Arc::new(Self {
             id: new.id,
             hub: new.hub,
@@ -257,8 +251,7 @@ impl Connection {
             reconnection_token: new.reconnection_token,
             state: Mutex::new(new.state),
             event_id: AtomicU64::new(0),
-            tx,
-            queued: AtomicUsize::new(0),
+            outbox,
             queue_cap: new.queue.max(1),
             parked: Mutex::new(None),
             reliable: Mutex::new(ReliableBuffer {
@@ -271,7 +264,6 @@ impl Connection {
             ended: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             acks: Mutex::new(AckIds::new(new.ack_ids)),
-            held_bytes: AtomicUsize::new(0),
             budget: new.queue_bytes,
             detached_budget: new.detached_bytes.min(new.queue_bytes),
             detached: AtomicBool::new(false),
@@ -319,25 +311,16 @@ impl Connection {
 
     /// Queues a message. A queue over its message count, or a connection
     /// over its byte budget, means a slow reader, which is disconnected
-    /// (logged once).
-    ///
-    /// The count is kept here, beside the bytes, rather than by a bounded
-    /// channel: a bounded channel's permits cost a compare-and-swap to take
-    /// and a lock to give back, per message and per connection.
+    /// (logged once). A message to a connection whose queue is closed (no
+    /// socket and no parked session: it is gone) is dropped.
     pub(crate) fn send(&self, message: Outbound) {
         let cost = message.cost();
-        if let Err(held) = self.hold(cost) {
-            self.too_slow(held);
-            return;
-        }
-        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.queue_cap {
-            self.written(cost);
-            self.too_slow(self.held());
-            return;
-        }
-        if self.tx.send(message).is_err() {
-            // No socket and no parked queue: the connection is gone.
-            self.written(cost);
+        match self
+            .outbox
+            .push(message, cost, self.budget(), self.queue_cap)
+        {
+            Ok(()) | Err((Refused::Closed, _)) => {}
+            Err((Refused::OverBudget(held) | Refused::Full(held), _)) => self.too_slow(held),
         }
     }
 
@@ -350,12 +333,7 @@ impl Connection {
     /// [`written`](Self::written) for `count` messages of `bytes` in all:
     /// a writer that takes a burst from the queue gives it back at once.
     pub(crate) fn written_many(&self, count: usize, bytes: usize) {
-        self.release(bytes);
-        let _ = self
-            .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
-                Some(q.saturating_sub(count))
-            });
+        self.outbox.give_back(count, bytes);
     }
 
     /// The budget in force: the smaller one while detached.
@@ -371,33 +349,22 @@ impl Connection {
     /// (nothing counted) when that would take it over: the caller refuses
     /// what it was about to keep, or ends the connection.
     pub(crate) fn hold(&self, bytes: usize) -> Result<(), usize> {
-        let held = self.add(bytes);
-        if held > self.budget() {
-            self.release(bytes);
-            return Err(held);
-        }
-        Ok(())
+        self.outbox.hold(bytes, self.budget())
     }
 
     /// Counts `bytes` more, whatever the budget: what it holds now.
     fn add(&self, bytes: usize) -> usize {
-        self.held_bytes
-            .fetch_add(bytes, Ordering::AcqRel)
-            .saturating_add(bytes)
+        self.outbox.add(bytes)
     }
 
     /// Gives back `bytes` counted by [`hold`](Self::hold).
     pub(crate) fn release(&self, bytes: usize) {
-        let _ = self
-            .held_bytes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
-                Some(q.saturating_sub(bytes))
-            });
+        self.outbox.release(bytes);
     }
 
     /// The bytes it holds now.
     pub(crate) fn held(&self) -> usize {
-        self.held_bytes.load(Ordering::Acquire)
+        self.outbox.held()
     }
 
     /// Whether what it holds fits the detached budget (checked by
@@ -496,9 +463,9 @@ mod tests {
         let message = rx.try_recv().expect("queued");
         conn.written(message.cost());
         assert_eq!(conn.held(), Outbound::Pong.cost());
-        assert_eq!(conn.queued.load(Ordering::Acquire), 1);
+        assert_eq!(conn.outbox.queued(), 1);
         assert!(
-            rx.try_recv().is_ok() && rx.try_recv().is_err(),
+            rx.try_recv().is_some() && rx.try_recv().is_none(),
             "two queued, not three"
         );
     }
@@ -514,7 +481,7 @@ mod tests {
         conn.send(Outbound::Pong);
         assert!(conn.is_killed());
         assert_eq!(conn.held(), 3 * cost);
-        assert_eq!(conn.queued.load(Ordering::Acquire), 3);
+        assert_eq!(conn.outbox.queued(), 3);
     }
 
     #[test]
@@ -524,6 +491,6 @@ mod tests {
         conn.send(Outbound::Pong);
         assert!(!conn.is_killed());
         assert_eq!(conn.held(), 0);
-        assert_eq!(conn.queued.load(Ordering::Acquire), 0);
+        assert_eq!(conn.outbox.queued(), 0);
     }
 }

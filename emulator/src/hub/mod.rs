@@ -7,6 +7,8 @@
 //! * `refusal.rs`: why the hubs refuse a connection or a group;
 //! * `connection.rs`: one logical connection: its protocol, send queue,
 //!   reliable buffer and ack ids;
+//! * `queue.rs`: a connection's send queue and the bytes it holds, under
+//!   one lock, and the queue's receiving end ([`Queue`]);
 //! * `message.rs`: what travels to connections: payloads, envelopes and
 //!   what a connection's writer sends;
 //! * `mqtt_link.rs`: what an MQTT connection adds to a connection ([`Link`]);
@@ -20,16 +22,18 @@ mod connection;
 mod hubs;
 mod message;
 mod mqtt_link;
+mod queue;
 mod refusal;
 mod stream;
 mod view;
 
-pub(crate) use connection::{Connection, NewConnection, Protocol, Queue, Taken, BURST};
+pub(crate) use connection::{Connection, NewConnection, Protocol, Taken, BURST};
 pub(crate) use hubs::{Caps, Hubs, Target};
 pub(crate) use message::{Data, Encoding, Envelope, Origin, Outbound, StreamError, StreamTag};
 pub(crate) use mqtt_link::{
     ids_headers, property_pairs, user_properties, EndReport, Link, ResumeRequest,
 };
+pub(crate) use queue::Queue;
 pub(crate) use refusal::Refusal;
 pub(crate) use stream::OpenStream;
 

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes};
 use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::sync::mpsc;
 
 use super::ended::Ended;
 use super::invoke::Invocations;
@@ -60,9 +59,7 @@ async fn write(conn: Arc<Connection>, out: Arc<tokio::sync::Mutex<Out>>) -> Ende
         return Ended::Dropped;
     };
     loop {
-        let Some(mut message) = rx.recv().await else {
-            return Ended::Dropped;
-        };
+        let mut message = rx.recv().await;
         // Given back before the flush, and before any return: a reliable
         // connection's budget outlives this socket.
         let mut taken = Taken::default();
@@ -85,15 +82,15 @@ async fn write(conn: Arc<Connection>, out: Arc<tokio::sync::Mutex<Out>>) -> Ende
                 }
             }
             match rx.try_recv() {
-                Ok(next) if taken.count() < BURST => message = next,
-                Ok(next) => {
+                Some(next) if taken.count() < BURST => message = next,
+                Some(next) => {
                     taken.give_back(&conn);
                     if sink.flush().await.is_err() {
                         return Ended::Dropped;
                     }
                     message = next;
                 }
-                Err(_) => break,
+                None => break,
             }
         }
         taken.give_back(&conn);
@@ -199,7 +196,7 @@ pub(super) async fn serve(
         (out.sink.take(), out.rx.take())
     };
     // Never `None` (only this function takes them); a closed queue if so.
-    let rx = rx.unwrap_or_else(|| mpsc::unbounded_channel().1);
+    let rx = rx.unwrap_or_else(Queue::closed);
     let Some(sink) = sink else {
         return (ended, rx);
     };

@@ -14,7 +14,6 @@ use std::time::Duration;
 use axum::extract::ws::Message;
 use bytes::BytesMut;
 use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
 use super::connect::{accept, connack_refused, Client};
@@ -218,36 +217,42 @@ async fn open(
 /// Reads the next packet, gathering WebSocket frames as needed.
 async fn next_packet(stream: &mut Source, buf: &mut BytesMut, version: u8) -> Result<Packet, End> {
     loop {
-        match mqtt::decode(buf, version, MAX_PACKET) {
-            Ok(Some(packet)) => {
-                if buf.is_empty() {
-                    // Nothing left over: give back what a large packet grew
-                    // it to, rather than hold it for the socket's life.
-                    *buf = BytesMut::new();
-                }
-                return Ok(packet);
-            }
-            Ok(None) => {}
-            Err(e) => return Err(End::decode(&e)),
+        if let Some(packet) = buffered(buf, version)? {
+            return Ok(packet);
         }
-        match stream.next().await {
-            Some(Ok(Message::Binary(bytes))) => buf.extend_from_slice(&bytes),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-            Some(Ok(Message::Text(_))) => {
-                return Err(End::service(
-                    v5::MALFORMED,
-                    "MQTT packets travel in binary frames.",
-                ))
-            }
-            Some(Ok(Message::Close(_))) | None => return Err(End::lost()),
-            Some(Err(e)) if e.to_string().contains("Space limit exceeded") => {
-                return Err(End::service(
-                    v5::PACKET_TOO_LARGE,
-                    format!("Packet too large: the limit is {MAX_PACKET} bytes."),
-                ))
-            }
-            Some(Err(_)) => return Err(End::lost()),
+        read_frame(stream.next().await, buf)?;
+    }
+}
+
+/// The next packet already read into `buf`, if it holds a whole one.
+fn buffered(buf: &mut BytesMut, version: u8) -> Result<Option<Packet>, End> {
+    let packet = mqtt::decode(buf, version, MAX_PACKET).map_err(|e| End::decode(&e))?;
+    if packet.is_some() && buf.is_empty() {
+        // Nothing left over: give back what a large packet grew it to,
+        // rather than hold it for the socket's life.
+        *buf = BytesMut::new();
+    }
+    Ok(packet)
+}
+
+/// Adds a WebSocket frame's bytes to `buf`; how reading ended if it did.
+fn read_frame(frame: Option<Result<Message, axum::Error>>, buf: &mut BytesMut) -> Result<(), End> {
+    match frame {
+        Some(Ok(Message::Binary(bytes))) => {
+            buf.extend_from_slice(&bytes);
+            Ok(())
         }
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+        Some(Ok(Message::Text(_))) => Err(End::service(
+            v5::MALFORMED,
+            "MQTT packets travel in binary frames.",
+        )),
+        Some(Ok(Message::Close(_))) | None => Err(End::lost()),
+        Some(Err(e)) if e.to_string().contains("Space limit exceeded") => Err(End::service(
+            v5::PACKET_TOO_LARGE,
+            format!("Packet too large: the limit is {MAX_PACKET} bytes."),
+        )),
+        Some(Err(_)) => Err(End::lost()),
     }
 }
 /// Writes one packet, encoded for `version`.
@@ -262,43 +267,6 @@ async fn close(mut sink: Sink) {
         let _ = sink.close().await;
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
-}
-
-/// A packet read, or how reading ended. Boxed in the channel: a channel
-/// allocates its slots up front (32 of them), and a `Packet` is large.
-type Read = Box<Result<Packet, End>>;
-
-/// The packet reader's task: packets decoded from the socket, handed to the
-/// packet loop through `tx`, until the socket ends or breaks the protocol
-/// (the last item is the `End`). It reads a packet only when the loop asks
-/// for one (`wanted`): while the loop waits for the upstream's answer to a
-/// user event, the next packet stays in the socket, as it did before the
-/// reader had a task of its own, so no connection holds more packets than
-/// one.
-async fn read_packets(
-    mut stream: Source,
-    mut buf: BytesMut,
-    version: u8,
-    wanted: Arc<Notify>,
-    tx: mpsc::Sender<Read>,
-) {
-    loop {
-        wanted.notified().await;
-        let packet = next_packet(&mut stream, &mut buf, version).await;
-        let last = packet.is_err();
-        if tx.send(Box::new(packet)).await.is_err() || last {
-            return;
-        }
-    }
-}
-
-/// Aborts a task when dropped: the packet reader goes with its loop.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Writes `wires` (emptying it) with one flush at the end.
@@ -318,17 +286,21 @@ async fn write_all(sink: &mut Sink, wires: &mut Vec<Wire>, version: u8) -> Resul
 impl Session {
     /// Reads packets and writes queued messages until the connection ends.
     ///
-    /// Packets are read by a task of their own ([`read_packets`]), so a
-    /// wake-up for queued messages does not poll the socket's read half;
-    /// the keep-alive timer and the kill and take-over signals are created
-    /// once, not per wake-up; queued messages are written a burst at a
-    /// time with one flush.
+    /// Packets are taken one at a time, and none while a user event waits
+    /// for the upstream's answer: the next one stays in the socket (or in
+    /// `buf`), so no connection holds more packets than one. The socket's
+    /// read half is polled by this loop (a wake-up for queued messages may
+    /// poll it too: cheaper, per burst, than the task and channel a reader
+    /// of its own cost every connection in memory). The keep-alive timer
+    /// and the kill and take-over signals are created once, not per
+    /// wake-up; queued messages are written a burst at a time with one
+    /// flush.
     async fn run(
         &mut self,
         sink: &mut Sink,
-        stream: Source,
+        mut stream: Source,
         rx: &mut Queue,
-        buf: BytesMut,
+        mut buf: BytesMut,
         backlog: Vec<Outbound>,
     ) -> End {
         let mut wires = match self.replay(backlog) {
@@ -338,18 +310,6 @@ impl Session {
         if !wires.is_empty() && write_all(sink, &mut wires, self.version).await.is_err() {
             return End::lost();
         }
-        let (packet_tx, mut packets) = mpsc::channel(1);
-        let wanted = Arc::new(Notify::new());
-        let _reader = AbortOnDrop(tokio::spawn(read_packets(
-            stream,
-            buf,
-            self.version,
-            wanted.clone(),
-            packet_tx,
-        )));
-        // The first packet is wanted at once; each next one once the loop
-        // is done with the last (and with its user event, if it raised one).
-        wanted.notify_one();
         // Keep-alive: 1.5 times the client's, from its last packet.
         let window =
             (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
@@ -372,42 +332,45 @@ impl Session {
         };
         let mut pending: Option<Pending> = None;
         loop {
+            // A packet already read, when the loop is free for one.
+            let packet = if pending.is_none() {
+                match buffered(&mut buf, self.version) {
+                    Ok(packet) => packet,
+                    Err(end) => return end,
+                }
+            } else {
+                None
+            };
             // What to write, then whether the connection ends after it.
-            let ends: Option<End> = tokio::select! {
-                packet = packets.recv(), if pending.is_none() => {
-                    silence.as_mut().reset(Instant::now() + window.unwrap_or(far));
-                    match packet.map_or_else(|| Err(End::lost()), |read| *read) {
-                        Ok(packet) => match self.packet(packet, &mut pending) {
-                            Ok(packets) => {
-                                wires.extend(packets.into_iter().map(|p| Wire::Packet(Box::new(p))));
-                                if pending.is_none() {
-                                    wanted.notify_one();
-                                }
-                                None
-                            }
-                            Err(end) => Some(end),
-                        },
-                        Err(end) => Some(end),
+            let ends: Option<End> = if let Some(packet) = packet {
+                silence
+                    .as_mut()
+                    .reset(Instant::now() + window.unwrap_or(far));
+                match self.packet(packet, &mut pending) {
+                    Ok(packets) => {
+                        wires.extend(packets.into_iter().map(|p| Wire::Packet(Box::new(p))));
+                        None
                     }
+                    Err(end) => Some(end),
                 }
-                () = &mut silence, if pending.is_none() => {
-                    Some(End::service(v5::KEEP_ALIVE_TIMEOUT, "Keep-alive timeout."))
-                }
-                answer = async { match pending.as_mut() { Some(f) => f.await, None => None } }, if pending.is_some() => {
-                    pending = None;
-                    wanted.notify_one();
-                    silence.as_mut().reset(Instant::now() + window.unwrap_or(far));
-                    if let Some(packet) = answer.and_then(|p| self.outgoing_publish(p)) {
-                        wires.push(Wire::Packet(Box::new(packet)));
+            } else {
+                tokio::select! {
+                    frame = stream.next(), if pending.is_none() => read_frame(frame, &mut buf).err(),
+                    () = &mut silence, if pending.is_none() => {
+                        Some(End::service(v5::KEEP_ALIVE_TIMEOUT, "Keep-alive timeout."))
                     }
-                    None
+                    answer = async { match pending.as_mut() { Some(f) => f.await, None => None } }, if pending.is_some() => {
+                        pending = None;
+                        silence.as_mut().reset(Instant::now() + window.unwrap_or(far));
+                        if let Some(packet) = answer.and_then(|p| self.outgoing_publish(p)) {
+                            wires.push(Wire::Packet(Box::new(packet)));
+                        }
+                        None
+                    }
+                    message = rx.recv() => self.burst(message, rx, &mut wires),
+                    () = &mut killed => return killed_end(&conn),
+                    () = &mut taken_over => return taken_over_end(),
                 }
-                message = rx.recv() => match message {
-                    Some(message) => self.burst(message, rx, &mut wires),
-                    None => Some(End::lost()),
-                },
-                () = &mut killed => return killed_end(&conn),
-                () = &mut taken_over => return taken_over_end(),
             };
             if !wires.is_empty() {
                 // A client that never reads blocks this write: it is cut
@@ -448,8 +411,8 @@ impl Session {
                 return None;
             }
             match rx.try_recv() {
-                Ok(next) => message = next,
-                Err(_) => return None,
+                Some(next) => message = next,
+                None => return None,
             }
             taken += 1;
         }

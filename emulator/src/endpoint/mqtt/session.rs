@@ -147,7 +147,7 @@ enum Wake {
     Expired,
     Killed,
     Request(Option<oneshot::Sender<Box<dyn Any + Send>>>),
-    Message(Option<Outbound>),
+    Message(Outbound),
 }
 
 /// Keeps a detached session until it expires, is closed (REST, a queue
@@ -199,14 +199,13 @@ pub(super) fn park(
                     }
                     return;
                 }
-                Wake::Message(Some(Outbound::Close { reason })) => return end(Some(reason.into())),
-                Wake::Message(Some(message)) => {
+                Wake::Message(Outbound::Close { reason }) => return end(Some(reason.into())),
+                Wake::Message(message) => {
                     backlog.push(message);
                     if backlog.len() > shared.queue {
                         conn.terminate("The client is too slow to receive messages.");
                     }
                 }
-                Wake::Message(None) => return end(reason),
             }
         }
     });
