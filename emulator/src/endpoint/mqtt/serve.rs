@@ -7,13 +7,17 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use std::future::{poll_fn, Future as _};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ws::Message;
 use bytes::BytesMut;
 use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::sync::futures::Notified;
 use tokio::time::Instant;
 
 use super::connect::{accept, connack_refused, Client};
@@ -27,6 +31,7 @@ use crate::lifecycle::handshake::{Sink, Source};
 use crate::lifecycle::{finish, raise_connected};
 use crate::protocol::mqtt::{self as mqtt, v4, v5, Outgoing, Packet, MAX_PACKET, V4, V5};
 use crate::service::Shared;
+use crate::sync::Gate;
 
 /// Serves an MQTT client's socket from its CONNECT packet to its end.
 ///
@@ -269,6 +274,25 @@ async fn close(mut sink: Sink) {
     let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
 }
 
+/// Which of the two signals that end a connection's loop came.
+#[derive(Debug, PartialEq, Eq)]
+enum Signal {
+    Killed,
+    TakenOver,
+}
+
+/// Polls the kill and take-over signals.
+fn poll_signals(
+    cx: &mut Context<'_>,
+    killed: Pin<&mut Notified<'_>>,
+    taken_over: Pin<&mut Notified<'_>>,
+) -> Poll<Signal> {
+    if killed.poll(cx).is_ready() {
+        return Poll::Ready(Signal::Killed);
+    }
+    taken_over.poll(cx).map(|()| Signal::TakenOver)
+}
+
 /// Writes `wires` (emptying it) with one flush at the end.
 async fn write_all(sink: &mut Sink, wires: &mut Vec<Wire>, version: u8) -> Result<(), axum::Error> {
     for wire in wires.drain(..) {
@@ -330,6 +354,11 @@ impl Session {
             end.taken_over = true;
             end
         };
+        // The read half, and the kill and take-over signals, are polled
+        // only once they woke the task, not at each wake-up for queued
+        // messages (most of them, in a broadcast).
+        let reading = Gate::new();
+        let signals = Gate::new();
         let mut pending: Option<Pending> = None;
         loop {
             // A packet already read, when the loop is free for one.
@@ -355,7 +384,9 @@ impl Session {
                 }
             } else {
                 tokio::select! {
-                    frame = stream.next(), if pending.is_none() => read_frame(frame, &mut buf).err(),
+                    frame = poll_fn(|cx| reading.poll(cx, |cx| stream.poll_next_unpin(cx))), if pending.is_none() => {
+                        read_frame(frame, &mut buf).err()
+                    }
                     () = &mut silence, if pending.is_none() => {
                         Some(End::service(v5::KEEP_ALIVE_TIMEOUT, "Keep-alive timeout."))
                     }
@@ -368,8 +399,9 @@ impl Session {
                         None
                     }
                     message = rx.recv() => self.burst(message, rx, &mut wires),
-                    () = &mut killed => return killed_end(&conn),
-                    () = &mut taken_over => return taken_over_end(),
+                    end = poll_fn(|cx| signals.poll(cx, |cx| poll_signals(cx, killed.as_mut(), taken_over.as_mut()))) => {
+                        return if end == Signal::Killed { killed_end(&conn) } else { taken_over_end() };
+                    }
                 }
             };
             if !wires.is_empty() {
@@ -378,8 +410,11 @@ impl Session {
                 // over), as for the other protocols.
                 let sent = tokio::select! {
                     sent = write_all(sink, &mut wires, self.version) => sent,
-                    () = &mut killed => return killed_end(&conn),
-                    () = &mut taken_over => return taken_over_end(),
+                    // Through the gate, as above: what it guards holds its
+                    // waker.
+                    end = poll_fn(|cx| signals.poll(cx, |cx| poll_signals(cx, killed.as_mut(), taken_over.as_mut()))) => {
+                        return if end == Signal::Killed { killed_end(&conn) } else { taken_over_end() };
+                    }
                 };
                 if sent.is_err() {
                     return End::lost();
