@@ -15,6 +15,10 @@ use crate::lifecycle::handshake::{
 };
 use crate::service::Shared;
 
+/// Bytes read from an MQTT client's socket at a time (see
+/// [`configure`]).
+const MQTT_READ_BUFFER: usize = 512;
+
 /// Serves `GET /clients/mqtt/hubs/{hub}`: the token is checked as for
 /// other clients (its audience is the MQTT path), the client must offer
 /// subprotocol `mqtt`; the socket then goes to [`serve`](super::serve), where the
@@ -56,7 +60,10 @@ fn accept_mqtt(
         identity,
         connect_body: connect_body(&claims, &request.query, headers, &request.offered),
     };
-    let mut ws = configure(ws);
+    // MQTT clients send small packets (PUBACK, PINGREQ, PUBLISH of a few
+    // bytes): half the read buffer of the other protocols, which every
+    // connection holds for its life; a larger packet takes more reads.
+    let mut ws = configure(ws).read_buffer_size(MQTT_READ_BUFFER);
     ws.set_selected_protocol(HeaderValue::from_static(crate::protocol::mqtt::SUBPROTOCOL));
     Ok(ws.on_upgrade(move |socket| super::serve(shared, halves(socket), Box::new(client))))
 }
