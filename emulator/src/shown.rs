@@ -4,7 +4,9 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
 use http::{HeaderName, HeaderValue};
+use webpubsub::wire::headers::{CE_CONNECTION_STATE, CE_SIGNATURE, MQTT_USER_PROPERTY_PREFIX};
 
 /// Groups (and roles) listed per connection; the answer counts the rest.
 pub(crate) const SHOWN_GROUPS: usize = 10;
@@ -14,12 +16,12 @@ pub(crate) const SHOWN_VALUE: usize = 256;
 pub(crate) const SHOWN_TEXT: usize = 1024;
 /// Header values the view never shows: a `ce-signature` replayed with other
 /// `ce-*` values forges events; the others carry what an app trusts.
-const SECRET_HEADERS: [&str; 5] = [
-    "ce-signature",
-    "ce-connectionstate",
-    "authorization",
-    "proxy-authorization",
-    "cookie",
+const SECRET_HEADERS: [HeaderName; 5] = [
+    CE_SIGNATURE,
+    CE_CONNECTION_STATE,
+    AUTHORIZATION,
+    PROXY_AUTHORIZATION,
+    COOKIE,
 ];
 /// Query parameters whose values the view never shows: any whose name
 /// contains one of these (ASCII case-insensitive).
@@ -42,7 +44,8 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
 /// A request header as the view shows it: secret values replaced by their
 /// length, others clipped.
 pub(crate) fn shown_header(name: &HeaderName, value: &HeaderValue) -> (String, String) {
-    let secret = SECRET_HEADERS.contains(&name.as_str()) || name.as_str().starts_with("mqtt-");
+    let secret =
+        SECRET_HEADERS.contains(name) || name.as_str().starts_with(MQTT_USER_PROPERTY_PREFIX);
     let shown = if secret {
         format!("<redacted, {} bytes>", value.len())
     } else {

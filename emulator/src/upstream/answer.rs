@@ -5,6 +5,7 @@ use bytes::Bytes;
 use http::StatusCode;
 
 use super::error::NoAnswer;
+use webpubsub::wire::headers::{CE_CONNECTION_STATE, MQTT_USER_PROPERTY_PREFIX};
 
 /// The most of an upstream answer that is read.
 const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
@@ -36,13 +37,13 @@ pub(super) async fn read_answer(
         .map(str::to_owned);
     let state = response
         .headers()
-        .get("ce-connectionState")
+        .get(CE_CONNECTION_STATE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let mqtt_properties = response
         .headers()
         .iter()
         .filter_map(|(name, value)| {
-            let name = name.as_str().strip_prefix("mqtt-")?;
+            let name = name.as_str().strip_prefix(MQTT_USER_PROPERTY_PREFIX)?;
             Some((name.to_owned(), value.to_str().ok()?.to_owned()))
         })
         .collect();
