@@ -27,6 +27,14 @@ pub(crate) const MAX_FRAME: usize = 1024 * 1024;
 const READ_BUFFER: usize = 1024;
 /// Bytes of frames gathered before they are written to the socket.
 const WRITE_BUFFER: usize = 16 * 1024;
+/// Whether a read failed because the peer sent a message or frame over
+/// the socket's limit ([`MAX_FRAME`], set by [`configure`]). axum hides
+/// tungstenite's error type, so this reads its message: `Space limit
+/// exceeded: Message too long: … > …`.
+pub(crate) fn too_big(error: &axum::Error) -> bool {
+    error.to_string().contains("Space limit exceeded")
+}
+
 /// Sets the WebSocket limits of every socket the emulator upgrades.
 ///
 /// The write buffer needs no cap of its own (`max_write_buffer_size`):

@@ -23,20 +23,13 @@ use super::outbound::{close_frame, write_one, Write};
 use super::reader::Reader;
 use crate::hub::{lock, Connection, Outbound, Queue, Taken, BURST};
 use crate::lifecycle::finish;
-use crate::lifecycle::handshake::{Sink, Source, MAX_FRAME};
+use crate::lifecycle::handshake::{too_big, Sink, Source, MAX_FRAME};
 use crate::protocol::json::frames;
 use crate::protocol::raw::RawMode;
 use crate::service::Shared;
 
 /// WebSocket ping interval of the service (the longest the emulator uses).
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
-
-/// Whether a read failed because the peer sent a message or frame over
-/// [`MAX_FRAME`]. axum hides tungstenite's error type, so this reads its
-/// message: `Space limit exceeded: Message too long: … > …`.
-fn too_big(error: &axum::Error) -> bool {
-    error.to_string().contains("Space limit exceeded")
-}
 
 /// What the writer task holds: the socket's send half and the queue. It
 /// comes back to [`serve`] when the writer stops, for the goodbye frames

@@ -27,7 +27,7 @@ use super::session::{park, Cleanup, Kept, Parked, Session};
 use super::user_event::Pending;
 use super::will::will_cost;
 use crate::hub::{lock, Connection, EndReport, Outbound, Queue, BURST};
-use crate::lifecycle::handshake::{Sink, Source};
+use crate::lifecycle::handshake::{too_big, Sink, Source};
 use crate::lifecycle::{finish, raise_connected};
 use crate::protocol::mqtt::{self as mqtt, v4, v5, Outgoing, Packet, MAX_PACKET, V4, V5};
 use crate::service::Shared;
@@ -253,7 +253,7 @@ fn read_frame(frame: Option<Result<Message, axum::Error>>, buf: &mut BytesMut) -
             "MQTT packets travel in binary frames.",
         )),
         Some(Ok(Message::Close(_))) | None => Err(End::lost()),
-        Some(Err(e)) if e.to_string().contains("Space limit exceeded") => Err(End::service(
+        Some(Err(e)) if too_big(&e) => Err(End::service(
             v5::PACKET_TOO_LARGE,
             format!("Packet too large: the limit is {MAX_PACKET} bytes."),
         )),
@@ -274,23 +274,23 @@ async fn close(mut sink: Sink) {
     let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
 }
 
-/// Which of the two signals that end a connection's loop came.
-#[derive(Debug, PartialEq, Eq)]
-enum Signal {
-    Killed,
-    TakenOver,
-}
-
-/// Polls the kill and take-over signals.
+/// Polls the kill and take-over signals: the end of the connection when
+/// one came.
 fn poll_signals(
     cx: &mut Context<'_>,
+    conn: &Connection,
     killed: Pin<&mut Notified<'_>>,
     taken_over: Pin<&mut Notified<'_>>,
-) -> Poll<Signal> {
+) -> Poll<End> {
     if killed.poll(cx).is_ready() {
-        return Poll::Ready(Signal::Killed);
+        let reason = lock(&conn.kill_reason).clone().unwrap_or_default();
+        return Poll::Ready(End::service(v5::QUOTA_EXCEEDED, reason));
     }
-    taken_over.poll(cx).map(|()| Signal::TakenOver)
+    taken_over.poll(cx).map(|()| {
+        let mut end = End::service(v5::SESSION_TAKEN_OVER, "Session taken over.");
+        end.taken_over = true;
+        end
+    })
 }
 
 /// Writes `wires` (emptying it) with one flush at the end.
@@ -345,15 +345,6 @@ impl Session {
         tokio::pin!(killed);
         let taken_over = conn.takeover.notified();
         tokio::pin!(taken_over);
-        let killed_end = |conn: &Connection| {
-            let reason = lock(&conn.kill_reason).clone().unwrap_or_default();
-            End::service(v5::QUOTA_EXCEEDED, reason)
-        };
-        let taken_over_end = || {
-            let mut end = End::service(v5::SESSION_TAKEN_OVER, "Session taken over.");
-            end.taken_over = true;
-            end
-        };
         // The read half, and the kill and take-over signals, are polled
         // only once they woke the task, not at each wake-up for queued
         // messages (most of them, in a broadcast).
@@ -399,9 +390,7 @@ impl Session {
                         None
                     }
                     message = rx.recv() => self.burst(message, rx, &mut wires),
-                    end = poll_fn(|cx| signals.poll(cx, |cx| poll_signals(cx, killed.as_mut(), taken_over.as_mut()))) => {
-                        return if end == Signal::Killed { killed_end(&conn) } else { taken_over_end() };
-                    }
+                    end = poll_fn(|cx| signals.poll(cx, |cx| poll_signals(cx, &conn, killed.as_mut(), taken_over.as_mut()))) => return end,
                 }
             };
             if !wires.is_empty() {
@@ -412,9 +401,7 @@ impl Session {
                     sent = write_all(sink, &mut wires, self.version) => sent,
                     // Through the gate, as above: what it guards holds its
                     // waker.
-                    end = poll_fn(|cx| signals.poll(cx, |cx| poll_signals(cx, killed.as_mut(), taken_over.as_mut()))) => {
-                        return if end == Signal::Killed { killed_end(&conn) } else { taken_over_end() };
-                    }
+                    end = poll_fn(|cx| signals.poll(cx, |cx| poll_signals(cx, &conn, killed.as_mut(), taken_over.as_mut()))) => return end,
                 };
                 if sent.is_err() {
                     return End::lost();
