@@ -55,28 +55,27 @@ def sort_key(key):
 
 
 # per-sample figures, None when missing
-def per_round_cpu_ms(r):
-    if r.get("rounds_server_cpu_s") is None or not r.get("rounds"):
+def per(r, num, den, scale):
+    """r[num] / r[den] * scale; None when num is missing or den is missing or 0."""
+    if r.get(num) is None or not r.get(den):
         return None
-    return r["rounds_server_cpu_s"] / r["rounds"] * 1e3
+    return r[num] / r[den] * scale
+
+
+def per_round_cpu_ms(r):
+    return per(r, "rounds_server_cpu_s", "rounds", 1e3)
 
 
 def us_per_msg(r):
-    if r.get("sus_server_cpu_s") is None or not r.get("sus_delivered"):
-        return None
-    return r["sus_server_cpu_s"] / r["sus_delivered"] * 1e6
+    return per(r, "sus_server_cpu_s", "sus_delivered", 1e6)
 
 
 def client_cpu_pct(r):
-    if r.get("sus_client_cpu_s") is None or not r.get("sus_elapsed_s"):
-        return None
-    return r["sus_client_cpu_s"] / r["sus_elapsed_s"] * 100
+    return per(r, "sus_client_cpu_s", "sus_elapsed_s", 100)
 
 
 def server_cpu_pct(r):
-    if r.get("sus_server_cpu_s") is None or not r.get("sus_elapsed_s"):
-        return None
-    return r["sus_server_cpu_s"] / r["sus_elapsed_s"] * 100
+    return per(r, "sus_server_cpu_s", "sus_elapsed_s", 100)
 
 
 def kib_per_client(r):
